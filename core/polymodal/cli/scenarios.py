@@ -1,0 +1,114 @@
+"""``polymodal <domain> <verb> train|evaluate|predict`` for every registered scenario.
+
+Plugins get these shortcuts without writing CLI code; a plugin that adds its own
+``<domain>`` group keeps it, and the scenario verbs are added to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from polymodal.cli.commands import device_option, json_option, set_option
+from polymodal.cli.output import emit_json, emit_jsonl, print_metrics
+
+
+def scenario_group(name: str, description: str) -> click.Group:
+    domain, _, verb = name.partition(".")
+
+    @click.group(verb, help=f"{description} (scenario {name}).")
+    def group() -> None:
+        pass
+
+    @group.command("train")
+    @click.option("--data", "train_path", default=None,
+                  help="Training data (default: the embedded data set).")
+    @click.option("--test", "test_path", default=None, help="Held-out test data.")
+    @click.option("--out", "out_dir", type=click.Path(file_okay=False),
+                  default=f"runs/{domain}-{verb}", show_default=True)
+    @set_option
+    @click.option("--quick", is_flag=True, help="Tiny smoke run.")
+    @click.option("--resume", is_flag=True, help="Continue from the last checkpoint of OUT.")
+    @device_option
+    @json_option
+    def train(train_path: str | None, test_path: str | None, out_dir: str,
+              overrides: tuple[str, ...], quick: bool, resume: bool, device: str | None,
+              as_json: bool) -> None:
+        """Train on the embedded default data, or on --data."""
+        from polymodal.scenario import load_scenario, run_scenario
+
+        result, _ = run_scenario(load_scenario(name), Path(out_dir), quick=quick,
+                                 train_path=train_path, test_path=test_path,
+                                 overrides=list(overrides), device=device,
+                                 progress=not as_json, resume=resume)
+        held_out = result.metrics.get("test") or result.metrics.get("validation") or {}
+        if as_json:
+            emit_json({"out": str(result.out_dir), "metrics": result.metrics})
+        else:
+            print_metrics(f"{name}: held-out metrics ({result.out_dir})", held_out)
+
+    @group.command("evaluate")
+    @click.argument("model_dir", type=click.Path())
+    @click.option("--data", "data_path", default=None,
+                  help="Labelled data (default: the embedded test split).")
+    @device_option
+    @json_option
+    def evaluate(model_dir: str, data_path: str | None, device: str | None,
+                 as_json: bool) -> None:
+        """Evaluate a model on --data or on the embedded test split."""
+        import polymodal
+        from polymodal.data.readers import read_records
+        from polymodal.scenario import load_scenario
+
+        predictor = polymodal.load(model_dir, device=device)
+        records = (read_records(data_path) if data_path
+                   else load_scenario(name).load_demo().test)
+        metrics = predictor.evaluate(records)
+        if as_json:
+            emit_json(metrics)
+        else:
+            print_metrics(f"{name}: {model_dir}", metrics)
+
+    @group.command("predict")
+    @click.argument("model_dir", type=click.Path())
+    @click.argument("values", nargs=-1)
+    @click.option("--input", "input_path", default=None, help="Records (JSONL, CSV).")
+    @device_option
+    @json_option
+    def predict(model_dir: str, values: tuple[str, ...], input_path: str | None,
+                device: str | None, as_json: bool) -> None:
+        """Predict for records in --input, or for VALUES given on the command line."""
+        import polymodal
+        from polymodal.data.readers import read_records
+        from polymodal.errors import DataError
+        from polymodal.scenario import load_scenario
+
+        if input_path:
+            records = read_records(input_path)
+        elif values:
+            field = load_scenario(name).primary_input
+            if field is None:
+                raise DataError(f"{name} takes records from --input only")
+            records = [{field: v} for v in values]
+        else:
+            raise DataError("give --input FILE or values to predict")
+        predictor = polymodal.load(model_dir, device=device)
+        emit_jsonl(predictor.predict(records))
+
+    return group
+
+
+def add_scenario_commands(cli: click.Group) -> None:
+    from polymodal.registry import get_registry
+
+    for entry in get_registry().list("scenario"):
+        domain, _, verb = entry.name.partition(".")
+        if not verb:
+            continue
+        group = cli.commands.get(domain)
+        if group is None:
+            group = click.Group(domain, help=f"{domain} scenarios.")
+            cli.add_command(group)
+        if isinstance(group, click.Group) and verb not in group.commands:
+            group.add_command(scenario_group(entry.name, entry.description))

@@ -1,0 +1,1 @@
+"""Reading records from files, and turning records into batches."""

@@ -1,0 +1,92 @@
+"""DataLoaders over in-memory records, with length-bucketed batching for text."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from torch.utils.data import DataLoader, Sampler
+
+Record = dict[str, Any]
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of records of similar length, so padding (and compute) stays small.
+
+    Indices are shuffled, cut into pools of ``pool_batches`` batches, sorted by length inside
+    each pool, batched, and the batches shuffled again. Deterministic for a given seed and
+    epoch (``set_epoch``).
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, *, shuffle: bool = True,
+                 seed: int = 0, pool_batches: int = 50) -> None:
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.pool = batch_size * pool_batches
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches(self) -> list[list[int]]:
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        order = list(range(len(self.lengths)))
+        if self.shuffle:
+            rng.shuffle(order)
+        batches: list[list[int]] = []
+        for start in range(0, len(order), self.pool):
+            pool = sorted(order[start:start + self.pool], key=lambda i: self.lengths[i])
+            batches.extend(pool[i:i + self.batch_size]
+                           for i in range(0, len(pool), self.batch_size))
+        if self.shuffle:
+            rng.shuffle(batches)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches())
+
+    def __len__(self) -> int:
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+
+class ShuffledBatchSampler(BucketBatchSampler):
+    """Plain shuffled batches, with the same seeding and ``set_epoch`` as the bucketed one."""
+
+    def batches(self) -> list[list[int]]:
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        order = list(range(len(self.lengths)))
+        if self.shuffle:
+            rng.shuffle(order)
+        return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+
+def record_lengths(records: list[Record], model: Any) -> list[int]:
+    """Sum of each record's processor length estimates, over all inputs."""
+    from polymodal.model import field_value
+
+    lengths = [0] * len(records)
+    for inp in model.spec.inputs:
+        processor = model.processors[inp.name]
+        for i, record in enumerate(records):
+            lengths[i] += processor.length(field_value(record, inp))
+    return lengths
+
+
+def make_loader(records: list[Record], collate: Any, *, batch_size: int, shuffle: bool,
+                seed: int, lengths: list[int] | None = None, num_workers: int = 0,
+                pin_memory: bool = False) -> DataLoader:
+    """A DataLoader yielding collated batches. With ``lengths``, batches are bucketed."""
+    sampler_cls = BucketBatchSampler if lengths is not None else ShuffledBatchSampler
+    sampler = sampler_cls(lengths if lengths is not None else [1] * len(records), batch_size,
+                          shuffle=shuffle, seed=seed)
+    return DataLoader(
+        records,  # type: ignore[arg-type]  - a list is a map-style dataset
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=num_workers > 0,
+    )

@@ -1,0 +1,37 @@
+"""``polymodal demo``: each scenario's embedded default, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from polymodal.errors import unknown
+
+
+def run_demos(names: list[str], out_dir: Path, *, quick: bool = False,
+              device: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train, evaluate on held-out data and predict examples; returns a summary per scenario."""
+    import polymodal
+    from polymodal.registry import get_registry
+    from polymodal.scenario import load_scenario, run_scenario
+
+    available = get_registry().names("scenario")
+    for name in names:
+        if name not in available:
+            raise unknown("scenario", name, available)
+    summary: dict[str, Any] = {}
+    for name in names or available:
+        scenario = load_scenario(name)
+        result, demo = run_scenario(scenario, out_dir / name, quick=quick, device=device,
+                                    progress=progress)
+        held_out = result.metrics.get("test") or result.metrics.get("validation") or {}
+        examples = demo.examples if demo else []
+        predictions = polymodal.load(result.out_dir, device=device).predict(examples) \
+            if examples else []
+        summary[name] = {
+            "out": str(result.out_dir),
+            "seconds": round(result.seconds, 1),
+            "metrics": {k: v for k, v in held_out.items() if not isinstance(v, dict)},
+            "examples": list(zip(examples, predictions, strict=True)),
+        }
+    return summary

@@ -1,0 +1,117 @@
+"""The encoder contract.
+
+An encoder is an ``nn.Module`` with ``output_dim`` and ``forward(batch_field) ->
+EncoderOutput``. Its ``processor`` turns raw values into tensors; processors run in the
+DataLoader's collate step (in worker processes), never inside ``forward``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from polymodal.hub import ComponentHub
+    from polymodal.spec import InputSpec
+
+
+@dataclass
+class EncoderOutput:
+    """What every encoder returns: a pooled vector, and optionally per-token states."""
+
+    pooled: torch.Tensor  # [B, D]
+    tokens: torch.Tensor | None = None  # [B, T, D]
+    token_mask: torch.Tensor | None = None  # [B, T], True where a token is real
+
+
+class Processor:
+    """Raw values of one field -> a dict of batch tensors.
+
+    ``fit`` learns what it needs from training values (statistics, vocabularies); ``state``
+    and ``load_state`` round-trip that as JSON; ``save_files``/``load_files`` handle files
+    such as a tokenizer. ``None`` is the marker for a missing value.
+    """
+
+    def fit(self, values: list[Any]) -> None:  # noqa: B027 - optional override
+        """Learn from training values; most processors need nothing."""
+
+    def __call__(self, values: list[Any]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def length(self, value: Any) -> int:
+        """A cheap size estimate of one value, used to bucket batches by length."""
+        return 1
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional override
+        """Restore what ``state`` returned."""
+
+    def save_files(self, directory: Path) -> None:  # noqa: B027 - optional override
+        """Write files this processor needs at load time (e.g. a tokenizer)."""
+
+
+@dataclass
+class BuildContext:
+    """What an encoder factory gets besides its input spec.
+
+    ``values`` holds the training values of the field when a new model is built (to fit the
+    processor); ``processor_state``/``processor_dir`` hold what an artifact saved when a
+    trained model is loaded.
+    """
+
+    values: list[Any] | None = None
+    processor_state: dict[str, Any] | None = None
+    processor_dir: Path | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    hub: ComponentHub | None = None
+
+
+class Encoder(nn.Module):
+    """Base class for encoders.
+
+    ``pretrained`` encoders load fixed weights from a named source; only those may be
+    ``frozen`` and shared between models through the component hub.
+    """
+
+    pretrained: ClassVar[bool] = False
+    output_dim: int
+    processor: Processor
+
+    def forward(self, batch_field: dict[str, torch.Tensor]) -> EncoderOutput:
+        raise NotImplementedError
+
+    def export_config(self) -> dict[str, Any]:
+        """Extra JSON facts about the built encoder, saved in the artifact."""
+        return {}
+
+
+def prepare_processor(processor: Processor, context: BuildContext) -> Processor:
+    """Fit a fresh processor on training values, or restore a saved one."""
+    if context.processor_state is not None:
+        processor.load_state(context.processor_state)
+    elif context.values is not None:
+        processor.fit(context.values)
+    return processor
+
+
+def presence(values: list[Any]) -> torch.Tensor:
+    return torch.tensor([v is not None for v in values], dtype=torch.bool)
+
+
+def options_of(spec: InputSpec, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The encoder's options with defaults filled in; unknown options are refused."""
+    from polymodal.errors import SpecError, unknown
+
+    for key in spec.options:
+        if key not in defaults:
+            raise SpecError(
+                f"spec: inputs[{spec.name}].options: "
+                + str(unknown(f"option of encoder {spec.encoder!r}", key, defaults))
+            )
+    return {**defaults, **spec.options}

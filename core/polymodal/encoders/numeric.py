@@ -1,0 +1,95 @@
+"""``numeric``: one or more float columns, standardised with training statistics."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from polymodal.encoders.base import (
+    BuildContext,
+    Encoder,
+    EncoderOutput,
+    Processor,
+    options_of,
+    prepare_processor,
+)
+from polymodal.errors import DataError
+from polymodal.spec import InputSpec
+
+
+def _to_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"not a number: {value!r}") from None
+    return None if math.isnan(number) else number
+
+
+class NumericProcessor(Processor):
+    """Values are a float or a list of floats (one per column); missing -> 0 and a flag."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.mean = [0.0] * width
+        self.std = [1.0] * width
+
+    def _rows(self, values: list[Any]) -> list[list[float | None]]:
+        rows = []
+        for value in values:
+            if value is None:
+                parts: list[Any] = [None] * self.width
+            elif isinstance(value, list | tuple):
+                parts = list(value)
+            else:
+                parts = [value]
+            rows.append([_to_float(p) for p in parts])
+        return rows
+
+    def fit(self, values: list[Any]) -> None:
+        rows = self._rows(values)
+        for j in range(self.width):
+            column = [r[j] for r in rows if r[j] is not None]
+            if column:
+                mean = sum(column) / len(column)
+                var = sum((x - mean) ** 2 for x in column) / max(len(column) - 1, 1)
+                self.mean[j], self.std[j] = mean, math.sqrt(var) or 1.0
+
+    def __call__(self, values: list[Any]) -> dict[str, torch.Tensor]:
+        rows = self._rows(values)
+        x = torch.zeros(len(rows), self.width)
+        missing = torch.zeros(len(rows), self.width)
+        for i, row in enumerate(rows):
+            for j, v in enumerate(row):
+                if v is None:
+                    missing[i, j] = 1.0
+                else:
+                    x[i, j] = (v - self.mean[j]) / self.std[j]
+        return {"values": x, "missing": missing}
+
+    def state(self) -> dict[str, Any]:
+        return {"width": self.width, "mean": self.mean, "std": self.std}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.width, self.mean, self.std = state["width"], state["mean"], state["std"]
+
+
+class NumericEncoder(Encoder):
+    """A small MLP over standardised values and their missing-value flags."""
+
+    def __init__(self, spec: InputSpec, context: BuildContext) -> None:
+        super().__init__()
+        opts = options_of(spec, {"dim": 32})
+        self.processor = prepare_processor(NumericProcessor(len(spec.fields)), context)
+        width = self.processor.width
+        self.output_dim = int(opts["dim"])
+        self.mlp = nn.Sequential(nn.Linear(2 * width, self.output_dim), nn.GELU(),
+                                 nn.Linear(self.output_dim, self.output_dim))
+
+    def forward(self, batch_field: dict[str, torch.Tensor]) -> EncoderOutput:
+        features = torch.cat([batch_field["values"], batch_field["missing"]], dim=-1)
+        return EncoderOutput(pooled=self.mlp(features))

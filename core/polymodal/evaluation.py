@@ -1,0 +1,47 @@
+"""Running a model over batches: metrics for evaluation, decoded outputs for prediction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from polymodal.device import autocast
+from polymodal.model import MultimodalModel, move_batch
+
+
+@torch.inference_mode()
+def evaluate_batches(model: MultimodalModel, loader: Any, device: torch.device,
+                     dtype: torch.dtype | None = None) -> dict[str, Any]:
+    """Loss and task metrics over every batch of ``loader``."""
+    task = model.task
+    metrics = task.metrics().to(device)
+    was_training = model.training
+    model.eval()
+    total_loss, count = 0.0, 0
+    for batch in loader:
+        batch = move_batch(batch, device)
+        with autocast(device, dtype):
+            outputs = model(batch["inputs"], batch["present"])
+        target = batch["target"]
+        total_loss += float(task.loss(outputs, target)) * len(target)
+        count += len(target)
+        metrics.update(task.metric_inputs(outputs), target)
+    model.train(was_training)
+    result = task.finalize_metrics(metrics.compute())
+    result["loss"] = total_loss / max(count, 1)
+    result["n"] = count
+    return result
+
+
+@torch.inference_mode()
+def predict_batches(model: MultimodalModel, loader: Any, device: torch.device,
+                    dtype: torch.dtype | None = None) -> list[dict[str, Any]]:
+    model.eval()
+    results: list[dict[str, Any]] = []
+    for batch in loader:
+        batch = move_batch(batch, device)
+        with autocast(device, dtype):
+            outputs = model(batch["inputs"], batch["present"])
+        results.extend(model.task.decode(outputs))
+    return results

@@ -1,0 +1,131 @@
+"""Fusion modules: ``dict[field, EncoderOutput]`` plus presence masks -> ``FusedOutput``.
+
+Every fusion handles a missing modality through the presence mask (``present[field]`` is a
+bool tensor [B]): a record with an empty field trains and predicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from polymodal.encoders.base import EncoderOutput
+
+
+@dataclass
+class FusedOutput:
+    """A joint embedding, or (late fusion) one embedding per field for per-field heads."""
+
+    embedding: torch.Tensor | None = None  # [B, D]
+    per_field: dict[str, torch.Tensor] | None = None  # field -> [B, D_field]
+    present: dict[str, torch.Tensor] | None = None
+
+
+class Fusion(nn.Module):
+    """Base class: built from ``input_dims``; exposes ``output_dim`` (or ``output_dims``)."""
+
+    output_dim: int
+    late: bool = False
+
+    def __init__(self, input_dims: dict[str, int]) -> None:
+        super().__init__()
+        self.fields = list(input_dims)
+        self.input_dims = dict(input_dims)
+
+
+def _mask(x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    return x * present.to(x.dtype).unsqueeze(-1)
+
+
+class ConcatFusion(Fusion):
+    """Concatenate pooled vectors (zeroed when absent) and the presence flags."""
+
+    def __init__(self, input_dims: dict[str, int], dropout: float = 0.1) -> None:
+        super().__init__(input_dims)
+        self.output_dim = sum(input_dims.values()) + len(input_dims)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, outputs: dict[str, EncoderOutput],
+                present: dict[str, torch.Tensor]) -> FusedOutput:
+        parts = [_mask(outputs[f].pooled, present[f]) for f in self.fields]
+        flags = torch.stack([present[f] for f in self.fields], dim=-1).to(parts[0].dtype)
+        return FusedOutput(embedding=self.dropout(torch.cat(parts + [flags], dim=-1)))
+
+
+class GatedFusion(Fusion):
+    """Gated multimodal unit: tanh projections mixed by softmax gates over present fields."""
+
+    def __init__(self, input_dims: dict[str, int], hidden: int = 128,
+                 dropout: float = 0.1) -> None:
+        super().__init__(input_dims)
+        self.output_dim = hidden
+        self.project = nn.ModuleDict({f: nn.Linear(d, hidden) for f, d in input_dims.items()})
+        self.gate = nn.Linear(sum(input_dims.values()), len(input_dims))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, outputs: dict[str, EncoderOutput],
+                present: dict[str, torch.Tensor]) -> FusedOutput:
+        pooled = [_mask(outputs[f].pooled, present[f]) for f in self.fields]
+        hidden = torch.stack(
+            [torch.tanh(self.project[f](p)) for f, p in zip(self.fields, pooled, strict=True)],
+            dim=1,
+        )  # [B, M, H]
+        mask = torch.stack([present[f] for f in self.fields], dim=1)  # [B, M]
+        logits = self.gate(torch.cat(pooled, dim=-1)).float()
+        logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
+        weights = torch.softmax(logits, dim=-1) * mask  # all-absent rows become zeros
+        fused = (weights.to(hidden.dtype).unsqueeze(-1) * hidden).sum(dim=1)
+        return FusedOutput(embedding=self.dropout(fused))
+
+
+class AttentionFusion(Fusion):
+    """A transformer over one token per modality plus a learned summary token.
+
+    Absent modalities are masked out of attention; the summary token is always present, so
+    a record with every field missing still yields an embedding.
+    """
+
+    def __init__(self, input_dims: dict[str, int], hidden: int = 128, heads: int = 4,
+                 layers: int = 2, dropout: float = 0.1) -> None:
+        super().__init__(input_dims)
+        self.output_dim = hidden
+        self.project = nn.ModuleDict({f: nn.Linear(d, hidden) for f, d in input_dims.items()})
+        self.modality = nn.Parameter(torch.randn(len(input_dims), hidden) * 0.02)
+        self.summary = nn.Parameter(torch.randn(1, 1, hidden) * 0.02)
+        layer = nn.TransformerEncoderLayer(hidden, heads, dim_feedforward=2 * hidden,
+                                           dropout=dropout, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, outputs: dict[str, EncoderOutput],
+                present: dict[str, torch.Tensor]) -> FusedOutput:
+        tokens = torch.stack([self.project[f](outputs[f].pooled) for f in self.fields], dim=1)
+        tokens = tokens + self.modality.to(tokens.dtype)
+        batch = tokens.shape[0]
+        tokens = torch.cat([self.summary.expand(batch, -1, -1).to(tokens.dtype), tokens], dim=1)
+        mask = torch.stack([present[f] for f in self.fields], dim=1)
+        keep = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=mask.device), mask], 1)
+        encoded = self.encoder(tokens, src_key_padding_mask=~keep)
+        return FusedOutput(embedding=self.norm(encoded[:, 0]))
+
+
+class LateFusion(Fusion):
+    """No joint embedding: each field gets its own task head; logits are averaged over the
+    fields present in each record (see ``MultimodalModel``)."""
+
+    late = True
+
+    def __init__(self, input_dims: dict[str, int], dropout: float = 0.1) -> None:
+        super().__init__(input_dims)
+        self.output_dims = dict(input_dims)
+        self.output_dim = max(input_dims.values())
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, outputs: dict[str, EncoderOutput],
+                present: dict[str, torch.Tensor]) -> FusedOutput:
+        return FusedOutput(
+            per_field={f: self.dropout(outputs[f].pooled) for f in self.fields},
+            present=present,
+        )

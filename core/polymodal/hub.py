@@ -1,0 +1,56 @@
+"""The component hub: one instance of a frozen pretrained encoder per process and device.
+
+Two models, or two served endpoints, naming the same frozen encoder from the same source get
+the same ``nn.Module`` object, so its weights sit in memory once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+HubKey = tuple[str, str, str, str, bool, str]
+
+
+class ComponentHub:
+    def __init__(self) -> None:
+        self._items: dict[HubKey, nn.Module] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(name: str, source: str | None, device: torch.device, dtype: torch.dtype,
+            frozen: bool, options: dict[str, Any]) -> HubKey:
+        return (name, source or "", str(device), str(dtype), frozen,
+                json.dumps(options, sort_keys=True, default=str))
+
+    def get(self, key: HubKey, build: Callable[[], nn.Module]) -> nn.Module:
+        """The cached module for ``key``, building (and freezing) it on first request."""
+        with self._lock:
+            module = self._items.get(key)
+            if module is None:
+                module = build()
+                for param in module.parameters():
+                    param.requires_grad_(False)
+                module.eval()
+                self._items[key] = module
+            return module
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_hub = ComponentHub()
+
+
+def get_hub() -> ComponentHub:
+    """The process-wide hub."""
+    return _hub

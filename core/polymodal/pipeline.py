@@ -1,0 +1,195 @@
+"""A training run from spec to model directory: read data, split, train, evaluate on
+held-out data, optional modality ablation, reports, atomic artifact.
+
+While training, work happens in ``OUT.partial/`` (checkpoints, metrics.jsonl); only a
+finished run is renamed to ``OUT``, so ``OUT`` is either absent or a complete model.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from polymodal.data.readers import columns_of, read_records
+from polymodal.errors import DataError, PolymodalError
+from polymodal.spec import Spec, check_columns
+
+Record = dict[str, Any]
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    metrics: dict[str, Any]
+    seconds: float
+    comparisons: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+def load_split(spec: Spec, source: str, records: list[Record] | None = None) -> list[Record]:
+    """Read a data source (or take given records), check its columns, drop rows without a
+    target, and apply ``data.limit``."""
+    if records is None:
+        records = read_records(source)
+    check_columns(spec, columns_of(records), source)
+    kept = [r for r in records if r.get(spec.task.target) is not None]
+    if not kept:
+        raise DataError(f"{source}: no record has a value for target {spec.task.target!r}")
+    if spec.data.limit:
+        kept = kept[: spec.data.limit]
+    return kept
+
+
+def split_validation(records: list[Record], fraction: float, seed: int
+                     ) -> tuple[list[Record], list[Record]]:
+    if fraction <= 0:
+        return records, []
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, int(round(len(records) * fraction)))
+    if n_val >= len(records):
+        raise DataError(f"only {len(records)} records: too few to hold out a validation split")
+    val_idx = set(order[:n_val])
+    return ([r for i, r in enumerate(records) if i not in val_idx],
+            [r for i, r in enumerate(records) if i in val_idx])
+
+
+def _event_hook() -> Any:
+    from polymodal.plugins import get_plugin_manager
+
+    hook = get_plugin_manager().hook.on_training_event
+
+    def emit(event: str, state: dict[str, Any]) -> None:
+        hook(event=event, state=dict(state))
+
+    return emit
+
+
+def fit_model(spec: Spec, train: list[Record], val: list[Record], work_dir: Path, *,
+              device: Any, resume: bool = False, progress: bool = True) -> Any:
+    """Build a model for ``spec`` on ``train`` and train it; returns a TrainResult."""
+    from polymodal.model import build_model, build_task
+    from polymodal.trainer import Trainer, seed_everything
+
+    seed_everything(spec.train.seed)
+    task = build_task(spec)
+    task.fit([r.get(spec.task.target) for r in train])
+    model = build_model(spec, task=task, train_records=train, device=device)
+    trainer = Trainer(spec, model, work_dir=work_dir, device=device, on_event=_event_hook(),
+                      progress=progress)
+    return trainer.fit(train, val, resume=resume)
+
+
+def _evaluate(model: Any, records: list[Record], spec: Spec, device: Any) -> dict[str, Any]:
+    from polymodal.data.loader import make_loader
+    from polymodal.evaluation import evaluate_batches
+    from polymodal.model import Collator
+
+    loader = make_loader(records, Collator(spec, model.processors, model.task),
+                         batch_size=spec.train.eval_batch_size or spec.train.batch_size * 2,
+                         shuffle=False, seed=0)
+    return evaluate_batches(model, loader, device)
+
+
+def _prepare_work_dir(out_dir: Path, resume: bool) -> Path:
+    work = out_dir.parent / f"{out_dir.name}.partial"
+    if resume:
+        if not (work / "checkpoints" / "last").is_dir():
+            finished = out_dir / "checkpoints" / "last"
+            if not finished.is_dir():
+                raise PolymodalError(f"--resume: no checkpoint under {work} or {out_dir}")
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.copytree(out_dir, work)
+        return work
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    return work
+
+
+def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record] | None = None,
+                 test_records: list[Record] | None = None, resume: bool = False,
+                 device: str | None = None, progress: bool = True,
+                 ablate: bool | None = None) -> RunResult:
+    """Train ``spec`` and write a model directory at ``out_dir``."""
+    from polymodal import artifacts, reporting
+    from polymodal.device import pick_device
+    from polymodal.versions import package_versions, plugin_versions
+
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    if train_records is None and not spec.data.train:
+        raise PolymodalError("spec: data.train is not set and no training data was given")
+    records = load_split(spec, spec.data.train or "<records>", train_records)
+    if isinstance(spec.data.validation, str):
+        train, val = records, load_split(spec, spec.data.validation)
+    else:
+        train, val = split_validation(records, float(spec.data.validation), spec.train.seed)
+    test = None
+    if test_records is not None or spec.data.test:
+        test = load_split(spec, spec.data.test or "<test records>", test_records)
+    torch_device = pick_device(device)
+
+    work = _prepare_work_dir(out_dir, resume)
+    try:
+        result = fit_model(spec, train, val, work, device=torch_device, resume=resume,
+                           progress=progress)
+        model = result.model
+        metrics: dict[str, Any] = {"best_epoch": result.best_epoch,
+                                   "train_seconds": round(result.seconds, 2)}
+        if val:
+            metrics["validation"] = _evaluate(model, val, spec, torch_device)
+        if test:
+            metrics["test"] = _evaluate(model, test, spec, torch_device)
+        held_out = test or val
+        comparisons: dict[str, dict[str, dict[str, Any]]] = {}
+        do_ablate = spec.ablation if ablate is None else ablate
+        if do_ablate and len(spec.inputs) > 1 and held_out:
+            comparisons["modality ablation (held-out)"] = _ablation(
+                spec, train, val, held_out, work, torch_device, progress,
+                metrics["test" if test else "validation"])
+        reporting.write_history(work, result.history)
+        images = reporting.plot_curves(work, result.history)
+        final = metrics.get("test") or metrics.get("validation") or {}
+        if "confusion_matrix" in final:
+            images.append(reporting.plot_confusion(work, final["confusion_matrix"]))
+        versions = {**package_versions(),
+                    **{f"plugin:{k}": str(v) for k, v in plugin_versions().items()}}
+        fingerprint = artifacts.data_fingerprint(train)
+        manifest = {"spec": spec.to_dict(), "versions": versions,
+                    "data_fingerprint": fingerprint}
+        artifacts.write_model_files(work, model, manifest=manifest, metrics=metrics)
+        reporting.write_card(work, spec=spec.to_dict(), metrics=metrics,
+                             fingerprint=fingerprint, versions=versions)
+        notes = [f"Trained {len(train)} records, validated on {len(val)}"
+                 + (f", tested on {len(test)}" if test else "")
+                 + f"; best epoch {result.best_epoch} by {result.monitor}; "
+                 f"{result.seconds:.1f} s on {torch_device}."]
+        reporting.write_report(work, title=f"polymodal run: {spec.name}", spec=spec.to_dict(),
+                               metrics=metrics, history=result.history, images=images,
+                               comparisons=comparisons, notes=notes)
+    except BaseException:
+        if not (work / "checkpoints" / "last").is_dir():
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+    artifacts.replace_directory(work, out_dir)
+    return RunResult(out_dir=out_dir, metrics=metrics, comparisons=comparisons,
+                     seconds=time.perf_counter() - started)
+
+
+def _ablation(spec: Spec, train: list[Record], val: list[Record], held_out: list[Record],
+              work: Path, device: Any, progress: bool, full: dict[str, Any]
+              ) -> dict[str, dict[str, Any]]:
+    """The fused model beside one model per single input, on the same held-out data."""
+    rows = {f"all inputs ({spec.fusion.name})": full}
+    for inp in spec.inputs:
+        sub = spec.without_inputs([inp.name])
+        sub_dir = work / "ablation" / inp.name
+        sub_dir.mkdir(parents=True, exist_ok=True)
+        result = fit_model(sub, train, val, sub_dir, device=device, progress=progress)
+        rows[f"only {inp.name}"] = _evaluate(result.model, held_out, sub, device)
+    shutil.rmtree(work / "ablation", ignore_errors=True)
+    return rows
+

@@ -1,0 +1,124 @@
+"""Plugin discovery: every plugin, built-in or third party, comes through the ``polymodal``
+entry-point group.
+
+``POLYMODAL_PLUGINS`` (comma-separated entry-point names) is an allow-list;
+``POLYMODAL_DISABLE_PLUGINS`` a deny-list. A plugin that fails to import is recorded as
+failed with its error and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from polymodal import hookspecs
+
+ENTRY_POINT_GROUP = "polymodal"
+
+
+@dataclass
+class PluginInfo:
+    """What ``polymodal plugins`` shows for one plugin."""
+
+    name: str
+    module: str
+    version: str | None
+    status: str  # "loaded" | "failed" | "disabled"
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "module": self.module,
+            "version": self.version,
+            "status": self.status,
+            "hooks": self.hooks,
+            "error": self.error,
+        }
+
+
+def _env_list(var: str) -> set[str] | None:
+    raw = os.environ.get(var)
+    if raw is None:
+        return None
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def _dist_version(ep: metadata.EntryPoint) -> str | None:
+    dist = getattr(ep, "dist", None)
+    return dist.version if dist is not None else None
+
+
+class PluginManager:
+    """A pluggy manager that remembers which plugins loaded, failed or were disabled."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager("polymodal")
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+
+    def load_entry_points(self) -> None:
+        allow = _env_list("POLYMODAL_PLUGINS")
+        deny = _env_list("POLYMODAL_DISABLE_PLUGINS") or set()
+        seen: set[str] = set()
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in seen:  # the same distribution visible twice on sys.path
+                continue
+            seen.add(ep.name)
+            version = _dist_version(ep)
+            if (allow is not None and ep.name not in allow) or ep.name in deny:
+                self.infos[ep.name] = PluginInfo(ep.name, ep.value, version, "disabled")
+                continue
+            try:
+                module = ep.load()
+                self.pm.register(module, name=ep.name)
+            except Exception as exc:  # a broken plugin must not break the CLI
+                error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                self.infos[ep.name] = PluginInfo(ep.name, ep.value, version, "failed", error=error)
+                continue
+            hooks = sorted(
+                caller.name for caller in self.pm.get_hookcallers(module) or []
+            )
+            self.infos[ep.name] = PluginInfo(ep.name, ep.value, version, "loaded", hooks=hooks)
+
+    def register_module(self, module: Any, name: str) -> None:
+        """Register a plugin object directly (tests, notebooks)."""
+        self.pm.register(module, name=name)
+        hooks = sorted(caller.name for caller in self.pm.get_hookcallers(module) or [])
+        self.infos[name] = PluginInfo(name, getattr(module, "__name__", name), None, "loaded",
+                                      hooks=hooks)
+
+    def impls(self, hook_name: str) -> list[tuple[str, Any]]:
+        """(plugin name, implementation function) for every plugin implementing a hook."""
+        caller = getattr(self.pm.hook, hook_name)
+        return [(impl.plugin_name, impl.function) for impl in caller.get_hookimpls()]
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+
+_manager: PluginManager | None = None
+
+
+def get_plugin_manager() -> PluginManager:
+    """The process-wide plugin manager, loading entry points on first use."""
+    global _manager
+    if _manager is None:
+        _manager = PluginManager()
+        _manager.load_entry_points()
+    return _manager
+
+
+def reset_plugin_manager() -> None:
+    """Forget loaded plugins (tests that change the environment switches)."""
+    global _manager
+    _manager = None
+    from polymodal import registry
+
+    registry.reset_registry()

@@ -1,0 +1,78 @@
+"""``polymodal.load(MODEL_DIR)``: a trained model ready to predict and evaluate.
+
+Preprocessing (the processors) runs in the collate step, the forward pass alone on the
+device, decoding after: the shape of an HF pipeline, so the forward pass can be batched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from polymodal.errors import DataError
+
+Record = dict[str, Any]
+
+
+class Predictor:
+    def __init__(self, model: Any, manifest: dict[str, Any], device: Any) -> None:
+        from polymodal.spec import parse_spec
+
+        self.model = model
+        self.manifest = manifest
+        self.spec = parse_spec(manifest["spec"], check_names=False)
+        self.device = device
+
+    @property
+    def input_names(self) -> list[str]:
+        return [f for inp in self.spec.inputs for f in inp.fields]
+
+    def _check(self, records: list[Record]) -> None:
+        wanted = set(self.input_names)
+        for i, record in enumerate(records):
+            if not isinstance(record, dict):
+                raise DataError(f"record {i}: expected an object with fields "
+                                f"{', '.join(sorted(wanted))}")
+            if not wanted & set(record):
+                raise DataError(f"record {i}: none of the model's inputs "
+                                f"({', '.join(sorted(wanted))}) is present")
+
+    def _loader(self, records: list[Record], batch_size: int, with_target: bool) -> Any:
+        from polymodal.data.loader import make_loader
+        from polymodal.model import Collator
+
+        task = self.model.task if with_target else None
+        return make_loader(records, Collator(self.spec, self.model.processors, task),
+                           batch_size=batch_size, shuffle=False, seed=0)
+
+    def predict(self, records: list[Record], batch_size: int = 64) -> list[dict[str, Any]]:
+        """One prediction per record, in order (``label`` and ``scores`` for classification)."""
+        from polymodal.evaluation import predict_batches
+
+        if not records:
+            return []
+        self._check(records)
+        return predict_batches(self.model, self._loader(records, batch_size, False),
+                               self.device)
+
+    def evaluate(self, records: list[Record], batch_size: int = 64) -> dict[str, Any]:
+        """Task metrics over records that carry the target."""
+        from polymodal.evaluation import evaluate_batches
+
+        target = self.spec.task.target
+        labelled = [r for r in records if r.get(target) is not None]
+        if not labelled:
+            raise DataError(f"no record has the target field {target!r}")
+        self._check(labelled)
+        return evaluate_batches(self.model, self._loader(labelled, batch_size, True),
+                                self.device)
+
+
+def load(model_dir: str | Path, device: str | None = None) -> Predictor:
+    """Load a model directory written by ``polymodal train`` (no unpickling)."""
+    from polymodal.artifacts import load_model_dir
+    from polymodal.device import pick_device
+
+    torch_device = pick_device(device)
+    model, manifest = load_model_dir(model_dir, device=torch_device)
+    return Predictor(model, manifest, torch_device)

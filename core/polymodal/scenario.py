@@ -1,0 +1,79 @@
+"""Scenarios: named applications (``domain.verb``) with a default spec and embedded data.
+
+A plugin registers a factory returning a ``Scenario``; the core turns every scenario into
+``polymodal <domain> <verb> train|evaluate|predict`` and into a ``polymodal demo`` entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Record = dict[str, Any]
+
+
+@dataclass
+class DemoData:
+    """The embedded default data of a scenario: train and held-out test records, and a few
+    unlabelled examples to show predictions on."""
+
+    train: list[Record]
+    test: list[Record]
+    examples: list[Record] = field(default_factory=list)
+    source: str = ""
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    default_spec: dict[str, Any]
+    load_demo: Callable[[], DemoData]
+    # ``key.path=value`` overrides that make ``demo --quick`` a few-seconds smoke run.
+    quick_overrides: list[str] = field(default_factory=list)
+    quick_records: int = 200
+    # Field filled from positional arguments of ``predict`` (``... predict MODEL "text"``).
+    primary_input: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_scenario(name: str) -> Scenario:
+    from polymodal.registry import get_registry
+
+    return get_registry().build("scenario", name)
+
+
+def scenario_spec(scenario: Scenario, overrides: list[str] | None = None,
+                  quick: bool = False) -> Any:
+    """The scenario's default spec with quick-mode and user overrides applied, validated."""
+    from polymodal.spec import apply_overrides, parse_spec
+
+    data = dict(scenario.default_spec, scenario=scenario.name)
+    data = apply_overrides(data, (scenario.quick_overrides if quick else []) + (overrides or []))
+    return parse_spec(data)
+
+
+def run_scenario(scenario: Scenario, out_dir: Any, *, quick: bool = False,
+                 train_path: str | None = None, test_path: str | None = None,
+                 overrides: list[str] | None = None, device: str | None = None,
+                 progress: bool = True, resume: bool = False) -> tuple[Any, DemoData | None]:
+    """Train a scenario on its embedded data (or on given files) and write a model dir."""
+    from polymodal.pipeline import run_training
+
+    spec = scenario_spec(scenario, overrides, quick)
+    demo = None
+    train_records = test_records = None
+    if train_path:
+        spec.data.train = train_path
+        spec.data.test = test_path
+    else:
+        demo = scenario.load_demo()
+        train_records, test_records = demo.train, demo.test
+        if quick:
+            train_records = train_records[: scenario.quick_records]
+            test_records = test_records[: scenario.quick_records]
+    result = run_training(spec, out_dir, train_records=train_records,
+                          test_records=test_records, device=device, progress=progress,
+                          resume=resume)
+    return result, demo

@@ -1,0 +1,299 @@
+"""The trainer: AdamW, warmup + cosine/linear schedule, gradient clipping and accumulation,
+early stopping on a validation metric, best-checkpoint selection, resumable checkpoints,
+autocast on CUDA, length-bucketed batches, rich progress bars.
+
+Checkpoints (``<work>/checkpoints/last/``) hold the model, optimizer, scheduler, trainer
+state and RNG states; they are written atomically. Tensors go through safetensors or
+``torch.save``/``torch.load(weights_only=True)`` (optimizer state), never pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from polymodal.data.loader import make_loader, record_lengths
+from polymodal.device import autocast, autocast_dtype
+from polymodal.evaluation import evaluate_batches
+from polymodal.model import Collator, MultimodalModel, move_batch
+from polymodal.spec import Spec
+
+Record = dict[str, Any]
+EventHook = Callable[[str, dict[str, Any]], None]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def lr_lambda(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        progress = min(max(progress, 0.0), 1.0)
+        if schedule == "linear":
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def param_groups(model: MultimodalModel, spec: Spec) -> list[dict[str, Any]]:
+    """AdamW groups: per-input learning rates; no weight decay on biases and norms."""
+    lr_of = {f"encoders.{i.name}.": i.lr for i in spec.inputs if i.lr is not None}
+    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        lr = next((v for k, v in lr_of.items() if name.startswith(k)), spec.train.lr)
+        decay = 0.0 if param.ndim < 2 else spec.train.weight_decay
+        groups.setdefault((lr, decay), []).append(param)
+    return [{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()]
+
+
+def _is_better(value: float, best: float | None, mode: str) -> bool:
+    if best is None or math.isnan(best):
+        return not math.isnan(value)
+    return value > best if mode == "max" else value < best
+
+
+@dataclass
+class TrainResult:
+    model: MultimodalModel
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_metrics: dict[str, Any] = field(default_factory=dict)
+    monitor: str = "loss"
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+
+class Trainer:
+    def __init__(self, spec: Spec, model: MultimodalModel, *, work_dir: Path,
+                 device: torch.device, on_event: EventHook | None = None,
+                 progress: bool = True) -> None:
+        self.spec = spec
+        self.model = model
+        self.work_dir = Path(work_dir)
+        self.device = device
+        self.on_event = on_event or (lambda event, state: None)
+        self.progress = progress
+        self.amp_dtype = autocast_dtype(device, spec.train.precision)
+        self.scaler = torch.amp.GradScaler(
+            device.type, enabled=self.amp_dtype == torch.float16 and device.type == "cuda"
+        )
+        task = model.task
+        self.monitor = spec.train.monitor or task.monitor
+        self.monitor_mode = "min" if self.monitor == "loss" else task.monitor_mode
+        if spec.train.monitor and spec.train.monitor not in ("loss",):
+            self.monitor_mode = "min" if spec.train.monitor in ("mae", "rmse") else "max"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.work_dir / "checkpoints" / "last"
+
+    def _loader(self, records: list[Record], *, train: bool) -> Any:
+        cfg = self.spec.train
+        collate = Collator(self.spec, self.model.processors, self.model.task)
+        lengths = record_lengths(records, self.model) if cfg.bucket_by_length else None
+        size = cfg.batch_size if train else (cfg.eval_batch_size or cfg.batch_size * 2)
+        return make_loader(records, collate, batch_size=size, shuffle=train, seed=cfg.seed,
+                           lengths=lengths, num_workers=cfg.num_workers,
+                           pin_memory=self.device.type == "cuda")
+
+    def _emit(self, event: str, **state: Any) -> None:
+        self.on_event(event, {"out_dir": str(self.work_dir), **state})
+
+    def fit(self, train_records: list[Record], val_records: list[Record],
+            resume: bool = False) -> TrainResult:
+        cfg = self.spec.train
+        seed_everything(cfg.seed)
+        model = self.model
+        train_loader = self._loader(train_records, train=True)
+        val_loader = self._loader(val_records, train=False) if val_records else None
+        optimizer = torch.optim.AdamW(param_groups(model, self.spec))
+        steps_per_epoch = math.ceil(len(train_loader) / cfg.grad_accum)
+        total = steps_per_epoch * cfg.epochs
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lr_lambda(cfg.schedule, int(cfg.warmup * total), total)
+        )
+        state: dict[str, Any] = {"epoch": 0, "step": 0, "best": None, "best_epoch": 0,
+                                 "bad_epochs": 0, "history": []}
+        best_state: dict[str, torch.Tensor] | None = None
+        if resume and (self.checkpoint_dir / "trainer_state.json").is_file():
+            state, best_state = self._load_checkpoint(optimizer, scheduler)
+        started = time.perf_counter()
+        self._emit("train_start", epoch=state["epoch"], step=state["step"])
+        stopped_early = False
+        for epoch in range(state["epoch"], cfg.epochs):
+            train_loader.batch_sampler.set_epoch(epoch)
+            model.train()
+            loss_sum, seen, t0 = 0.0, 0, time.perf_counter()
+            with _progress(self.progress, f"epoch {epoch + 1}/{cfg.epochs}",
+                           len(train_loader)) as advance:
+                for i, batch in enumerate(train_loader):
+                    batch = move_batch(batch, self.device)
+                    with autocast(self.device, self.amp_dtype):
+                        outputs = model(batch["inputs"], batch["present"])
+                    loss = model.task.loss(outputs, batch["target"])
+                    self.scaler.scale(loss / cfg.grad_accum).backward()
+                    n = len(batch["target"])
+                    loss_sum += float(loss.detach()) * n
+                    seen += n
+                    last = i + 1 == len(train_loader)
+                    if (i + 1) % cfg.grad_accum == 0 or last:
+                        if cfg.grad_clip:
+                            self.scaler.unscale_(optimizer)
+                            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                        self.scaler.step(optimizer)
+                        self.scaler.update()
+                        optimizer.zero_grad(set_to_none=True)
+                        scheduler.step()
+                        state["step"] += 1
+                    advance(loss_sum / max(seen, 1))
+            row: dict[str, Any] = {
+                "epoch": epoch + 1, "step": state["step"], "train_loss": loss_sum / max(seen, 1),
+                "lr": scheduler.get_last_lr()[0],
+                "samples_per_s": seen / max(time.perf_counter() - t0, 1e-9),
+            }
+            if val_loader is not None:
+                val = evaluate_batches(model, val_loader, self.device, self.amp_dtype)
+                row.update({f"val_{k}": v for k, v in val.items()
+                            if not isinstance(v, dict)})
+                value = float(val[self.monitor])
+            else:
+                value = -row["train_loss"] if self.monitor_mode == "max" else row["train_loss"]
+            state["history"].append(row)
+            if _is_better(value, state["best"], self.monitor_mode):
+                state["best"], state["best_epoch"], state["bad_epochs"] = value, epoch + 1, 0
+                best_state = {k: v.detach().cpu().clone()
+                              for k, v in model.trainable_state_dict().items()}
+            else:
+                state["bad_epochs"] += 1
+            state["epoch"] = epoch + 1
+            self._emit("epoch_end", epoch=epoch + 1, step=state["step"],
+                       metrics=dict(row))
+            stop = cfg.patience is not None and state["bad_epochs"] >= cfg.patience
+            self._save_checkpoint(optimizer, scheduler, state, best_state)
+            self._emit("checkpoint_saved", epoch=epoch + 1, step=state["step"],
+                       path=str(self.checkpoint_dir))
+            if stop:
+                stopped_early = True
+                break
+        if best_state is not None:
+            model.load_state_dict(best_state, strict=False)
+        best_row = state["history"][state["best_epoch"] - 1] if state["history"] else {}
+        self._emit("train_end", epoch=state["epoch"], step=state["step"])
+        return TrainResult(model=model, history=state["history"],
+                           best_epoch=state["best_epoch"], best_metrics=best_row,
+                           monitor=self.monitor, seconds=time.perf_counter() - started,
+                           stopped_early=stopped_early)
+
+    def _save_checkpoint(self, optimizer: Any, scheduler: Any, state: dict[str, Any],
+                         best_state: dict[str, torch.Tensor] | None) -> None:
+        from safetensors.torch import save_file
+
+        final = self.checkpoint_dir
+        tmp = final.parent / ".last.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        weights = {k: v.detach().cpu().contiguous()
+                   for k, v in self.model.trainable_state_dict().items()}
+        save_file(weights, str(tmp / "model.safetensors"))
+        if best_state is not None:
+            save_file({k: v.contiguous() for k, v in best_state.items()},
+                      str(tmp / "best.safetensors"))
+        torch.save({
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }, tmp / "optimizer.pt")
+        payload = dict(state, python_rng=_jsonable_rng(random.getstate()))
+        (tmp / "trainer_state.json").write_text(json.dumps(payload, default=float))
+        old = final.parent / ".last.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def _load_checkpoint(self, optimizer: Any, scheduler: Any
+                         ) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
+        from safetensors.torch import load_file
+
+        ckpt = self.checkpoint_dir
+        self.model.load_state_dict(load_file(str(ckpt / "model.safetensors"),
+                                             device=str(self.device)), strict=False)
+        extra = torch.load(ckpt / "optimizer.pt", map_location=self.device, weights_only=True)
+        optimizer.load_state_dict(extra["optimizer"])
+        scheduler.load_state_dict(extra["scheduler"])
+        self.scaler.load_state_dict(extra["scaler"])
+        torch.set_rng_state(extra["torch_rng"].cpu())
+        if extra["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(extra["cuda_rng"])
+        state = json.loads((ckpt / "trainer_state.json").read_text())
+        random.setstate(_restore_rng(state.pop("python_rng")))
+        best_path = ckpt / "best.safetensors"
+        best = load_file(str(best_path)) if best_path.is_file() else None
+        return state, best
+
+
+def _jsonable_rng(rng_state: tuple[Any, ...]) -> list[Any]:
+    version, internal, gauss = rng_state
+    return [version, list(internal), gauss]
+
+
+def _restore_rng(saved: list[Any]) -> tuple[Any, ...]:
+    return (saved[0], tuple(saved[1]), saved[2])
+
+
+class _progress:
+    """A rich progress bar for one epoch, or nothing when progress is off."""
+
+    def __init__(self, enabled: bool, description: str, total: int) -> None:
+        self.enabled, self.description, self.total = enabled, description, total
+        self._bar: Any = None
+
+    def __enter__(self) -> Callable[[float], None]:
+        if not self.enabled:
+            return lambda loss: None
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                             MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
+                             TimeElapsedColumn(), TimeRemainingColumn(),
+                             console=Console(stderr=True), transient=False)
+        self._bar.start()
+        task_id = self._bar.add_task(self.description, total=self.total, loss=float("nan"))
+        return lambda loss: self._bar.update(task_id, advance=1, loss=loss)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.stop()
