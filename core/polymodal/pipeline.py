@@ -71,9 +71,12 @@ def _event_hook() -> Any:
 def fit_model(spec: Spec, train: list[Record], val: list[Record], work_dir: Path, *,
               device: Any, resume: bool = False, progress: bool = True) -> Any:
     """Build a model for ``spec`` on ``train`` and train it; returns a TrainResult."""
+    import torch
+
     from polymodal.model import build_model, build_task
     from polymodal.trainer import Trainer, seed_everything
 
+    device = torch.device(device)
     seed_everything(spec.train.seed)
     task = build_task(spec)
     task.fit([r.get(spec.task.target) for r in train])

@@ -243,5 +243,5 @@ def check_columns(spec: Spec, columns: list[str], source: str) -> None:
     for name in wanted:
         if name not in columns:
             raise SpecError(
-                f"spec: " + str(unknown(f"column in {source}", name, columns))
+                "spec: " + str(unknown(f"column in {source}", name, columns))
             )

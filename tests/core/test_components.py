@@ -1,0 +1,102 @@
+"""Encoders, fusions and tasks of the core, exercised directly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from polymodal.encoders.base import BuildContext, EncoderOutput
+from polymodal.encoders.categorical import CategoricalEncoder
+from polymodal.encoders.numeric import NumericEncoder
+from polymodal.fusions import AttentionFusion, ConcatFusion, GatedFusion, LateFusion
+from polymodal.spec import InputSpec, TaskSpec
+from polymodal.tasks.classification import ClassificationTask
+from polymodal.tasks.regression import RegressionTask
+
+
+def test_numeric_standardises_with_training_statistics() -> None:
+    spec = InputSpec(name="x", modality="numeric", encoder="numeric")
+    encoder = NumericEncoder(spec, BuildContext(values=["1", "3", None, 5]))
+    batch = encoder.processor([3, None, 5])
+    assert batch["values"][:, 0].tolist() == pytest.approx([0.0, 0.0, 1.0])
+    assert batch["missing"][:, 0].tolist() == [0.0, 1.0, 0.0]
+    assert encoder(batch).pooled.shape == (3, 32)
+
+
+def test_numeric_several_columns() -> None:
+    spec = InputSpec(name="vitals", modality="numeric", encoder="numeric",
+                     columns=["a", "b"], options={"dim": 8})
+    encoder = NumericEncoder(spec, BuildContext(values=[[1, 10], [3, 30]]))
+    assert encoder.processor.mean == pytest.approx([2.0, 20.0])
+    assert encoder(encoder.processor([[1, None]])).pooled.shape == (1, 8)
+
+
+def test_categorical_unknown_bucket() -> None:
+    spec = InputSpec(name="c", modality="categorical", encoder="categorical")
+    encoder = CategoricalEncoder(spec, BuildContext(values=["a", "b", "a", None]))
+    ids = encoder.processor(["a", "b", "never-seen", None])["ids"].tolist()
+    assert ids[0] != ids[1] and ids[0] > 0 and ids[1] > 0
+    assert ids[2] == 0 and ids[3] == 0
+    assert encoder.embedding.num_embeddings == 3
+
+
+FUSIONS = [ConcatFusion, GatedFusion, AttentionFusion, LateFusion]
+
+
+@pytest.mark.parametrize("fusion_cls", FUSIONS)
+def test_fusions_handle_missing_modalities(fusion_cls: type) -> None:
+    torch.manual_seed(0)
+    fusion = fusion_cls({"text": 16, "image": 8})
+    fusion.eval()
+    outputs = {"text": EncoderOutput(torch.randn(3, 16)),
+               "image": EncoderOutput(torch.randn(3, 8))}
+    present = {"text": torch.tensor([True, True, False]),
+               "image": torch.tensor([True, False, False])}
+    fused = fusion(outputs, present)
+    if fusion.late:
+        assert set(fused.per_field) == {"text", "image"}
+        return
+    assert fused.embedding.shape == (3, fusion.output_dim)
+    assert torch.isfinite(fused.embedding).all()
+    # An absent modality's values must not matter.
+    changed = {"text": outputs["text"],
+               "image": EncoderOutput(outputs["image"].pooled + 100 * torch.tensor(
+                   [[0.0], [1.0], [1.0]]))}
+    again = fusion(changed, present).embedding
+    assert torch.allclose(again[1:], fused.embedding[1:], atol=1e-5)
+
+
+def test_classification_metrics_and_decoding() -> None:
+    task = ClassificationTask(TaskSpec(name="classification", target="y"))
+    task.fit(["b", "a", "b", None])
+    assert task.labels == ["a", "b"]
+    targets = task.encode_targets(["a", "b", "b", "a"])
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [3.0, 0.0]])
+    metrics = task.metrics()
+    metrics.update(task.metric_inputs(logits), targets)
+    result = task.finalize_metrics(metrics.compute())
+    assert result["accuracy"] == pytest.approx(0.75)
+    assert result["confusion_matrix"]["matrix"] == [[2, 0], [1, 1]]
+    decoded = task.decode(logits[:1])[0]
+    assert decoded["label"] == "a" and decoded["scores"]["a"] > 0.8
+
+
+def test_classification_refuses_unseen_labels() -> None:
+    from polymodal.errors import DataError
+
+    task = ClassificationTask(TaskSpec(name="classification", target="y"))
+    task.fit(["a", "b"])
+    with pytest.raises(DataError, match="not seen in training: c"):
+        task.encode_targets(["c"])
+
+
+def test_regression_metrics_on_original_scale() -> None:
+    task = RegressionTask(TaskSpec(name="regression", target="y"))
+    task.fit([10, 20, 30])
+    outputs = torch.tensor([[-1.0], [0.0], [1.0]])  # standardised predictions
+    metrics = task.metrics()
+    metrics.update(task.metric_inputs(outputs), torch.tensor([10.0, 20.0, 30.0]))
+    result = task.finalize_metrics(metrics.compute())
+    assert result["mae"] == pytest.approx(0.0, abs=1e-4)
+    assert result["r2"] == pytest.approx(1.0, abs=1e-4)
+    assert task.decode(outputs)[1]["value"] == pytest.approx(20.0)

@@ -1,0 +1,99 @@
+"""The trainer learns, is deterministic on CPU, and resumes to the same result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from polymodal.data.loader import BucketBatchSampler
+from polymodal.pipeline import fit_model, run_training, split_validation
+from polymodal.spec import parse_spec
+from polymodal.trainer import lr_lambda
+from tests.conftest import review_rows
+
+TABULAR = {
+    "name": "tabular",
+    "inputs": [{"name": "shop", "modality": "categorical", "encoder": "categorical"},
+               {"name": "price", "modality": "numeric", "encoder": "numeric"}],
+    "fusion": {"name": "concat"},
+    "task": {"name": "classification", "target": "label"},
+    "train": {"epochs": 4, "batch_size": 16, "lr": 0.01, "seed": 3},
+}
+
+
+def test_learns_above_majority_and_is_deterministic(tmp_path: Path) -> None:
+    rows = review_rows(200)
+    spec = parse_spec(TABULAR)
+    first = run_training(spec, tmp_path / "a", train_records=rows[:160],
+                         test_records=rows[160:], progress=False)
+    second = run_training(spec, tmp_path / "b", train_records=rows[:160],
+                          test_records=rows[160:], progress=False)
+    majority = max(sum(r["label"] == "pos" for r in rows[160:]), 20) / 40
+    assert first.metrics["test"]["accuracy"] > majority + 0.2
+    assert first.metrics["test"] == second.metrics["test"]
+    history = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").open()]
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    for name in ("report.html", "plots/loss.png", "plots/confusion_matrix.png", "card.md",
+                 "metrics.json", "polymodal.yaml", "model.safetensors"):
+        assert (tmp_path / "a" / name).is_file(), name
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption_matches_uninterrupted(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    from polymodal import pipeline
+
+    rows = review_rows(160)
+    spec = parse_spec(TABULAR)
+    train, val = split_validation(rows, 0.2, 0)
+    reference = fit_model(spec, train, val, tmp_path / "ref", device="cpu", progress=False)
+
+    def stop_after_two(event: str, state: dict) -> None:
+        if event == "checkpoint_saved" and state["epoch"] == 2:
+            raise Interrupt
+
+    monkeypatch.setattr(pipeline, "_event_hook", lambda: stop_after_two)
+    with pytest.raises(Interrupt):
+        fit_model(spec, train, val, tmp_path / "run", device="cpu", progress=False)
+    monkeypatch.undo()
+    resumed = fit_model(spec, train, val, tmp_path / "run", device="cpu", progress=False,
+                        resume=True)
+    assert len(resumed.history) == 4
+    assert resumed.history[-1]["val_accuracy"] == reference.history[-1]["val_accuracy"]
+    assert resumed.history[-1]["train_loss"] == pytest.approx(
+        reference.history[-1]["train_loss"], rel=1e-6)
+
+
+def test_early_stopping_and_best_epoch(tmp_path: Path) -> None:
+    data = json.loads(json.dumps(TABULAR))
+    data["train"].update({"epochs": 30, "patience": 2, "lr": 0.05})
+    rows = review_rows(120)
+    result = run_training(parse_spec(data), tmp_path / "m", train_records=rows, progress=False)
+    assert result.metrics["best_epoch"] < 30
+    history = [json.loads(line) for line in (tmp_path / "m" / "metrics.jsonl").open()]
+    assert len(history) < 30 and len(history) >= result.metrics["best_epoch"] + 2
+
+
+def test_warmup_then_cosine_schedule() -> None:
+    factor = lr_lambda("cosine", warmup_steps=10, total_steps=110)
+    assert factor(0) == pytest.approx(0.1)
+    assert factor(9) == pytest.approx(1.0)
+    assert factor(60) == pytest.approx(0.5)
+    assert factor(110) == pytest.approx(0.0)
+
+
+def test_bucketed_batches_group_similar_lengths() -> None:
+    lengths = [i % 100 for i in range(1000)]
+    sampler = BucketBatchSampler(lengths, 10, seed=0)
+    batches = sampler.batches()
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
+    assert spread / len(batches) < 10  # random batches would spread ~80
+    sampler.set_epoch(1)
+    assert sampler.batches() != batches

@@ -1,0 +1,31 @@
+"""nlp.sentiment end to end on the embedded Amazon fine-food reviews (quick mode)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import run_cli
+
+
+def test_quick_demo_beats_majority_class(tmp_path: Path) -> None:
+    result = run_cli("demo", "nlp.sentiment", "--quick", "--out", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)["nlp.sentiment"]
+    # 200 held-out reviews; the majority class ("great") is about 0.66 of them.
+    assert summary["metrics"]["accuracy"] > 0.70
+    predictions = [pred for _, pred in summary["examples"]]
+    assert predictions[0]["label"] == "great"
+    assert predictions[1]["label"] == "other"
+
+    model = tmp_path / "nlp.sentiment"
+    predicted = run_cli("nlp", "sentiment", "predict", str(model),
+                        "Wonderful coffee, rich and smooth. I order it every month.")
+    assert predicted.returncode == 0, predicted.stderr
+    assert json.loads(predicted.stdout)["label"] == "great"
+
+
+def test_unknown_scenario_is_refused(tmp_path: Path) -> None:
+    result = run_cli("demo", "nlp.sentimnet", "--quick", "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "'nlp.sentiment'" in result.stderr
