@@ -153,7 +153,6 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
             comparisons["modality ablation (held-out)"] = _ablation(
                 spec, train, val, held_out, work, torch_device, progress,
                 metrics["test" if test else "validation"])
-        reporting.write_history(work, result.history)
         images = reporting.plot_curves(work, result.history)
         final = metrics.get("test") or metrics.get("validation") or {}
         if "confusion_matrix" in final:

@@ -46,14 +46,24 @@ class Predictor:
                            batch_size=batch_size, shuffle=False, seed=0)
 
     def predict(self, records: list[Record], batch_size: int = 64) -> list[dict[str, Any]]:
-        """One prediction per record, in order (``label`` and ``scores`` for classification)."""
+        """One prediction per record, in order (``label`` and ``scores`` for classification).
+
+        Records are batched by length (less padding), and results put back in input order.
+        """
+        from polymodal.data.loader import record_lengths
         from polymodal.evaluation import predict_batches
 
         if not records:
             return []
         self._check(records)
-        return predict_batches(self.model, self._loader(records, batch_size, False),
-                               self.device)
+        lengths = record_lengths(records, self.model)
+        order = sorted(range(len(records)), key=lengths.__getitem__)
+        loader = self._loader([records[i] for i in order], batch_size, False)
+        results: list[dict[str, Any]] = [{}] * len(records)
+        for position, result in zip(order, predict_batches(self.model, loader, self.device),
+                                    strict=True):
+            results[position] = result
+        return results
 
     def evaluate(self, records: list[Record], batch_size: int = 64) -> dict[str, Any]:
         """Task metrics over records that carry the target."""

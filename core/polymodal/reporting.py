@@ -12,6 +12,7 @@ SCALAR = (int, float)
 
 
 def write_history(directory: Path, history: list[dict[str, Any]]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
     with (directory / "metrics.jsonl").open("w") as handle:
         for row in history:
             handle.write(json.dumps(row) + "\n")

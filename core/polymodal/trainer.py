@@ -26,8 +26,10 @@ from torch import nn
 
 from polymodal.data.loader import make_loader, record_lengths
 from polymodal.device import autocast, autocast_dtype
+from polymodal.errors import SpecError, unknown
 from polymodal.evaluation import evaluate_batches
 from polymodal.model import Collator, MultimodalModel, move_batch
+from polymodal.reporting import write_history
 from polymodal.spec import Spec
 
 Record = dict[str, Any]
@@ -101,9 +103,7 @@ class Trainer:
         )
         task = model.task
         self.monitor = spec.train.monitor or task.monitor
-        self.monitor_mode = "min" if self.monitor == "loss" else task.monitor_mode
-        if spec.train.monitor and spec.train.monitor not in ("loss",):
-            self.monitor_mode = "min" if spec.train.monitor in ("mae", "rmse") else "max"
+        self.monitor_mode = "min" if self.monitor in task.minimized else "max"
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -146,7 +146,7 @@ class Trainer:
             train_loader.batch_sampler.set_epoch(epoch)
             model.train()
             loss_sum, seen, t0 = 0.0, 0, time.perf_counter()
-            with _progress(self.progress, f"epoch {epoch + 1}/{cfg.epochs}",
+            with EpochProgress(self.progress, f"epoch {epoch + 1}/{cfg.epochs}",
                            len(train_loader)) as advance:
                 for i, batch in enumerate(train_loader):
                     batch = move_batch(batch, self.device)
@@ -177,17 +177,22 @@ class Trainer:
                 val = evaluate_batches(model, val_loader, self.device, self.amp_dtype)
                 row.update({f"val_{k}": v for k, v in val.items()
                             if not isinstance(v, dict)})
-                value = float(val[self.monitor])
-            else:
-                value = -row["train_loss"] if self.monitor_mode == "max" else row["train_loss"]
+                if self.monitor not in val:
+                    raise SpecError("spec: train.monitor: " + str(unknown(
+                        "validation metric", self.monitor,
+                        [k for k, v in val.items() if not isinstance(v, dict)])))
+                value, mode = float(val[self.monitor]), self.monitor_mode
+            else:  # no validation data: keep the epoch with the lowest training loss
+                value, mode = row["train_loss"], "min"
             state["history"].append(row)
-            if _is_better(value, state["best"], self.monitor_mode):
+            if _is_better(value, state["best"], mode):
                 state["best"], state["best_epoch"], state["bad_epochs"] = value, epoch + 1, 0
                 best_state = {k: v.detach().cpu().clone()
                               for k, v in model.trainable_state_dict().items()}
             else:
                 state["bad_epochs"] += 1
             state["epoch"] = epoch + 1
+            write_history(self.work_dir, state["history"])
             self._emit("epoch_end", epoch=epoch + 1, step=state["step"],
                        metrics=dict(row))
             stop = cfg.patience is not None and state["bad_epochs"] >= cfg.patience
@@ -266,7 +271,7 @@ def _restore_rng(saved: list[Any]) -> tuple[Any, ...]:
     return (saved[0], tuple(saved[1]), saved[2])
 
 
-class _progress:
+class EpochProgress:
     """A rich progress bar for one epoch, or nothing when progress is off."""
 
     def __init__(self, enabled: bool, description: str, total: int) -> None:

@@ -15,7 +15,8 @@ DEFAULT_SPEC = {
     "data": {"validation": 0.1},
     "inputs": [{
         "name": "text", "modality": "text", "encoder": "minilm", "lr": 5.0e-5,
-        "options": {"max_length": 128, "pooling": "mean", "truncation": "head_tail"},
+        "options": {"max_length": 256, "pooling": "mean", "truncation": "head_tail",
+                    "attention_dropout": 0.0},
     }],
     "fusion": {"name": "concat"},
     "task": {"name": "classification", "target": "label"},
@@ -46,8 +47,10 @@ def sentiment_scenario() -> Scenario:
         description="review text -> sentiment label",
         default_spec=DEFAULT_SPEC,
         load_demo=load_demo,
+        # Quick: a linear probe on frozen MiniLM over 200 reviews (a smoke run, not a score).
         quick_overrides=["inputs.0.frozen=true", "inputs.0.options.max_length=64",
-                         "train.epochs=1", "train.lr=0.005"],
+                         "train.epochs=4", "train.lr=0.02", "train.warmup=0",
+                         "train.batch_size=8"],
         quick_records=200,
         primary_input="text",
     )

@@ -60,15 +60,29 @@ def train_cmd(spec_path: str, out_dir: str | None, overrides: tuple[str, ...], r
 @json_option
 def evaluate_cmd(model_dir: str, data_path: str, device: str | None, as_json: bool) -> None:
     """Evaluate a trained model on labelled data."""
-    import polymodal
     from polymodal.data.readers import read_records
 
-    predictor = polymodal.load(model_dir, device=device)
-    metrics = predictor.evaluate(read_records(data_path))
+    evaluate_and_print(model_dir, read_records(data_path), device, as_json,
+                       f"{model_dir} on {data_path}")
+
+
+def evaluate_and_print(model_dir: str, records: list[dict[str, Any]], device: str | None,
+                       as_json: bool, title: str) -> None:
+    import polymodal
+
+    metrics = polymodal.load(model_dir, device=device).evaluate(records)
     if as_json:
         emit_json(metrics)
     else:
-        print_metrics(f"{model_dir} on {data_path}", metrics)
+        print_metrics(title, metrics)
+
+
+def predict_and_print(model_dir: str, records: list[dict[str, Any]], device: str | None,
+                      batch_size: int = 64) -> None:
+    import polymodal
+
+    emit_jsonl(polymodal.load(model_dir, device=device).predict(records,
+                                                                 batch_size=batch_size))
 
 
 @click.command("predict")
@@ -80,11 +94,9 @@ def evaluate_cmd(model_dir: str, data_path: str, device: str | None, as_json: bo
 def predict_cmd(model_dir: str, input_path: str, batch_size: int, device: str | None,
                 as_json: bool) -> None:
     """Predict for each input record; one JSON object per record."""
-    import polymodal
     from polymodal.data.readers import read_records
 
-    predictor = polymodal.load(model_dir, device=device)
-    emit_jsonl(predictor.predict(read_records(input_path), batch_size=batch_size))
+    predict_and_print(model_dir, read_records(input_path), device, batch_size)
 
 
 @click.command("demo")

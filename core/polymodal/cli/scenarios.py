@@ -10,8 +10,14 @@ from pathlib import Path
 
 import click
 
-from polymodal.cli.commands import device_option, json_option, set_option
-from polymodal.cli.output import emit_json, emit_jsonl, print_metrics
+from polymodal.cli.commands import (
+    device_option,
+    evaluate_and_print,
+    json_option,
+    predict_and_print,
+    set_option,
+)
+from polymodal.cli.output import emit_json, print_metrics
 
 
 def scenario_group(name: str, description: str) -> click.Group:
@@ -57,18 +63,12 @@ def scenario_group(name: str, description: str) -> click.Group:
     def evaluate(model_dir: str, data_path: str | None, device: str | None,
                  as_json: bool) -> None:
         """Evaluate a model on --data or on the embedded test split."""
-        import polymodal
         from polymodal.data.readers import read_records
         from polymodal.scenario import load_scenario
 
-        predictor = polymodal.load(model_dir, device=device)
         records = (read_records(data_path) if data_path
                    else load_scenario(name).load_demo().test)
-        metrics = predictor.evaluate(records)
-        if as_json:
-            emit_json(metrics)
-        else:
-            print_metrics(f"{name}: {model_dir}", metrics)
+        evaluate_and_print(model_dir, records, device, as_json, f"{name}: {model_dir}")
 
     @group.command("predict")
     @click.argument("model_dir", type=click.Path())
@@ -79,7 +79,6 @@ def scenario_group(name: str, description: str) -> click.Group:
     def predict(model_dir: str, values: tuple[str, ...], input_path: str | None,
                 device: str | None, as_json: bool) -> None:
         """Predict for records in --input, or for VALUES given on the command line."""
-        import polymodal
         from polymodal.data.readers import read_records
         from polymodal.errors import DataError
         from polymodal.scenario import load_scenario
@@ -93,8 +92,7 @@ def scenario_group(name: str, description: str) -> click.Group:
             records = [{field: v} for v in values]
         else:
             raise DataError("give --input FILE or values to predict")
-        predictor = polymodal.load(model_dir, device=device)
-        emit_jsonl(predictor.predict(records))
+        predict_and_print(model_dir, records, device)
 
     return group
 

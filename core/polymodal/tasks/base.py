@@ -15,11 +15,13 @@ from torchmetrics import MetricCollection
 
 
 class Task:
-    """Base class for tasks. ``monitor`` names the validation metric for early stopping and
-    best-checkpoint selection; ``monitor_mode`` says whether bigger ("max") is better."""
+    """Base class for tasks. ``monitor`` names the default validation metric for early
+    stopping and best-checkpoint selection; ``minimized`` lists metrics where lower is
+    better."""
 
     monitor: str = "loss"
-    monitor_mode: str = "min"
+    # Metrics where lower is better; every other metric is maximised.
+    minimized: tuple[str, ...] = ("loss",)
     output_dim: int
 
     def fit(self, targets: list[Any]) -> None:  # noqa: B027 - optional override

@@ -33,7 +33,6 @@ class _PositiveClass(BinaryAUROC):
 
 class ClassificationTask(Task):
     monitor = "accuracy"
-    monitor_mode = "max"
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec

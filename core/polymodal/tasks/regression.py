@@ -24,7 +24,7 @@ def _as_float(value: Any, target: str) -> float:
 
 class RegressionTask(Task):
     monitor = "rmse"
-    monitor_mode = "min"
+    minimized = ("loss", "mae", "rmse")
     output_dim = 1
 
     def __init__(self, spec: TaskSpec) -> None:
