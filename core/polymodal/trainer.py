@@ -147,7 +147,7 @@ class Trainer:
             model.train()
             loss_sum, seen, t0 = 0.0, 0, time.perf_counter()
             with EpochProgress(self.progress, f"epoch {epoch + 1}/{cfg.epochs}",
-                           len(train_loader)) as advance:
+                               len(train_loader)) as advance:
                 for i, batch in enumerate(train_loader):
                     batch = move_batch(batch, self.device)
                     with autocast(self.device, self.amp_dtype):
