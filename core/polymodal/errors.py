@@ -26,6 +26,10 @@ class PluginError(PolymodalError):
     """A plugin misbehaved: a duplicate name, or a component that cannot be built."""
 
 
+class TrainingInterrupted(PolymodalError):
+    """SIGINT/SIGTERM arrived during training; a checkpoint to resume from was saved."""
+
+
 class UnknownNameError(PolymodalError):
     """A name (encoder, fusion, task, column, scenario ...) that is not known."""
 

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from polymodal.device import autocast
+from polymodal.distributed import sum_across
 from polymodal.model import MultimodalModel, move_batch
 
 
@@ -28,9 +29,10 @@ def evaluate_batches(model: MultimodalModel, loader: Any, device: torch.device,
         count += len(target)
         metrics.update(task.metric_inputs(outputs), target)
     model.train(was_training)
-    result = task.finalize_metrics(metrics.compute())
-    result["loss"] = total_loss / max(count, 1)
-    result["n"] = count
+    result = task.finalize_metrics(metrics.compute())  # torchmetrics syncs across ranks
+    total_loss, total = sum_across([total_loss, float(count)], device)
+    result["loss"] = total_loss / max(total, 1.0)
+    result["n"] = int(total)
     return result
 
 

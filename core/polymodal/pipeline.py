@@ -69,7 +69,8 @@ def _event_hook() -> Any:
 
 
 def fit_model(spec: Spec, train: list[Record], val: list[Record], work_dir: Path, *,
-              device: Any, resume: bool = False, progress: bool = True) -> Any:
+              device: Any, resume: bool = False, progress: bool = True,
+              dist: Any = None) -> Any:
     """Build a model for ``spec`` on ``train`` and train it; returns a TrainResult."""
     import torch
 
@@ -82,7 +83,7 @@ def fit_model(spec: Spec, train: list[Record], val: list[Record], work_dir: Path
     task.fit([r.get(spec.task.target) for r in train])
     model = build_model(spec, task=task, train_records=train, device=device)
     trainer = Trainer(spec, model, work_dir=work_dir, device=device, on_event=_event_hook(),
-                      progress=progress)
+                      progress=progress, **({"dist": dist} if dist is not None else {}))
     return trainer.fit(train, val, resume=resume)
 
 
@@ -117,8 +118,7 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
                  device: str | None = None, progress: bool = True,
                  ablate: bool | None = None) -> RunResult:
     """Train ``spec`` and write a model directory at ``out_dir``."""
-    from polymodal import artifacts, reporting
-    from polymodal.device import pick_device
+    from polymodal import artifacts, distributed, reporting
     from polymodal.versions import package_versions, plugin_versions
 
     started = time.perf_counter()
@@ -133,12 +133,21 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
     test = None
     if test_records is not None or spec.data.test:
         test = load_split(spec, spec.data.test or "<test records>", test_records)
-    torch_device = pick_device(device)
+    ctx = distributed.init_from_env()
+    torch_device = distributed.device_for(ctx, device)
+    resume = resume or distributed.restart_count() > 0  # restarted by the elastic agent
 
-    work = _prepare_work_dir(out_dir, resume)
+    work = out_dir.parent / f"{out_dir.name}.partial"
+    if ctx.is_main:
+        work = _prepare_work_dir(out_dir, resume)
+    distributed.barrier()
     try:
         result = fit_model(spec, train, val, work, device=torch_device, resume=resume,
-                           progress=progress)
+                           progress=progress, dist=ctx)
+        distributed.barrier()
+        distributed.shutdown()
+        if not ctx.is_main:  # rank 0 alone evaluates and writes the model directory
+            return RunResult(out_dir=out_dir, metrics={}, seconds=result.seconds)
         model = result.model
         metrics: dict[str, Any] = {"best_epoch": result.best_epoch,
                                    "train_seconds": round(result.seconds, 2)}
@@ -173,7 +182,8 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
                                metrics=metrics, history=result.history, images=images,
                                comparisons=comparisons, notes=notes)
     except BaseException:
-        if not (work / "checkpoints" / "last").is_dir():
+        distributed.shutdown()
+        if ctx.is_main and not (work / "checkpoints" / "last").is_dir():
             shutil.rmtree(work, ignore_errors=True)
         raise
     artifacts.replace_directory(work, out_dir)

@@ -26,7 +26,8 @@ from torch import nn
 
 from polymodal.data.loader import make_loader, record_lengths
 from polymodal.device import autocast, autocast_dtype
-from polymodal.errors import SpecError, unknown
+from polymodal.distributed import SINGLE, DistContext, any_rank, barrier, sum_across
+from polymodal.errors import SpecError, TrainingInterrupted, unknown
 from polymodal.evaluation import evaluate_batches
 from polymodal.model import Collator, MultimodalModel, move_batch
 from polymodal.reporting import write_history
@@ -87,11 +88,43 @@ class TrainResult:
     stopped_early: bool = False
 
 
+class StopSignals:
+    """Turn SIGINT/SIGTERM into a request the training loop honours at the next optimizer
+    step (a checkpoint is saved there), instead of dying mid-write."""
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+
+        if self.requested is not None:  # a second signal: give up at once
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+
+    def __enter__(self) -> StopSignals:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 class Trainer:
     def __init__(self, spec: Spec, model: MultimodalModel, *, work_dir: Path,
                  device: torch.device, on_event: EventHook | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, dist: DistContext = SINGLE) -> None:
         self.spec = spec
+        self.dist = dist
         self.model = model
         self.work_dir = Path(work_dir)
         self.device = device
@@ -111,97 +144,107 @@ class Trainer:
 
     def _loader(self, records: list[Record], *, train: bool) -> Any:
         cfg = self.spec.train
+        ctx = self.dist
         collate = Collator(self.spec, self.model.processors, self.model.task)
+        if not train and ctx.enabled:  # each rank evaluates its own slice; metrics are synced
+            records = records[ctx.rank::ctx.world_size]
         lengths = record_lengths(records, self.model) if cfg.bucket_by_length else None
         size = cfg.batch_size if train else (cfg.eval_batch_size or cfg.batch_size * 2)
         return make_loader(records, collate, batch_size=size, shuffle=train, seed=cfg.seed,
                            lengths=lengths, num_workers=cfg.num_workers,
-                           pin_memory=self.device.type == "cuda")
+                           pin_memory=self.device.type == "cuda",
+                           rank=ctx.rank if train else 0,
+                           world_size=ctx.world_size if train else 1)
 
     def _emit(self, event: str, **state: Any) -> None:
-        self.on_event(event, {"out_dir": str(self.work_dir), **state})
+        if self.dist.is_main:
+            self.on_event(event, {"out_dir": str(self.work_dir), **state})
+
+    def _wrapped(self) -> nn.Module:
+        """The module to call in training: DDP around the model when distributed."""
+        if not self.dist.enabled:
+            return self.model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(self.model, device_ids=ids)
 
     def fit(self, train_records: list[Record], val_records: list[Record],
             resume: bool = False) -> TrainResult:
         cfg = self.spec.train
         seed_everything(cfg.seed)
         model = self.model
+        forward_model = self._wrapped()
         train_loader = self._loader(train_records, train=True)
         val_loader = self._loader(val_records, train=False) if val_records else None
         optimizer = torch.optim.AdamW(param_groups(model, self.spec))
-        steps_per_epoch = math.ceil(len(train_loader) / cfg.grad_accum)
+        batches = len(train_loader.batch_sampler)
+        steps_per_epoch = math.ceil(batches / cfg.grad_accum)
         total = steps_per_epoch * cfg.epochs
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lr_lambda(cfg.schedule, int(cfg.warmup * total), total)
         )
-        state: dict[str, Any] = {"epoch": 0, "step": 0, "best": None, "best_epoch": 0,
-                                 "bad_epochs": 0, "history": []}
+        state: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "best": None,
+                                 "best_epoch": 0, "bad_epochs": 0, "history": [],
+                                 "loss_sum": 0.0, "seen": 0}
         best_state: dict[str, torch.Tensor] | None = None
         if resume and (self.checkpoint_dir / "trainer_state.json").is_file():
             state, best_state = self._load_checkpoint(optimizer, scheduler)
         started = time.perf_counter()
         self._emit("train_start", epoch=state["epoch"], step=state["step"])
         stopped_early = False
-        for epoch in range(state["epoch"], cfg.epochs):
-            train_loader.batch_sampler.set_epoch(epoch)
-            model.train()
-            loss_sum, seen, t0 = 0.0, 0, time.perf_counter()
-            with EpochProgress(self.progress, f"epoch {epoch + 1}/{cfg.epochs}",
-                               len(train_loader)) as advance:
-                for i, batch in enumerate(train_loader):
-                    batch = move_batch(batch, self.device)
-                    with autocast(self.device, self.amp_dtype):
-                        outputs = model(batch["inputs"], batch["present"])
-                    loss = model.task.loss(outputs, batch["target"])
-                    self.scaler.scale(loss / cfg.grad_accum).backward()
-                    n = len(batch["target"])
-                    loss_sum += float(loss.detach()) * n
-                    seen += n
-                    last = i + 1 == len(train_loader)
-                    if (i + 1) % cfg.grad_accum == 0 or last:
-                        if cfg.grad_clip:
-                            self.scaler.unscale_(optimizer)
-                            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                        self.scaler.step(optimizer)
-                        self.scaler.update()
-                        optimizer.zero_grad(set_to_none=True)
-                        scheduler.step()
-                        state["step"] += 1
-                    advance(loss_sum / max(seen, 1))
-            row: dict[str, Any] = {
-                "epoch": epoch + 1, "step": state["step"], "train_loss": loss_sum / max(seen, 1),
-                "lr": scheduler.get_last_lr()[0],
-                "samples_per_s": seen / max(time.perf_counter() - t0, 1e-9),
-            }
-            if val_loader is not None:
-                val = evaluate_batches(model, val_loader, self.device, self.amp_dtype)
-                row.update({f"val_{k}": v for k, v in val.items()
-                            if not isinstance(v, dict)})
-                if self.monitor not in val:
-                    raise SpecError("spec: train.monitor: " + str(unknown(
-                        "validation metric", self.monitor,
-                        [k for k, v in val.items() if not isinstance(v, dict)])))
-                value, mode = float(val[self.monitor]), self.monitor_mode
-            else:  # no validation data: keep the epoch with the lowest training loss
-                value, mode = row["train_loss"], "min"
-            state["history"].append(row)
-            if _is_better(value, state["best"], mode):
-                state["best"], state["best_epoch"], state["bad_epochs"] = value, epoch + 1, 0
-                best_state = {k: v.detach().cpu().clone()
-                              for k, v in model.trainable_state_dict().items()}
-            else:
-                state["bad_epochs"] += 1
-            state["epoch"] = epoch + 1
-            write_history(self.work_dir, state["history"])
-            self._emit("epoch_end", epoch=epoch + 1, step=state["step"],
-                       metrics=dict(row))
-            stop = cfg.patience is not None and state["bad_epochs"] >= cfg.patience
-            self._save_checkpoint(optimizer, scheduler, state, best_state)
-            self._emit("checkpoint_saved", epoch=epoch + 1, step=state["step"],
-                       path=str(self.checkpoint_dir))
-            if stop:
-                stopped_early = True
-                break
+        with StopSignals() as stop_signal:
+            for epoch in range(state["epoch"], cfg.epochs):
+                first = state["batch"]
+                train_loader.batch_sampler.set_epoch(epoch, start=first)
+                model.train()
+                t0 = time.perf_counter()
+                seen_at_start = state["seen"]
+                with EpochProgress(self.progress and self.dist.is_main,
+                                   f"epoch {epoch + 1}/{cfg.epochs}", batches,
+                                   completed=first) as advance:
+                    for index, batch in enumerate(train_loader, start=first):
+                        boundary = (index + 1) % cfg.grad_accum == 0 or index + 1 == batches
+                        self._train_batch(forward_model, batch, state, sync=boundary)
+                        if boundary:
+                            self._optimizer_step(optimizer, scheduler)
+                            state["step"] += 1
+                        state["batch"] = index + 1
+                        advance(state["loss_sum"] / max(state["seen"], 1))
+                        if boundary:
+                            self._emit("step_end", epoch=epoch, step=state["step"],
+                                       batch=index + 1)
+                            if any_rank(stop_signal.requested is not None, self.device):
+                                self._save_checkpoint(optimizer, scheduler, state, best_state)
+                                raise TrainingInterrupted(
+                                    f"training stopped by {stop_signal.requested or 'a peer'}"
+                                    f" at epoch {epoch + 1}, batch {index + 1}; checkpoint "
+                                    f"saved in {self.checkpoint_dir}; continue with --resume")
+                seen = state["seen"] - seen_at_start
+                row = self._epoch_row(epoch, state, scheduler,
+                                      seen / max(time.perf_counter() - t0, 1e-9))
+                state.update(batch=0, loss_sum=0.0, seen=0)
+                value, mode = self._validate(forward_model, val_loader, row)
+                state["history"].append(row)
+                if _is_better(value, state["best"], mode):
+                    state["best"], state["best_epoch"], state["bad_epochs"] = (
+                        value, epoch + 1, 0)
+                    best_state = {k: v.detach().cpu().clone()
+                                  for k, v in model.trainable_state_dict().items()}
+                else:
+                    state["bad_epochs"] += 1
+                state["epoch"] = epoch + 1
+                if self.dist.is_main:
+                    write_history(self.work_dir, state["history"])
+                self._emit("epoch_end", epoch=epoch + 1, step=state["step"],
+                           metrics=dict(row))
+                stop = cfg.patience is not None and state["bad_epochs"] >= cfg.patience
+                self._save_checkpoint(optimizer, scheduler, state, best_state)
+                self._emit("checkpoint_saved", epoch=epoch + 1, step=state["step"],
+                           path=str(self.checkpoint_dir))
+                if stop:
+                    stopped_early = True
+                    break
         if best_state is not None:
             model.load_state_dict(best_state, strict=False)
         best_row = state["history"][state["best_epoch"] - 1] if state["history"] else {}
@@ -211,10 +254,60 @@ class Trainer:
                            monitor=self.monitor, seconds=time.perf_counter() - started,
                            stopped_early=stopped_early)
 
+    def _train_batch(self, forward_model: nn.Module, batch: dict[str, Any],
+                     state: dict[str, Any], *, sync: bool) -> None:
+        """Forward and backward on one (micro-)batch; DDP syncs gradients only at ``sync``."""
+        import contextlib
+
+        batch = move_batch(batch, self.device)
+        no_sync = getattr(forward_model, "no_sync", None)
+        context = no_sync() if (no_sync is not None and not sync) else contextlib.nullcontext()
+        with context:
+            with autocast(self.device, self.amp_dtype):
+                outputs = forward_model(batch["inputs"], batch["present"])
+            loss = self.model.task.loss(outputs, batch["target"])
+            self.scaler.scale(loss / self.spec.train.grad_accum).backward()
+        n = len(batch["target"])
+        state["loss_sum"] += float(loss.detach()) * n
+        state["seen"] += n
+
+    def _optimizer_step(self, optimizer: Any, scheduler: Any) -> None:
+        if self.spec.train.grad_clip:
+            self.scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.spec.train.grad_clip)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        scheduler.step()
+
+    def _epoch_row(self, epoch: int, state: dict[str, Any], scheduler: Any,
+                   samples_per_s: float) -> dict[str, Any]:
+        loss_sum, seen = sum_across([state["loss_sum"], float(state["seen"])], self.device)
+        return {"epoch": epoch + 1, "step": state["step"],
+                "train_loss": loss_sum / max(seen, 1.0),
+                "lr": scheduler.get_last_lr()[0],
+                "samples_per_s": samples_per_s * self.dist.world_size}
+
+    def _validate(self, forward_model: nn.Module, val_loader: Any,
+                  row: dict[str, Any]) -> tuple[float, str]:
+        """Validation metrics into ``row``; returns the monitored value and its mode."""
+        if val_loader is None:  # no validation data: keep the epoch with the lowest loss
+            return row["train_loss"], "min"
+        val = evaluate_batches(self.model, val_loader, self.device, self.amp_dtype)
+        row.update({f"val_{k}": v for k, v in val.items() if not isinstance(v, dict)})
+        if self.monitor not in val:
+            raise SpecError("spec: train.monitor: " + str(unknown(
+                "validation metric", self.monitor,
+                [k for k, v in val.items() if not isinstance(v, dict)])))
+        return float(val[self.monitor]), self.monitor_mode
+
     def _save_checkpoint(self, optimizer: Any, scheduler: Any, state: dict[str, Any],
                          best_state: dict[str, torch.Tensor] | None) -> None:
         from safetensors.torch import save_file
 
+        if not self.dist.is_main:
+            barrier()  # wait until rank 0 has written it, so no rank exits before
+            return
         final = self.checkpoint_dir
         tmp = final.parent / ".last.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -240,6 +333,7 @@ class Trainer:
             os.replace(final, old)
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
+        barrier()
 
     def _load_checkpoint(self, optimizer: Any, scheduler: Any
                          ) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
@@ -274,8 +368,10 @@ def _restore_rng(saved: list[Any]) -> tuple[Any, ...]:
 class EpochProgress:
     """A rich progress bar for one epoch, or nothing when progress is off."""
 
-    def __init__(self, enabled: bool, description: str, total: int) -> None:
+    def __init__(self, enabled: bool, description: str, total: int,
+                 completed: int = 0) -> None:
         self.enabled, self.description, self.total = enabled, description, total
+        self.completed = completed
         self._bar: Any = None
 
     def __enter__(self) -> Callable[[float], None]:
@@ -296,7 +392,8 @@ class EpochProgress:
                              TimeElapsedColumn(), TimeRemainingColumn(),
                              console=Console(stderr=True), transient=False)
         self._bar.start()
-        task_id = self._bar.add_task(self.description, total=self.total, loss=float("nan"))
+        task_id = self._bar.add_task(self.description, total=self.total,
+                                     completed=self.completed, loss=float("nan"))
         return lambda loss: self._bar.update(task_id, advance=1, loss=loss)
 
     def __exit__(self, *exc: Any) -> None:

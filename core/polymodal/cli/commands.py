@@ -28,19 +28,53 @@ def _held_out(metrics: dict[str, Any]) -> dict[str, Any]:
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint of OUT.")
 @click.option("--ablate/--no-ablate", default=None,
               help="Also train one model per input and report them side by side.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+              default=None, help="Autocast precision (spec train.precision).")
+@click.option("--grad-accum", type=int, default=None,
+              help="Gradient accumulation steps (spec train.grad_accum).")
+@click.option("--nproc-per-node", type=int, default=1, show_default=True,
+              help="Processes per machine (torch.distributed, one per GPU).")
+@click.option("--nnodes", default="1", show_default=True, help="Machines (or MIN:MAX).")
+@click.option("--node-rank", type=int, default=0, show_default=True)
+@click.option("--rdzv-endpoint", default=None, help="HOST:PORT of the rendezvous (multi-node).")
+@click.option("--max-restarts", type=int, default=0, show_default=True,
+              help="Restarts of the worker group after a failure (resumes from checkpoint).")
 @device_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @json_option
 def train_cmd(spec_path: str, out_dir: str | None, overrides: tuple[str, ...], resume: bool,
-              ablate: bool | None, device: str | None, quiet: bool, as_json: bool) -> None:
-    """Train a model from a YAML spec and write a model directory."""
+              ablate: bool | None, precision: str | None, grad_accum: int | None,
+              nproc_per_node: int, nnodes: str, node_rank: int, rdzv_endpoint: str | None,
+              max_restarts: int, device: str | None, quiet: bool, as_json: bool) -> None:
+    """Train a model from a YAML spec and write a model directory.
+
+    With --nproc-per-node N (and --nnodes/--rdzv-endpoint for several machines) the same
+    training runs under torch.distributed's elastic launcher, one process per GPU, or N CPU
+    processes with gloo; train.batch_size is then the global batch.
+    """
     from polymodal.pipeline import run_training
     from polymodal.spec import load_spec
 
-    spec = load_spec(spec_path, list(overrides))
+    overrides = overrides + tuple(
+        f"train.{key}={value}" for key, value in
+        (("precision", precision), ("grad_accum", grad_accum)) if value is not None)
+    spec = load_spec(spec_path, list(overrides))  # validate before starting any process
     out = Path(out_dir or Path("runs") / spec.name)
+    if nproc_per_node > 1 or nnodes != "1":
+        from polymodal.distributed import launch
+
+        worker = [spec_path, "--out", str(out), *[f"--set={o}" for o in overrides],
+                  *(["--resume"] if resume else []), *(["--quiet"] if quiet else []),
+                  *(["--json"] if as_json else []),
+                  *([f"--device={device}"] if device else []),
+                  *(["--ablate" if ablate else "--no-ablate"] if ablate is not None else [])]
+        launch(worker, nproc_per_node=nproc_per_node, nnodes=nnodes, node_rank=node_rank,
+               rdzv_endpoint=rdzv_endpoint, max_restarts=max_restarts)
+        return
     result = run_training(spec, out, resume=resume, device=device,
                           progress=not (quiet or as_json), ablate=ablate)
+    if not result.metrics:  # a non-zero rank under torchrun: rank 0 reports
+        return
     if as_json:
         emit_json({"out": str(result.out_dir), "metrics": result.metrics,
                    "comparisons": result.comparisons})

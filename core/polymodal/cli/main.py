@@ -12,7 +12,7 @@ import click
 
 from polymodal import __version__
 from polymodal.cli import commands, listing, scenarios
-from polymodal.errors import PolymodalError
+from polymodal.errors import PolymodalError, TrainingInterrupted
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> Any:
     group = build_cli()
     try:
         return group.main(args=argv, prog_name="polymodal", standalone_mode=False)
+    except TrainingInterrupted as exc:
+        click.echo(f"interrupted: {exc}", err=True)
+        sys.exit(130)
     except PolymodalError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

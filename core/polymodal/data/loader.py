@@ -6,6 +6,7 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import torch
 from torch.utils.data import DataLoader, Sampler
 
 Record = dict[str, Any]
@@ -20,16 +21,21 @@ class BucketBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, *, shuffle: bool = True,
-                 seed: int = 0, pool_batches: int = 50) -> None:
+                 seed: int = 0, pool_batches: int = 50, rank: int = 0,
+                 world_size: int = 1) -> None:
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.pool = batch_size * pool_batches
         self.epoch = 0
+        self.start = 0
+        self.rank, self.world_size = rank, world_size
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Select the epoch's batch order; ``start`` skips batches already trained on (a
+        run resumed mid-epoch)."""
+        self.epoch, self.start = epoch, start
 
     def batches(self) -> list[list[int]]:
         rng = random.Random(self.seed * 1_000_003 + self.epoch)
@@ -46,7 +52,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches())
+        """This rank's share of each global batch: every rank sees the same batch order and
+        takes every ``world_size``-th record of each batch (distributed data parallel)."""
+        for batch in self.batches()[self.start:]:
+            yield batch[self.rank::self.world_size]
 
     def __len__(self) -> int:
         return (len(self.lengths) + self.batch_size - 1) // self.batch_size
@@ -77,11 +86,12 @@ def record_lengths(records: list[Record], model: Any) -> list[int]:
 
 def make_loader(records: list[Record], collate: Any, *, batch_size: int, shuffle: bool,
                 seed: int, lengths: list[int] | None = None, num_workers: int = 0,
-                pin_memory: bool = False) -> DataLoader:
-    """A DataLoader yielding collated batches. With ``lengths``, batches are bucketed."""
+                pin_memory: bool = False, rank: int = 0, world_size: int = 1) -> DataLoader:
+    """A DataLoader yielding collated batches. With ``lengths``, batches are bucketed; with
+    ``world_size`` > 1, each rank gets its share of every global batch of ``batch_size``."""
     sampler_cls = BucketBatchSampler if lengths is not None else ShuffledBatchSampler
     sampler = sampler_cls(lengths if lengths is not None else [1] * len(records), batch_size,
-                          shuffle=shuffle, seed=seed)
+                          shuffle=shuffle, seed=seed, rank=rank, world_size=world_size)
     return DataLoader(
         records,  # type: ignore[arg-type]  - a list is a map-style dataset
         batch_sampler=sampler,
@@ -89,4 +99,7 @@ def make_loader(records: list[Record], collate: Any, *, batch_size: int, shuffle
         num_workers=num_workers,
         pin_memory=pin_memory,
         persistent_workers=num_workers > 0,
+        # Its own generator: creating an iterator must not draw from the global RNG, or a
+        # run resumed mid-epoch would see different dropout masks than an uninterrupted one.
+        generator=torch.Generator().manual_seed(seed),
     )
