@@ -86,9 +86,10 @@ def register_commands(cli: Any) -> None:
 def on_training_event(event: str, state: dict[str, Any]) -> None:
     """Observe the training lifecycle.
 
-    Called by the trainer with ``event`` one of ``train_start``, ``epoch_end``,
+    Called by the trainer (on rank 0 only under torch.distributed) with ``event`` one of
+    ``train_start``, ``step_end`` (after every optimizer step; keep it cheap), ``epoch_end``,
     ``checkpoint_saved`` and ``train_end``. ``state`` holds at least ``epoch``, ``step`` and
-    ``out_dir``; ``epoch_end`` adds ``metrics`` (the validation metrics of that epoch) and
-    ``checkpoint_saved`` adds ``path``. The state is a copy: changing it changes nothing.
-    Return value: ignored.
+    ``out_dir``; ``step_end`` adds ``batch`` (batches done in the epoch), ``epoch_end`` adds
+    ``metrics`` (the validation metrics of that epoch) and ``checkpoint_saved`` adds ``path``.
+    The state is a copy: changing it changes nothing. Return value: ignored.
     """
