@@ -214,7 +214,7 @@ class Trainer:
                         if boundary:
                             self._emit("step_end", epoch=epoch, step=state["step"],
                                        batch=index + 1)
-                            if any_rank(stop_signal.requested is not None, self.device):
+                            if self._should_stop(stop_signal, state["step"], index + 1 == batches):
                                 self._save_checkpoint(optimizer, scheduler, state, best_state)
                                 raise TrainingInterrupted(
                                     f"training stopped by {stop_signal.requested or 'a peer'}"
@@ -253,6 +253,15 @@ class Trainer:
                            best_epoch=state["best_epoch"], best_metrics=best_row,
                            monitor=self.monitor, seconds=time.perf_counter() - started,
                            stopped_early=stopped_early)
+
+    def _should_stop(self, stop_signal: StopSignals, step: int, last: bool) -> bool:
+        """Whether a stop was requested, agreed by all ranks (they must stop at the same
+        step). Across processes the check is a collective, so it runs every 16 steps."""
+        if not self.dist.enabled:
+            return stop_signal.requested is not None
+        if step % 16 and not last:
+            return False
+        return any_rank(stop_signal.requested is not None, self.device)
 
     def _train_batch(self, forward_model: nn.Module, batch: dict[str, Any],
                      state: dict[str, Any], *, sync: bool) -> None:

@@ -146,6 +146,9 @@ class HFTextEncoder(Encoder):
             config = _override_dropout(AutoConfig.from_pretrained(str(source)), opts)
             self.model = AutoModel.from_pretrained(str(source), config=config)
             tokenizer = AutoTokenizer.from_pretrained(str(source))
+        if getattr(self.model, "pooler", None) is not None:
+            # Unused (we pool ourselves): parameters without gradients break DDP.
+            self.model.pooler = None
         if opts["gradient_checkpointing"]:
             self.model.gradient_checkpointing_enable()
         processor = TextProcessor(tokenizer, int(opts["max_length"]), opts["truncation"])
