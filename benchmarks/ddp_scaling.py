@@ -92,6 +92,7 @@ HAND_WRITTEN = textwrap.dedent('''
     task = build_task(spec)
     task.fit([r["label"] for r in records])
     model = build_model(spec, task=task, train_records=records)
+    model.train()  # dropout on, as in any training loop (from_pretrained returns eval mode)
     ddp = DistributedDataParallel(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     per_rank = spec.train.batch_size // world

@@ -153,3 +153,27 @@ def test_sigterm_saves_a_checkpoint_and_resume_finishes(tmp_path: Path) -> None:
     got = json.loads(resumed.stdout)["metrics"]["validation"]
     assert got["loss"] == pytest.approx(expected["loss"], rel=1e-9)
     assert got["accuracy"] == expected["accuracy"]
+
+
+def test_max_restarts_resumes_from_the_last_checkpoint(tmp_path: Path) -> None:
+    spec = write_run(tmp_path, rows=4000, epochs=6, batch_size=8)
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "polymodal.cli.main", "train", str(spec), "--out",
+         str(tmp_path / "m"), "--quiet", "--nproc-per-node", "2", "--max-restarts", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        checkpoint = tmp_path / "m.partial" / "checkpoints" / "last" / "trainer_state.json"
+        deadline = time.time() + 120
+        while not checkpoint.is_file():
+            assert time.time() < deadline and launcher.poll() is None, "training never started"
+            time.sleep(0.2)
+        epochs_before = json.loads(checkpoint.read_text())["epoch"]
+        os.kill(_children(launcher.pid)[-1], signal.SIGKILL)
+        _, stderr = launcher.communicate(timeout=300)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 0, stderr
+    history = [json.loads(line) for line in (tmp_path / "m" / "metrics.jsonl").open()]
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6]
+    assert epochs_before >= 1
