@@ -118,8 +118,7 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
                  device: str | None = None, progress: bool = True,
                  ablate: bool | None = None) -> RunResult:
     """Train ``spec`` and write a model directory at ``out_dir``."""
-    from polymodal import artifacts, distributed, reporting
-    from polymodal.versions import package_versions, plugin_versions
+    from polymodal import artifacts, distributed
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -162,25 +161,9 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
             comparisons["modality ablation (held-out)"] = _ablation(
                 spec, train, val, held_out, work, torch_device, progress,
                 metrics["test" if test else "validation"])
-        images = reporting.plot_curves(work, result.history)
-        final = metrics.get("test") or metrics.get("validation") or {}
-        if "confusion_matrix" in final:
-            images.append(reporting.plot_confusion(work, final["confusion_matrix"]))
-        versions = {**package_versions(),
-                    **{f"plugin:{k}": str(v) for k, v in plugin_versions().items()}}
-        fingerprint = artifacts.data_fingerprint(train)
-        manifest = {"spec": spec.to_dict(), "versions": versions,
-                    "data_fingerprint": fingerprint}
-        artifacts.write_model_files(work, model, manifest=manifest, metrics=metrics)
-        reporting.write_card(work, spec=spec.to_dict(), metrics=metrics,
-                             fingerprint=fingerprint, versions=versions)
-        notes = [f"Trained {len(train)} records, validated on {len(val)}"
-                 + (f", tested on {len(test)}" if test else "")
-                 + f"; best epoch {result.best_epoch} by {result.monitor}; "
-                 f"{result.seconds:.1f} s on {torch_device}."]
-        reporting.write_report(work, title=f"polymodal run: {spec.name}", spec=spec.to_dict(),
-                               metrics=metrics, history=result.history, images=images,
-                               comparisons=comparisons, notes=notes)
+        _write_run(work, spec, result, metrics, comparisons, counts=(len(train), len(val),
+                                                                     len(test or [])),
+                   fingerprint=artifacts.data_fingerprint(train), device=torch_device)
     except BaseException:
         distributed.shutdown()
         if ctx.is_main and not (work / "checkpoints" / "last").is_dir():
@@ -189,6 +172,33 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
     artifacts.replace_directory(work, out_dir)
     return RunResult(out_dir=out_dir, metrics=metrics, comparisons=comparisons,
                      seconds=time.perf_counter() - started)
+
+
+def _write_run(work: Path, spec: Spec, result: Any, metrics: dict[str, Any],
+               comparisons: dict[str, dict[str, dict[str, Any]]], *,
+               counts: tuple[int, int, int], fingerprint: str, device: Any) -> None:
+    """Model files, plots, card and report of a finished run into ``work``."""
+    from polymodal import artifacts, reporting
+    from polymodal.versions import package_versions, plugin_versions
+
+    images = reporting.plot_curves(work, result.history)
+    final = metrics.get("test") or metrics.get("validation") or {}
+    if "confusion_matrix" in final:
+        images.append(reporting.plot_confusion(work, final["confusion_matrix"]))
+    versions = {**package_versions(),
+                **{f"plugin:{k}": str(v) for k, v in plugin_versions().items()}}
+    manifest = {"spec": spec.to_dict(), "versions": versions, "data_fingerprint": fingerprint}
+    artifacts.write_model_files(work, result.model, manifest=manifest, metrics=metrics)
+    reporting.write_card(work, spec=spec.to_dict(), metrics=metrics, fingerprint=fingerprint,
+                         versions=versions)
+    n_train, n_val, n_test = counts
+    notes = [f"Trained {n_train} records, validated on {n_val}"
+             + (f", tested on {n_test}" if n_test else "")
+             + f"; best epoch {result.best_epoch} by {result.monitor}; "
+             f"{result.seconds:.1f} s on {device}."]
+    reporting.write_report(work, title=f"polymodal run: {spec.name}", spec=spec.to_dict(),
+                           metrics=metrics, history=result.history, images=images,
+                           comparisons=comparisons, notes=notes)
 
 
 def _ablation(spec: Spec, train: list[Record], val: list[Record], held_out: list[Record],
