@@ -133,6 +133,44 @@ def predict_cmd(model_dir: str, input_path: str, batch_size: int, device: str | 
     predict_and_print(model_dir, read_records(input_path), device, batch_size)
 
 
+@click.command("serve")
+@click.argument("model_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True)
+@click.option("--max-batch-size", default=32, show_default=True,
+              help="Records per forward pass (dynamic batching).")
+@click.option("--max-delay-ms", default=5.0, show_default=True,
+              help="How long a batch waits for more requests.")
+@click.option("--max-queue", default=256, show_default=True,
+              help="Queued requests per model before 503.")
+@click.option("--timeout-s", default=30.0, show_default=True, help="Per-request limit (504).")
+@click.option("--max-body-mb", default=16.0, show_default=True, help="Body size limit (413).")
+@click.option("--api-key-env", default=None, metavar="VAR",
+              help="Require the API key held in this environment variable.")
+@device_option
+def serve_cmd(model_dirs: tuple[str, ...], host: str, port: int, max_batch_size: int,
+              max_delay_ms: float, max_queue: int, timeout_s: float, max_body_mb: float,
+              api_key_env: str | None, device: str | None) -> None:
+    """Serve trained models over HTTP (FastAPI + uvicorn) with dynamic batching."""
+    import os
+
+    import uvicorn
+
+    from polymodal.errors import PolymodalError
+    from polymodal.serving.app import ServeSettings, create_app
+
+    api_key = None
+    if api_key_env:
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            raise PolymodalError(f"--api-key-env {api_key_env}: the variable is not set")
+    settings = ServeSettings(max_batch_size=max_batch_size, max_delay_ms=max_delay_ms,
+                             max_queue=max_queue, timeout_s=timeout_s,
+                             max_body_bytes=int(max_body_mb * 1024 * 1024), api_key=api_key)
+    app = create_app(list(model_dirs), settings, device=device)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+
+
 @click.command("demo")
 @click.argument("scenario_names", nargs=-1, metavar="[SCENARIO...]")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/demo",

@@ -1,0 +1,1 @@
+"""HTTP serving: FastAPI app, dynamic batching, Prometheus metrics."""

@@ -1,0 +1,120 @@
+"""Dynamic batching: requests for one model queue up; a batch forms until it holds
+``max_batch_size`` records or ``max_delay_s`` has passed since its first request; one
+prediction call serves the whole batch and each request gets its own slice back.
+
+The prediction runs in a worker thread so the event loop keeps accepting requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+Record = dict[str, Any]
+
+
+class QueueFull(Exception):
+    """The model's queue is at its bound; the client should retry later."""
+
+
+@dataclass
+class _Pending:
+    records: list[Record]
+    future: asyncio.Future[list[dict[str, Any]]] = field(repr=False)
+
+
+class DynamicBatcher:
+    def __init__(self, predict: Callable[[list[Record]], list[dict[str, Any]]], *,
+                 max_batch_size: int = 32, max_delay_s: float = 0.005,
+                 max_queue: int = 256,
+                 on_batch: Callable[[int], None] | None = None) -> None:
+        self.predict = predict
+        self.max_batch_size = max_batch_size
+        self.max_delay_s = max_delay_s
+        self.max_queue = max_queue
+        self.on_batch = on_batch or (lambda size: None)
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+        self._busy = False
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting (not counting the batch being predicted)."""
+        return self._queue.qsize() if self._queue is not None else 0
+
+    def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def submit(self, records: list[Record]) -> list[dict[str, Any]]:
+        assert self._queue is not None, "start() the batcher first"
+        if self._queue.qsize() >= self.max_queue:
+            raise QueueFull
+        future: asyncio.Future[list[dict[str, Any]]] = \
+            asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(records, future))
+        return await future
+
+    async def _collect(self, first: _Pending) -> list[_Pending]:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        batch, size = [first], len(first.records)
+        deadline = loop.time() + self.max_delay_s
+        while size < self.max_batch_size:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                item = await asyncio.wait_for(self._queue.get(), remaining)
+            except TimeoutError:
+                break
+            if item.future.done():  # the client gave up (timeout) while queued
+                continue
+            if size + len(item.records) > self.max_batch_size:
+                self._queue.put_nowait(item)  # too big for this batch: next one
+                break
+            batch.append(item)
+            size += len(item.records)
+        return batch
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await self._queue.get()
+            if first.future.done():
+                continue
+            batch = await self._collect(first)
+            records = [r for item in batch for r in item.records]
+            self.on_batch(len(records))
+            self._busy = True
+            try:
+                results = await loop.run_in_executor(self._executor, self.predict, records)
+            except Exception as exc:  # one bad batch must not stop the batcher
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                continue
+            finally:
+                self._busy = False
+            start = 0
+            for item in batch:
+                end = start + len(item.records)
+                if not item.future.done():
+                    item.future.set_result(results[start:end])
+                start = end
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Let queued requests finish (graceful shutdown), then stop."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while (self._queue is not None and (not self._queue.empty() or self._busy)
+               and loop.time() < deadline):
+            await asyncio.sleep(0.01)
+        if self._task is not None:
+            self._task.cancel()
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,147 @@
+"""The HTTP server: endpoints, dynamic batching, limits and errors (FastAPI TestClient)."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from polymodal.pipeline import run_training
+from polymodal.serving.app import ServeSettings, create_app
+from polymodal.spec import parse_spec
+from tests.conftest import review_rows
+
+SPEC = {
+    "name": "shops",
+    "inputs": [{"name": "shop", "modality": "categorical", "encoder": "categorical"},
+               {"name": "price", "modality": "numeric", "encoder": "numeric"}],
+    "fusion": {"name": "concat"},
+    "task": {"name": "classification", "target": "label"},
+    "train": {"epochs": 3, "lr": 0.01},
+}
+GOOD = {"records": [{"shop": "north", "price": 10}, {"shop": "east", "price": 14}]}
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("serve") / "shops"
+    run_training(parse_spec(SPEC), out, train_records=review_rows(200), progress=False)
+    return out
+
+
+def client(model_dir: Path, **settings: object) -> TestClient:
+    return TestClient(create_app([model_dir], ServeSettings(**settings)))
+
+
+def test_endpoints_and_predictions(model_dir: Path) -> None:
+    with client(model_dir) as http:
+        assert http.get("/health").json() == {"status": "ok"}
+        assert http.get("/ready").json() == {"ready": True, "models": ["shops"]}
+        models = http.get("/v1/models").json()["models"]
+        assert models[0]["name"] == "shops"
+        assert {i["name"]: i["modality"] for i in models[0]["inputs"]} == {
+            "shop": "categorical", "price": "numeric"}
+        assert models[0]["outputs"]["labels"] == ["neg", "pos"]
+        response = http.post("/v1/models/shops/predict", json=GOOD)
+        assert response.status_code == 200
+        labels = [p["label"] for p in response.json()["predictions"]]
+        assert labels == ["pos", "neg"]
+
+
+def test_concurrent_requests_are_batched(model_dir: Path) -> None:
+    with client(model_dir, max_delay_ms=200, max_batch_size=64) as http:
+        def one(i: int) -> str:
+            record = {"shop": "north", "price": 10} if i % 2 else {"shop": "west", "price": 14}
+            response = http.post("/v1/models/shops/predict", json={"records": [record]})
+            return response.json()["predictions"][0]["label"]
+
+        with ThreadPoolExecutor(8) as pool:
+            labels = list(pool.map(one, range(16)))
+        assert labels == ["neg" if i % 2 == 0 else "pos" for i in range(16)]
+        text = http.get("/metrics").text
+        count = float(next(line.split()[-1] for line in text.splitlines()
+                           if line.startswith('polymodal_batch_size_count{model="shops"}')))
+        assert count < 16  # fewer forward passes than requests
+        assert 'polymodal_requests_total{model="shops",status="200"} 16.0' in text
+
+
+@pytest.mark.parametrize("body,status,field", [
+    ({"records": []}, 422, "records"),
+    ({"rows": []}, 422, "records"),
+    ({"records": [{"colour": "red"}]}, 422, "records[0]"),
+    ({"records": [{"shop": {"nested": 1}}]}, 422, "records[0].shop"),
+])
+def test_bad_requests_name_the_field_and_the_server_keeps_serving(
+        model_dir: Path, body: dict, status: int, field: str) -> None:
+    with client(model_dir) as http:
+        response = http.post("/v1/models/shops/predict", json=body)
+        assert response.status_code == status
+        assert response.json()["field"] == field
+        assert http.post("/v1/models/shops/predict", json=GOOD).status_code == 200
+
+
+def test_limits(model_dir: Path) -> None:
+    with client(model_dir, max_body_bytes=200) as http:
+        big = {"records": [{"shop": "north", "price": 1}] * 50}
+        assert http.post("/v1/models/shops/predict", json=big).status_code == 413
+        assert http.post("/v1/models/nope/predict", json=GOOD).status_code == 404
+        bad_json = http.post("/v1/models/shops/predict", content=b"{oops",
+                             headers={"content-type": "application/json"})
+        assert bad_json.status_code == 422
+    with client(model_dir, max_queue=0) as http:
+        full = http.post("/v1/models/shops/predict", json=GOOD)
+        assert full.status_code == 503 and full.headers["retry-after"] == "1"
+    with client(model_dir, timeout_s=1e-9) as http:
+        assert http.post("/v1/models/shops/predict", json=GOOD).status_code == 504
+
+
+def test_api_key(model_dir: Path) -> None:
+    with client(model_dir, api_key="s3cret") as http:
+        assert http.post("/v1/models/shops/predict", json=GOOD).status_code == 401
+        assert http.post("/v1/models/shops/predict", json=GOOD,
+                         headers={"X-API-Key": "wrong"}).status_code == 401
+        ok = http.post("/v1/models/shops/predict", json=GOOD,
+                       headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        assert http.get("/health").status_code == 200  # probes need no key
+        assert json.loads(http.get("/ready").text)["ready"] is True
+
+
+def test_serve_command_runs_uvicorn_and_shuts_down_cleanly(model_dir: Path) -> None:
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "polymodal.cli.main", "serve",
+                               str(model_dir), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.time() < deadline and server.poll() is None, server.stderr.read()
+            time.sleep(0.2)
+        response = httpx.post(f"{base}/v1/models/shops/predict", json=GOOD)
+        assert [p["label"] for p in response.json()["predictions"]] == ["pos", "neg"]
+        server.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught.
+        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
+        assert "Traceback" not in server.stderr.read()
+    finally:
+        if server.poll() is None:
+            server.kill()
