@@ -145,3 +145,20 @@ def test_serve_command_runs_uvicorn_and_shuts_down_cleanly(model_dir: Path) -> N
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_serve_refuses_a_missing_model_directory(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    result = run_cli("serve", str(tmp_path / "nope"))
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: model directory not found")
+
+
+def test_openapi_describes_each_models_inputs(model_dir: Path) -> None:
+    with client(model_dir) as http:
+        schema = http.get("/openapi.json").json()
+        body = schema["paths"]["/v1/models/shops/predict"]["post"]["requestBody"]
+        record = body["content"]["application/json"]["schema"]["properties"]["records"]["items"]
+        assert record["properties"]["price"]["type"] == ["number", "null"]
+        assert set(record["properties"]) == {"shop", "price"}

@@ -141,10 +141,7 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
     async def list_models() -> dict[str, Any]:
         return {"models": [describe(n, p) for n, p in predictors.items()]}
 
-    @app.post("/v1/models/{name}/predict")
     async def predict(name: str, request: Request) -> JSONResponse:
-        if name not in predictors:
-            return _error(404, f"no model named {name!r}", "name")
         started = time.perf_counter()
         status, response = await _predict(name, request)
         metrics.requests.labels(model=name, status=str(status)).inc()
@@ -175,4 +172,37 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
             return 422, _error(422, str(exc))
         return 200, JSONResponse({"predictions": results})
 
+    for name, predictor in predictors.items():
+        app.add_api_route(f"/v1/models/{name}/predict", _endpoint(predict, name),
+                          methods=["POST"], name=f"predict {name}",
+                          summary=f"Predict with {name}",
+                          openapi_extra=request_schema(predictor))
+
+    @app.post("/v1/models/{name}/predict", include_in_schema=False)
+    async def unknown_model(name: str) -> JSONResponse:
+        return _error(404, f"no model named {name!r}", "name")
+
     return app
+
+
+def _endpoint(handler: Any, name: str) -> Any:
+    async def endpoint(request: Request) -> JSONResponse:
+        return await handler(name, request)
+
+    return endpoint
+
+
+_JSON_TYPES = {"text": ["string", "null"], "numeric": ["number", "null"],
+               "categorical": ["string", "integer", "null"]}
+
+
+def request_schema(predictor: Any) -> dict[str, Any]:
+    """The OpenAPI request body of one model: ``records`` with that model's input fields."""
+    properties = {f: {"type": _JSON_TYPES.get(i.modality, ["string", "null"]),
+                      "description": f"{i.modality} input, encoder {i.encoder}"}
+                  for i in predictor.spec.inputs for f in i.fields}
+    record = {"type": "object", "properties": properties, "additionalProperties": True}
+    body = {"type": "object", "required": ["records"],
+            "properties": {"records": {"type": "array", "minItems": 1, "items": record}}}
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": body}}}}
