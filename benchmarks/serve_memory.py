@@ -1,0 +1,75 @@
+"""Shared encoders: resident memory of one server holding 3 models that use the same frozen
+MiniLM (one copy through the component hub) against 3 servers with one model each.
+
+The 3 models are quick nlp.sentiment linear probes on frozen MiniLM with different seeds,
+trained into runs/bench-shared-{0,1,2} on first use.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def models() -> list[Path]:
+    from polymodal.scenario import load_scenario, run_scenario
+
+    dirs = []
+    for seed in range(3):
+        out = Path(f"runs/bench-shared-{seed}")
+        if not (out / "polymodal.yaml").is_file():
+            run_scenario(load_scenario("nlp.sentiment"), out, quick=True, progress=False,
+                         overrides=[f"train.seed={seed}"])
+        dirs.append(out)
+    return dirs
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def serve(dirs: list[Path]) -> tuple[subprocess.Popen, int]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "polymodal.cli.main", "serve",
+                               *map(str, dirs), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    for directory in dirs:  # one prediction each, so every model has run once
+        httpx.post(f"http://127.0.0.1:{port}/v1/models/{directory.name}/predict",
+                   json={"records": [{"text": "nice tea"}]}, timeout=60).raise_for_status()
+    return server, port
+
+
+def main() -> None:
+    dirs = models()
+    shared, _ = serve(dirs)
+    shared_mib = rss_mib(shared.pid)
+    separate = [serve([d])[0] for d in dirs]
+    separate_mib = sum(rss_mib(p.pid) for p in separate)
+    for proc in [shared, *separate]:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    print(f"{'setup':<44}{'resident MiB':>14}")
+    print(f"{'1 server, 3 models sharing frozen MiniLM':<44}{shared_mib:>14.0f}")
+    print(f"{'3 servers, 1 model each':<44}{separate_mib:>14.0f}")
+    print(f"memory ratio shared / separate: {shared_mib / separate_mib:.2f}")
+
+
+if __name__ == "__main__":
+    main()
