@@ -10,27 +10,14 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import torch
+from _common import sentiment_model_dir
 
 import polymodal
 
 BATCH = 64
 N = 2000
-
-
-def model_dir() -> Path:
-    if len(sys.argv) > 1:
-        return Path(sys.argv[1])
-    for candidate in (Path("runs/demo/nlp.sentiment"), Path("runs/bench-sentiment")):
-        if (candidate / "polymodal.yaml").is_file():
-            return candidate
-    from polymodal.scenario import load_scenario, run_scenario
-
-    run_scenario(load_scenario("nlp.sentiment"), Path("runs/bench-sentiment"), quick=True,
-                 progress=False)
-    return Path("runs/bench-sentiment")
 
 
 @torch.inference_mode()
@@ -55,7 +42,7 @@ def hand_written(model, texts: list[str]) -> list[str]:
 def main() -> None:
     from polymodal_nlp.sentiment import load_demo
 
-    directory = model_dir()
+    directory = sentiment_model_dir(sys.argv)
     predictor = polymodal.load(directory, device="cpu")
     texts = [r["text"] for r in (load_demo().test * 2)[:N]]
     records = [{"text": t} for t in texts]

@@ -12,52 +12,23 @@ Usage: python benchmarks/serve_latency.py [MODEL_DIR]
 from __future__ import annotations
 
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from _common import sentiment_model_dir, start_server
 
 REQUESTS = 200
 
 
-def model_dir() -> Path:
-    if len(sys.argv) > 1:
-        return Path(sys.argv[1])
-    for candidate in (Path("runs/demo/nlp.sentiment"), Path("runs/bench-sentiment")):
-        if (candidate / "polymodal.yaml").is_file():
-            return candidate
-    from polymodal.scenario import load_scenario, run_scenario
-
-    run_scenario(load_scenario("nlp.sentiment"), Path("runs/bench-sentiment"), quick=True,
-                 progress=False)
-    return Path("runs/bench-sentiment")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def measure(directory: Path, texts: list[str], batch: int, delay_ms: float) -> dict:
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "polymodal.cli.main", "serve",
-                               str(directory), "--port", str(port), "--max-batch-size",
-                               str(batch), "--max-delay-ms", str(delay_ms)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/v1/models/{directory.resolve().name}/predict"
+    server, base = start_server([directory], "--max-batch-size", str(batch),
+                                "--max-delay-ms", str(delay_ms))
+    url = f"{base}/v1/models/{directory.resolve().name}/predict"
     try:
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
         with httpx.Client(timeout=60) as http:
             def call(text: str) -> float:
                 start = time.perf_counter()
@@ -81,7 +52,7 @@ def measure(directory: Path, texts: list[str], batch: int, delay_ms: float) -> d
 def main() -> None:
     from polymodal_nlp.sentiment import load_demo
 
-    directory = model_dir()
+    directory = sentiment_model_dir(sys.argv)
     texts = [r["text"] for r in load_demo().test[:REQUESTS]]
     off = measure(directory, texts, 1, 0)
     on = measure(directory, texts, 32, 5)

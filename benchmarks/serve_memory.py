@@ -8,13 +8,11 @@ trained into runs/bench-shared-{0,1,2} on first use.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
+from _common import start_server
 
 
 def models() -> list[Path]:
@@ -37,30 +35,19 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def serve(dirs: list[Path]) -> tuple[subprocess.Popen, int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "polymodal.cli.main", "serve",
-                               *map(str, dirs), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
+def serve(dirs: list[Path]) -> subprocess.Popen:
+    server, base = start_server(dirs)
     for directory in dirs:  # one prediction each, so every model has run once
-        httpx.post(f"http://127.0.0.1:{port}/v1/models/{directory.name}/predict",
+        httpx.post(f"{base}/v1/models/{directory.name}/predict",
                    json={"records": [{"text": "nice tea"}]}, timeout=60).raise_for_status()
-    return server, port
+    return server
 
 
 def main() -> None:
     dirs = models()
-    shared, _ = serve(dirs)
+    shared = serve(dirs)
     shared_mib = rss_mib(shared.pid)
-    separate = [serve([d])[0] for d in dirs]
+    separate = [serve([d]) for d in dirs]
     separate_mib = sum(rss_mib(p.pid) for p in separate)
     for proc in [shared, *separate]:
         proc.send_signal(signal.SIGTERM)
