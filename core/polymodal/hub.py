@@ -40,13 +40,6 @@ class ComponentHub:
                 self._items[key] = module
             return module
 
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
 
 _hub = ComponentHub()
 

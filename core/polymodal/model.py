@@ -154,6 +154,16 @@ class Collator:
         return batch
 
 
+def ordered_loader(model: MultimodalModel, records: list[Record], batch_size: int, *,
+                   with_target: bool) -> Any:
+    """Batches of ``records`` in the given order (evaluation and prediction)."""
+    from polymodal.data.loader import make_loader
+
+    task = model.task if with_target else None
+    return make_loader(records, Collator(model.spec, model.processors, task),
+                       batch_size=batch_size, shuffle=False, seed=0)
+
+
 def move_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     def move(obj: Any) -> Any:
         if isinstance(obj, torch.Tensor):

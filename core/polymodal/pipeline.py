@@ -88,14 +88,12 @@ def fit_model(spec: Spec, train: list[Record], val: list[Record], work_dir: Path
 
 
 def _evaluate(model: Any, records: list[Record], spec: Spec, device: Any) -> dict[str, Any]:
-    from polymodal.data.loader import make_loader
     from polymodal.evaluation import evaluate_batches
-    from polymodal.model import Collator
+    from polymodal.model import ordered_loader
 
-    loader = make_loader(records, Collator(spec, model.processors, model.task),
-                         batch_size=spec.train.eval_batch_size or spec.train.batch_size * 2,
-                         shuffle=False, seed=0)
-    return evaluate_batches(model, loader, device)
+    size = spec.train.eval_batch_size or spec.train.batch_size * 2
+    return evaluate_batches(model, ordered_loader(model, records, size, with_target=True),
+                            device)
 
 
 def _prepare_work_dir(out_dir: Path, resume: bool) -> Path:
@@ -149,6 +147,7 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
             return RunResult(out_dir=out_dir, metrics={}, seconds=result.seconds)
         model = result.model
         metrics: dict[str, Any] = {"best_epoch": result.best_epoch,
+                                   "stopped_early": result.stopped_early,
                                    "train_seconds": round(result.seconds, 2)}
         if val:
             metrics["validation"] = _evaluate(model, val, spec, torch_device)

@@ -37,14 +37,6 @@ class Predictor:
                 raise DataError(f"record {i}: none of the model's inputs "
                                 f"({', '.join(sorted(wanted))}) is present")
 
-    def _loader(self, records: list[Record], batch_size: int, with_target: bool) -> Any:
-        from polymodal.data.loader import make_loader
-        from polymodal.model import Collator
-
-        task = self.model.task if with_target else None
-        return make_loader(records, Collator(self.spec, self.model.processors, task),
-                           batch_size=batch_size, shuffle=False, seed=0)
-
     def predict(self, records: list[Record], batch_size: int = 64) -> list[dict[str, Any]]:
         """One prediction per record, in order (``label`` and ``scores`` for classification).
 
@@ -52,13 +44,15 @@ class Predictor:
         """
         from polymodal.data.loader import record_lengths
         from polymodal.evaluation import predict_batches
+        from polymodal.model import ordered_loader
 
         if not records:
             return []
         self._check(records)
         lengths = record_lengths(records, self.model)
         order = sorted(range(len(records)), key=lengths.__getitem__)
-        loader = self._loader([records[i] for i in order], batch_size, False)
+        loader = ordered_loader(self.model, [records[i] for i in order], batch_size,
+                                with_target=False)
         results: list[dict[str, Any]] = [{}] * len(records)
         for position, result in zip(order, predict_batches(self.model, loader, self.device),
                                     strict=True):
@@ -68,14 +62,16 @@ class Predictor:
     def evaluate(self, records: list[Record], batch_size: int = 64) -> dict[str, Any]:
         """Task metrics over records that carry the target."""
         from polymodal.evaluation import evaluate_batches
+        from polymodal.model import ordered_loader
 
         target = self.spec.task.target
         labelled = [r for r in records if r.get(target) is not None]
         if not labelled:
             raise DataError(f"no record has the target field {target!r}")
         self._check(labelled)
-        return evaluate_batches(self.model, self._loader(labelled, batch_size, True),
-                                self.device)
+        return evaluate_batches(
+            self.model, ordered_loader(self.model, labelled, batch_size, with_target=True),
+            self.device)
 
 
 def load(model_dir: str | Path, device: str | None = None) -> Predictor:

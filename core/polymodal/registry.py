@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from polymodal.errors import PluginError, unknown
+from polymodal.errors import DataError, PluginError, unknown
 
 KINDS = ("encoder", "fusion", "task", "reader", "scenario")
 _HOOK_FOR_KIND = {
@@ -115,8 +115,6 @@ class Registry:
                     best = (len(ext), entry)
         if best is None:
             exts = sorted({e for r in self._entries["reader"].values() for e in r.extensions})
-            from polymodal.errors import DataError
-
             raise DataError(f"no reader for {path!r}; known extensions: {', '.join(exts)}")
         return best[1]
 

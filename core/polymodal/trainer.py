@@ -82,7 +82,6 @@ class TrainResult:
     model: MultimodalModel
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int = 0
-    best_metrics: dict[str, Any] = field(default_factory=dict)
     monitor: str = "loss"
     seconds: float = 0.0
     stopped_early: bool = False
@@ -247,10 +246,9 @@ class Trainer:
                     break
         if best_state is not None:
             model.load_state_dict(best_state, strict=False)
-        best_row = state["history"][state["best_epoch"] - 1] if state["history"] else {}
         self._emit("train_end", epoch=state["epoch"], step=state["step"])
         return TrainResult(model=model, history=state["history"],
-                           best_epoch=state["best_epoch"], best_metrics=best_row,
+                           best_epoch=state["best_epoch"],
                            monitor=self.monitor, seconds=time.perf_counter() - started,
                            stopped_early=stopped_early)
 

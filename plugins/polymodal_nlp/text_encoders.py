@@ -76,12 +76,14 @@ class TextProcessor(Processor):
     review is often at its end) instead of only the first ``max_length``.
     """
 
-    def __init__(self, tokenizer: Any, max_length: int, truncation: str) -> None:
+    def __init__(self, tokenizer: Any, max_length: int, truncation: str,
+                 config: Any = None) -> None:
         if truncation not in ("head", "head_tail"):
             raise SpecError(f"text truncation must be 'head' or 'head_tail', not {truncation!r}")
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.truncation = truncation
+        self.config = config  # the encoder's HF config, saved so a model dir is self-contained
 
     def __call__(self, values: list[Any]) -> dict[str, torch.Tensor]:
         texts = ["" if v is None else str(v) for v in values]
@@ -115,7 +117,10 @@ class TextProcessor(Processor):
         return {"max_length": self.max_length, "truncation": self.truncation}
 
     def save_files(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
         self.tokenizer.save_pretrained(str(directory))
+        if self.config is not None:
+            self.config.save_pretrained(str(directory))
 
 
 class HFTextEncoder(Encoder):
@@ -140,7 +145,6 @@ class HFTextEncoder(Encoder):
             config = _override_dropout(AutoConfig.from_pretrained(str(saved)), opts)
             self.model = AutoModel.from_config(config)
             tokenizer = AutoTokenizer.from_pretrained(str(saved))
-            self._config_dir = saved
         else:
             source = self.source_path(spec)
             config = _override_dropout(AutoConfig.from_pretrained(str(source)), opts)
@@ -151,10 +155,10 @@ class HFTextEncoder(Encoder):
             self.model.pooler = None
         if opts["gradient_checkpointing"]:
             self.model.gradient_checkpointing_enable()
-        processor = TextProcessor(tokenizer, int(opts["max_length"]), opts["truncation"])
+        processor = TextProcessor(tokenizer, int(opts["max_length"]), opts["truncation"],
+                                  config=self.model.config)
         self.processor = prepare_processor(processor, context)
         self.output_dim = int(self.model.config.hidden_size)
-        self.processor.save_files = self._save_files  # type: ignore[method-assign]
 
     def source_path(self, spec: InputSpec) -> Path:
         if not spec.source:
@@ -166,11 +170,6 @@ class HFTextEncoder(Encoder):
                             "Hugging Face checkpoint folder (no config.json); polymodal never "
                             "downloads models")
         return path
-
-    def _save_files(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.processor.tokenizer.save_pretrained(str(directory))
-        self.model.config.save_pretrained(str(directory))
 
     def forward(self, batch_field: dict[str, torch.Tensor]) -> EncoderOutput:
         mask = batch_field["attention_mask"]

@@ -75,7 +75,7 @@ def test_early_stopping_and_best_epoch(tmp_path: Path) -> None:
     data["train"].update({"epochs": 30, "patience": 2, "lr": 0.05})
     rows = review_rows(120)
     result = run_training(parse_spec(data), tmp_path / "m", train_records=rows, progress=False)
-    assert result.metrics["best_epoch"] < 30
+    assert result.metrics["best_epoch"] < 30 and result.metrics["stopped_early"] is True
     history = [json.loads(line) for line in (tmp_path / "m" / "metrics.jsonl").open()]
     assert len(history) < 30 and len(history) >= result.metrics["best_epoch"] + 2
 
