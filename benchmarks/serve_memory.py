@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
-from _common import start_server
+from _common import rss_mib, start_server
 
 
 def models() -> list[Path]:
@@ -26,13 +26,6 @@ def models() -> list[Path]:
                          overrides=[f"train.seed={seed}"])
         dirs.append(out)
     return dirs
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def serve(dirs: list[Path]) -> subprocess.Popen:

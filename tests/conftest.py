@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import random
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +45,25 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def review_model(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A text classifier (tiny BERT, fine-tuned on synthetic reviews): review -> pos/neg."""
+    from polymodal.pipeline import run_training
+    from polymodal.spec import parse_spec
+
+    spec = parse_spec({
+        "name": "reviews",
+        "inputs": [{"name": "review", "modality": "text", "encoder": "hf-text",
+                    "source": str(tiny_bert), "lr": 3.0e-3, "options": {"max_length": 16}}],
+        "fusion": {"name": "concat"},
+        "task": {"name": "classification", "target": "label"},
+        "train": {"epochs": 4, "lr": 3.0e-3, "batch_size": 16, "seed": 0},
+    })
+    out = tmp_path_factory.mktemp("review-model") / "reviews"
+    run_training(spec, out, train_records=review_rows(240), progress=False)
+    return out
+
+
 def review_rows(n: int, seed: int = 0) -> list[dict[str, object]]:
     """Synthetic reviews: the label follows the sentiment words, helped by price and shop."""
     rng = random.Random(seed)
@@ -69,6 +93,38 @@ def write_csv(path: Path, rows: list[dict[str, object]]) -> Path:
 @pytest.fixture()
 def reviews_csv(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "reviews.csv", review_rows(240))
+
+
+@contextlib.contextmanager
+def serving(model_dirs: list[Path], *options: str) -> Iterator[str]:
+    """``polymodal serve`` in a real process on a free loopback port; yields its base URL
+    once /ready answers, and stops it (SIGTERM) afterwards."""
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "polymodal.cli.main", "serve",
+                               *map(str, model_dirs), "--port", str(port), *options],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.time() < deadline and server.poll() is None, server.stderr.read()
+            time.sleep(0.2)
+        yield base
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None,

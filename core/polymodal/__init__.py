@@ -17,8 +17,9 @@ __version__ = "0.1.0"
 __all__ = ["PolymodalError", "hookimpl", "load", "__version__"]
 
 
-def load(model_dir: Any, device: str | None = None) -> Predictor:
-    """Load a trained model directory; ``.predict(records)`` and ``.evaluate(records)``."""
+def load(model_dir: Any, device: str | None = None, precision: str = "fp32") -> Predictor:
+    """Load a trained model directory; ``.predict(records)`` and ``.evaluate(records)``.
+    ``precision``: fp32 (exact, default), or auto/bf16/fp16 autocast (faster)."""
     from polymodal.predictor import load as _load
 
-    return _load(model_dir, device=device)
+    return _load(model_dir, device=device, precision=precision)

@@ -39,7 +39,8 @@ def evaluate_batches(model: MultimodalModel, loader: Any, device: torch.device,
 @torch.inference_mode()
 def predict_batches(model: MultimodalModel, loader: Any, device: torch.device,
                     dtype: torch.dtype | None = None) -> list[dict[str, Any]]:
-    model.eval()
+    if model.training:  # eval() walks every submodule: not once per served request
+        model.eval()
     results: list[dict[str, Any]] = []
     for batch in loader:
         batch = move_batch(batch, device)

@@ -164,6 +164,15 @@ def ordered_loader(model: MultimodalModel, records: list[Record], batch_size: in
                        batch_size=batch_size, shuffle=False, seed=0)
 
 
+def chunked_loader(model: MultimodalModel, records: list[Record],
+                   chunks: list[list[int]]) -> Any:
+    """Batches of ``records`` exactly as ``chunks`` (lists of indices) say (prediction)."""
+    from torch.utils.data import DataLoader
+
+    return DataLoader(records, batch_sampler=chunks,  # type: ignore[arg-type]
+                      collate_fn=Collator(model.spec, model.processors, None))
+
+
 def move_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     def move(obj: Any) -> Any:
         if isinstance(obj, torch.Tensor):

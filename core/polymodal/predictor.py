@@ -15,13 +15,17 @@ Record = dict[str, Any]
 
 
 class Predictor:
-    def __init__(self, model: Any, manifest: dict[str, Any], device: Any) -> None:
+    def __init__(self, model: Any, manifest: dict[str, Any], device: Any,
+                 precision: str = "fp32") -> None:
+        from polymodal.device import autocast_dtype
         from polymodal.spec import parse_spec
 
         self.model = model
         self.manifest = manifest
         self.spec = parse_spec(manifest["spec"], check_names=False)
         self.device = device
+        self.precision = precision
+        self.dtype = autocast_dtype(device, precision)
 
     @property
     def input_names(self) -> list[str]:
@@ -40,21 +44,22 @@ class Predictor:
     def predict(self, records: list[Record], batch_size: int = 64) -> list[dict[str, Any]]:
         """One prediction per record, in order (``label`` and ``scores`` for classification).
 
-        Records are batched by length (less padding), and results put back in input order.
+        Records are cut into batches of similar length (``length_chunks``: little padding),
+        and results put back in input order.
         """
-        from polymodal.data.loader import record_lengths
+        from polymodal.data.loader import length_chunks, record_lengths
         from polymodal.evaluation import predict_batches
-        from polymodal.model import ordered_loader
+        from polymodal.model import chunked_loader
 
         if not records:
             return []
         self._check(records)
-        lengths = record_lengths(records, self.model)
-        order = sorted(range(len(records)), key=lengths.__getitem__)
-        loader = ordered_loader(self.model, [records[i] for i in order], batch_size,
-                                with_target=False)
+        chunks = length_chunks(record_lengths(records, self.model), batch_size)
+        loader = chunked_loader(self.model, records, chunks)
         results: list[dict[str, Any]] = [{}] * len(records)
-        for position, result in zip(order, predict_batches(self.model, loader, self.device),
+        order = [i for chunk in chunks for i in chunk]
+        for position, result in zip(order, predict_batches(self.model, loader, self.device,
+                                                                   self.dtype),
                                     strict=True):
             results[position] = result
         return results
@@ -74,11 +79,16 @@ class Predictor:
             self.device)
 
 
-def load(model_dir: str | Path, device: str | None = None) -> Predictor:
-    """Load a model directory written by ``polymodal train`` (no unpickling)."""
+def load(model_dir: str | Path, device: str | None = None,
+         precision: str = "fp32") -> Predictor:
+    """Load a model directory written by ``polymodal train`` (no unpickling).
+
+    ``precision`` is the autocast used to predict: ``fp32`` (default: exact), or ``auto`` /
+    ``bf16`` / ``fp16`` (faster where the hardware has them; see docs/serving.md).
+    """
     from polymodal.artifacts import load_model_dir
     from polymodal.device import pick_device
 
     torch_device = pick_device(device)
     model, manifest = load_model_dir(model_dir, device=torch_device)
-    return Predictor(model, manifest, torch_device)
+    return Predictor(model, manifest, torch_device, precision)

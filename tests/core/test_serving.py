@@ -162,3 +162,42 @@ def test_openapi_describes_each_models_inputs(model_dir: Path) -> None:
         record = body["content"]["application/json"]["schema"]["properties"]["records"]["items"]
         assert record["properties"]["price"]["type"] == ["number", "null"]
         assert set(record["properties"]) == {"shop", "price"}
+
+
+def test_multipart_form_is_one_record(model_dir: Path) -> None:
+    with client(model_dir) as http:
+        url = "/v1/models/shops/predict"
+        form = {"shop": (None, "north"), "price": (None, "10")}
+        response = http.post(url, files=form)
+        assert response.status_code == 200, response.text
+        assert [p["label"] for p in response.json()["predictions"]] == ["pos"]
+        bad_number = http.post(url, files={"shop": (None, "north"), "price": (None, "ten")})
+        assert bad_number.status_code == 422
+        assert bad_number.json()["field"] == "price"
+        a_file = http.post(url, files={"shop": ("shop.txt", b"north", "text/plain")})
+        assert a_file.status_code == 422
+        assert a_file.json() == {"error": "a categorical input takes a value, not a file",
+                                 "field": "shop"}
+        assert http.get("/health").status_code == 200
+
+
+def test_binary_fields_take_bytes_never_a_path() -> None:
+    from polymodal.serving.requests import BadRequest, check_records
+
+    modalities = {"scan": "image", "note": "text"}
+    records = check_records({"records": [{"scan": {"base64": "iVBORw0KGgo="}, "note": "x"}]},
+                            modalities)
+    assert records == [{"scan": b"\x89PNG\r\n\x1a\n", "note": "x"}]
+    for value, message in (("/etc/passwd", "a image input is a file"),
+                           ({"base64": "@@not base64@@"}, "not valid base64")):
+        with pytest.raises(BadRequest) as caught:
+            check_records({"records": [{"scan": value}]}, modalities)
+        assert caught.value.message.startswith(message)
+        assert caught.value.field == "records[0].scan"
+
+
+def test_openapi_offers_multipart(model_dir: Path) -> None:
+    with client(model_dir) as http:
+        schema = http.get("/openapi.json").json()
+        content = schema["paths"]["/v1/models/shops/predict"]["post"]["requestBody"]["content"]
+        assert set(content["multipart/form-data"]["schema"]["properties"]) == {"shop", "price"}

@@ -147,10 +147,13 @@ def predict_cmd(model_dir: str, input_path: str, batch_size: int, device: str | 
 @click.option("--max-body-mb", default=16.0, show_default=True, help="Body size limit (413).")
 @click.option("--api-key-env", default=None, metavar="VAR",
               help="Require the API key held in this environment variable.")
+@click.option("--precision", type=click.Choice(["fp32", "auto", "bf16", "fp16"]),
+              default="fp32", show_default=True,
+              help="Inference autocast; auto = bf16 where the CPU/GPU has it (faster).")
 @device_option
 def serve_cmd(model_dirs: tuple[str, ...], host: str, port: int, max_batch_size: int,
               max_delay_ms: float, max_queue: int, timeout_s: float, max_body_mb: float,
-              api_key_env: str | None, device: str | None) -> None:
+              api_key_env: str | None, precision: str, device: str | None) -> None:
     """Serve trained models over HTTP (FastAPI + uvicorn) with dynamic batching."""
     import os
 
@@ -166,7 +169,8 @@ def serve_cmd(model_dirs: tuple[str, ...], host: str, port: int, max_batch_size:
             raise PolymodalError(f"--api-key-env {api_key_env}: the variable is not set")
     settings = ServeSettings(max_batch_size=max_batch_size, max_delay_ms=max_delay_ms,
                              max_queue=max_queue, timeout_s=timeout_s,
-                             max_body_bytes=int(max_body_mb * 1024 * 1024), api_key=api_key)
+                             max_body_bytes=int(max_body_mb * 1024 * 1024), api_key=api_key,
+                             precision=precision)
     app = create_app(list(model_dirs), settings, device=device)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
 

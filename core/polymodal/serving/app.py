@@ -17,13 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from polymodal.errors import PolymodalError
 from polymodal.serving.batcher import DynamicBatcher, QueueFull
+from polymodal.serving.requests import (
+    BINARY_MODALITIES,
+    BadRequest,
+    check_records,
+    field_modalities,
+    form_record,
+)
 from polymodal.serving.telemetry import ServerMetrics
 
-PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/openapi.json", "/docs"}
+# The playground page itself holds no data: it asks for the key and sends it with requests.
+PUBLIC_PATHS = {"/", "/health", "/ready", "/metrics", "/openapi.json", "/docs"}
 
 
 @dataclass
@@ -34,6 +42,7 @@ class ServeSettings:
     timeout_s: float = 30.0
     max_body_bytes: int = 16 * 1024 * 1024
     api_key: str | None = None
+    precision: str = "fp32"
 
 
 def _error(status: int, message: str, field: str | None = None,
@@ -59,27 +68,6 @@ def describe(name: str, predictor: Any) -> dict[str, Any]:
     }
 
 
-def validate_records(body: Any, inputs: list[str]) -> tuple[list[dict[str, Any]] | None,
-                                                           JSONResponse | None]:
-    """The request's records, or a 422 naming the offending field."""
-    if not isinstance(body, dict) or "records" not in body:
-        return None, _error(422, 'expected a JSON object {"records": [...]}', "records")
-    records = body["records"]
-    if not isinstance(records, list) or not records:
-        return None, _error(422, "records must be a non-empty list", "records")
-    for i, record in enumerate(records):
-        if not isinstance(record, dict):
-            return None, _error(422, "each record must be an object", f"records[{i}]")
-        if not set(inputs) & set(record):
-            return None, _error(422, f"none of the model's inputs ({', '.join(inputs)}) is "
-                                     "present", f"records[{i}]")
-        for key, value in record.items():
-            if key in inputs and not isinstance(value, str | int | float | bool | type(None)):
-                return None, _error(422, "a field value must be a string, number or null",
-                                    f"records[{i}].{key}")
-    return records, None
-
-
 def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = None,
                device: str | None = None) -> FastAPI:
     """Load the models, then build the app (loading errors surface before serving)."""
@@ -91,7 +79,8 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
         name = Path(directory).resolve().name
         if name in predictors:
             raise PolymodalError(f"two served models are named {name!r}; rename a directory")
-        predictors[name] = polymodal.load(directory, device=device)
+        predictors[name] = polymodal.load(directory, device=device,
+                                           precision=settings.precision)
     metrics = ServerMetrics()
     batchers: dict[str, DynamicBatcher] = {}
 
@@ -152,14 +141,11 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
         raw = await request.body()
         if len(raw) > settings.max_body_bytes:
             return 413, _error(413, f"request body over {settings.max_body_bytes} bytes")
+        modalities = field_modalities(predictors[name].spec)
         try:
-            body = json.loads(raw or b"null")
-        except ValueError:
-            return 422, _error(422, "request body is not valid JSON", "body")
-        records, problem = validate_records(body, predictors[name].input_names)
-        if problem is not None:
-            return problem.status_code, problem
-        assert records is not None
+            records = await _records(request, raw, modalities)
+        except BadRequest as bad:
+            return bad.status, _error(bad.status, bad.message, bad.field)
         try:
             results = await asyncio.wait_for(batchers[name].submit(records),
                                              settings.timeout_s)
@@ -178,11 +164,33 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
                           summary=f"Predict with {name}",
                           openapi_extra=request_schema(predictor))
 
+    @app.get("/", include_in_schema=False)
+    async def playground() -> HTMLResponse:
+        return HTMLResponse(PLAYGROUND.read_text(encoding="utf-8"))
+
     @app.post("/v1/models/{name}/predict", include_in_schema=False)
     async def unknown_model(name: str) -> JSONResponse:
         return _error(404, f"no model named {name!r}", "name")
 
     return app
+
+
+PLAYGROUND = Path(__file__).with_name("playground.html")
+
+
+async def _records(request: Request, raw: bytes, modalities: dict[str, str]) -> list[Any]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        try:
+            form = await request.form()
+        except Exception as exc:  # starlette raises several types for broken multipart
+            raise BadRequest(f"malformed multipart body: {exc}", "body") from None
+        return await form_record(form, modalities)
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        raise BadRequest("request body is not valid JSON", "body") from None
+    return check_records(body, modalities)
 
 
 def _endpoint(handler: Any, name: str) -> Any:
@@ -196,13 +204,24 @@ _JSON_TYPES = {"text": ["string", "null"], "numeric": ["number", "null"],
                "categorical": ["string", "integer", "null"]}
 
 
+def _json_property(modality: str, encoder: str) -> dict[str, Any]:
+    description = f"{modality} input, encoder {encoder}"
+    if modality in BINARY_MODALITIES:
+        return {"type": "object", "required": ["base64"], "description": description,
+                "properties": {"base64": {"type": "string", "format": "byte"}}}
+    return {"type": _JSON_TYPES.get(modality, ["string", "null"]), "description": description}
+
+
 def request_schema(predictor: Any) -> dict[str, Any]:
-    """The OpenAPI request body of one model: ``records`` with that model's input fields."""
-    properties = {f: {"type": _JSON_TYPES.get(i.modality, ["string", "null"]),
-                      "description": f"{i.modality} input, encoder {i.encoder}"}
-                  for i in predictor.spec.inputs for f in i.fields}
+    """The OpenAPI request body of one model: JSON ``records`` with that model's input
+    fields, or one multipart record (files for binary inputs)."""
+    inputs = [(f, i) for i in predictor.spec.inputs for f in i.fields]
+    properties = {f: _json_property(i.modality, i.encoder) for f, i in inputs}
     record = {"type": "object", "properties": properties, "additionalProperties": True}
     body = {"type": "object", "required": ["records"],
             "properties": {"records": {"type": "array", "minItems": 1, "items": record}}}
-    return {"requestBody": {"required": True,
-                            "content": {"application/json": {"schema": body}}}}
+    form = {"type": "object", "properties": {
+        f: {"type": "string", "format": "binary"} if i.modality in BINARY_MODALITIES
+        else {"type": "string"} for f, i in inputs}}
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": body}, "multipart/form-data": {"schema": form}}}}

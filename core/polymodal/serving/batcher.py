@@ -3,11 +3,17 @@
 prediction call serves the whole batch and each request gets its own slice back.
 
 The prediction runs in a worker thread so the event loop keeps accepting requests.
+
+Waiting only pays when another request is likely to arrive within the delay: the batcher
+keeps a moving average of the gap between arrivals and, when requests come further apart
+than ``max_delay_s`` (low load), sends a lone request straight to the model instead of
+holding it for company that will not come.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,6 +46,8 @@ class DynamicBatcher:
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
         self._busy = False
+        self._last_arrival = 0.0
+        self._mean_gap_s = float("inf")
 
     @property
     def depth(self) -> int:
@@ -56,21 +64,37 @@ class DynamicBatcher:
             raise QueueFull
         future: asyncio.Future[list[dict[str, Any]]] = \
             asyncio.get_running_loop().create_future()
+        self._note_arrival()
         self._queue.put_nowait(_Pending(records, future))
         return await future
+
+    def _note_arrival(self) -> None:
+        now = time.monotonic()
+        if self._last_arrival:
+            gap = now - self._last_arrival
+            self._mean_gap_s = gap if self._mean_gap_s == float("inf") \
+                else 0.8 * self._mean_gap_s + 0.2 * gap
+        self._last_arrival = now
+
+    @property
+    def worth_waiting(self) -> bool:
+        """Whether another request is expected within the delay (arrivals are close)."""
+        return self._mean_gap_s < self.max_delay_s
 
     async def _collect(self, first: _Pending) -> list[_Pending]:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
         batch, size = [first], len(first.records)
-        deadline = loop.time() + self.max_delay_s
+        delay = self.max_delay_s if self.worth_waiting or not self._queue.empty() else 0.0
+        deadline = loop.time() + delay
         while size < self.max_batch_size:
             remaining = deadline - loop.time()
-            if remaining <= 0:
+            if remaining <= 0 and self._queue.empty():
                 break
             try:
-                item = await asyncio.wait_for(self._queue.get(), remaining)
-            except TimeoutError:
+                item = self._queue.get_nowait() if remaining <= 0 else \
+                    await asyncio.wait_for(self._queue.get(), remaining)
+            except (TimeoutError, asyncio.QueueEmpty):
                 break
             if item.future.done():  # the client gave up (timeout) while queued
                 continue
