@@ -203,3 +203,31 @@ def demo_cmd(scenario_names: tuple[str, ...], out_dir: str, quick: bool, device:
     for name, item in summary.items():
         print_table(f"{name}: example predictions", ["input", "prediction"],
                     [[str(ex)[:80], str(pred)[:80]] for ex, pred in item["examples"]])
+
+
+@click.command("export")
+@click.argument("model_dir", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), required=True)
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="The exported file; PATH.json beside it names inputs and labels.")
+@click.option("--data", "data_path", default=None,
+              help="Example records (JSONL, CSV) to trace and verify with (else samples).")
+@click.option("--atol", default=1e-4, show_default=True,
+              help="Largest difference from the PyTorch model allowed.")
+@json_option
+def export_cmd(model_dir: str, fmt: str, out_path: str, data_path: str | None, atol: float,
+               as_json: bool) -> None:
+    """Export a trained model to ONNX or TorchScript, verified against the original."""
+    from polymodal.export import export_model
+
+    records = None
+    if data_path:
+        from polymodal.data.readers import read_records
+
+        records = read_records(data_path)[:8]
+    summary = export_model(model_dir, fmt, out_path, records=records, atol=atol)
+    if as_json:
+        emit_json(summary)
+    else:
+        click.echo(f"wrote {summary['path']} ({fmt}); max difference from the model "
+                   f"{summary['verified_max_abs_diff']:.1e}")

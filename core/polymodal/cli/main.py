@@ -23,7 +23,7 @@ def cli() -> None:
 
 for command in (listing.plugins_cmd, listing.components_cmd, listing.scenarios_cmd,
                 commands.train_cmd, commands.evaluate_cmd, commands.predict_cmd,
-                commands.demo_cmd, commands.serve_cmd):
+                commands.demo_cmd, commands.serve_cmd, commands.export_cmd):
     cli.add_command(command)
 
 

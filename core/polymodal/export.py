@@ -1,0 +1,170 @@
+"""``polymodal export``: a trained model as ONNX or TorchScript, checked against itself.
+
+The exported graph takes the collated tensors (what the processors produce: token ids and
+attention masks, scaled numbers, category ids) plus one presence mask per input, as flat
+named arguments, and returns the head's raw output (logits for classification). The
+processors stay in Python: ``MODEL_DIR/processors`` and the sidecar ``PATH.json`` (input
+names in order, labels) are what a runtime needs to prepare inputs and read outputs.
+
+Every export is verified before it is kept: the exported graph runs on a batch of other
+sizes than the one it was traced with, and must match the PyTorch model to ``atol``. A model
+whose forward cannot be captured (Python control flow on values, unsupported operators)
+gets a one-line error saying why, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from polymodal.errors import ArtifactError
+
+Record = dict[str, Any]
+FORMATS = ("onnx", "torchscript")
+_SAMPLE_VALUES = {"text": ["an example review", "a much longer example review text, "
+                           "with more words in it than the first one has"],
+                  "numeric": [1.0, -2.5], "categorical": ["a", "b"]}
+
+
+class FlatModel(torch.nn.Module):
+    """The model with flat tensor arguments (exporters want positional tensors)."""
+
+    def __init__(self, model: Any, layout: list[tuple[str, str]], fields: list[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.layout = layout  # (input name, tensor key) for each tensor argument
+        self.fields = fields  # input names, one presence mask each after the tensors
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        inputs: dict[str, dict[str, torch.Tensor]] = {}
+        for (name, key), tensor in zip(self.layout, tensors, strict=False):
+            inputs.setdefault(name, {})[key] = tensor
+        present = dict(zip(self.fields, tensors[len(self.layout):], strict=True))
+        return self.model(inputs, present)
+
+
+def sample_records(spec: Any) -> list[Record]:
+    """Two records of different lengths for modalities with a known sample; others need
+    ``--data``."""
+    records: list[Record] = [{}, {}]
+    for inp in spec.inputs:
+        if inp.modality not in _SAMPLE_VALUES:
+            raise ArtifactError(f"export needs example records for the {inp.modality} input "
+                                f"{inp.name!r}: pass --data FILE")
+        for record, value in zip(records, _SAMPLE_VALUES[inp.modality], strict=True):
+            for field in inp.fields:
+                record[field] = value
+    return records
+
+
+def _flatten(model: Any, records: list[Record]) -> tuple[list[tuple[str, str]],
+                                                          list[torch.Tensor]]:
+    from polymodal.model import Collator
+
+    batch = Collator(model.spec, model.processors, None)(records)
+    layout = [(name, key) for name, tensors in batch["inputs"].items() for key in tensors]
+    tensors = [batch["inputs"][name][key] for name, key in layout]
+    tensors += [batch["present"][inp.name] for inp in model.spec.inputs]
+    return layout, tensors
+
+
+def _names(layout: list[tuple[str, str]], fields: list[str]) -> list[str]:
+    return [f"{name}.{key}" for name, key in layout] + [f"{f}.present" for f in fields]
+
+
+def _export_onnx(flat: FlatModel, args: list[torch.Tensor], names: list[str],
+                 path: Path) -> None:
+    dynamic = {name: {i: f"dim{i}_{j}" for i in range(arg.dim())}
+               for j, (name, arg) in enumerate(zip(names, args, strict=True))}
+    for axes in dynamic.values():  # every input shares the batch dimension
+        if 0 in axes:
+            axes[0] = "batch"
+    torch.onnx.export(flat, tuple(args), str(path), input_names=names,
+                      output_names=["output"], dynamic_axes={**dynamic, "output": {0: "batch"}},
+                      dynamo=False, opset_version=17)
+
+
+def _run_onnx(path: Path, names: list[str], args: list[torch.Tensor]) -> torch.Tensor:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    wanted = {i.name for i in session.get_inputs()}  # unused inputs are pruned
+    feed = {n: a.numpy() for n, a in zip(names, args, strict=True) if n in wanted}
+    return torch.from_numpy(session.run(None, feed)[0])
+
+
+def _run(fmt: str, path: Path, names: list[str], args: list[torch.Tensor]) -> torch.Tensor:
+    if fmt == "onnx":
+        return _run_onnx(path, names, args)
+    with warnings.catch_warnings():  # torch.jit is deprecated, still the TorchScript runtime
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = torch.jit.load(str(path), map_location="cpu")
+    with torch.inference_mode():
+        return module(*args)
+
+
+def export_model(model_dir: str | Path, fmt: str, out: str | Path,
+                 records: list[Record] | None = None, atol: float = 1e-4) -> dict[str, Any]:
+    """Export, verify against the PyTorch model, then move into place. Returns a summary
+    with the largest difference seen on the verification batch."""
+    from polymodal.artifacts import load_model_dir
+
+    if fmt not in FORMATS:
+        raise ArtifactError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
+    out = Path(out)
+    model, manifest = load_model_dir(model_dir, device=torch.device("cpu"))
+    model.eval()
+    records = records or sample_records(model.spec)
+    if len(records) < 2:
+        raise ArtifactError("export needs at least two example records")
+    fields = [inp.name for inp in model.spec.inputs]
+    trace_layout, trace_args = _flatten(model, records[:1])
+    check_layout, check_args = _flatten(model, records)
+    if trace_layout != check_layout:
+        raise ArtifactError("the model's inputs change shape between batches; cannot export")
+    flat = FlatModel(model, trace_layout, fields).eval()
+    names = _names(trace_layout, fields)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        try:
+            # Tracer warnings are what the verification below checks for real.
+            with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if fmt == "onnx":
+                    _export_onnx(flat, trace_args, names, temp)
+                else:
+                    traced = torch.jit.trace(flat, tuple(trace_args), check_trace=False)
+                    torch.jit.save(traced, str(temp))
+            exported = _run(fmt, temp, names, check_args)
+        except ArtifactError:
+            raise
+        except Exception as exc:  # exporters raise many types; the message says why
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ArtifactError(f"cannot export {model_dir} to {fmt}: {reason}") from None
+        with torch.inference_mode():
+            expected = flat(*check_args)
+        difference = float((exported.float() - expected.float()).abs().max())
+        if not difference <= atol:
+            raise ArtifactError(
+                f"cannot export {model_dir} to {fmt}: the exported graph differs from the "
+                f"model by {difference:.2e} (> {atol:g}) on a batch of another shape - its "
+                "forward depends on values or shapes in a way tracing cannot capture")
+        temp.replace(out)
+    finally:
+        temp.unlink(missing_ok=True)
+    sidecar = {"format": fmt, "inputs": names, "output": "output",
+               "task": manifest["spec"]["task"],
+               "labels": getattr(model.task, "labels", None),
+               "processors": str(Path(model_dir).resolve() / "processors"),
+               "verified_max_abs_diff": difference}
+    out.with_name(out.name + ".json").write_text(json.dumps(sidecar, indent=2) + "\n")
+    return {"path": str(out), **sidecar}
