@@ -201,3 +201,23 @@ def test_openapi_offers_multipart(model_dir: Path) -> None:
         schema = http.get("/openapi.json").json()
         content = schema["paths"]["/v1/models/shops/predict"]["post"]["requestBody"]["content"]
         assert set(content["multipart/form-data"]["schema"]["properties"]) == {"shop", "price"}
+
+
+def test_workers_serve_from_several_processes(model_dir: Path) -> None:
+    import httpx
+
+    from tests.conftest import serving
+
+    with serving([model_dir], "--workers", "2") as base:
+        # /ready answered by one worker; wait until both have loaded and answered.
+        pids: set[int] = set()
+        with httpx.Client() as http:
+            for _ in range(200):
+                response = http.post(f"{base}/v1/models/shops/predict", json=GOOD,
+                                     headers={"Connection": "close"})
+                assert response.status_code == 200
+                assert [p["label"] for p in response.json()["predictions"]] == ["pos", "neg"]
+                pids.add(int(response.headers["x-worker-pid"]))
+                if len(pids) == 2:
+                    break
+        assert len(pids) == 2

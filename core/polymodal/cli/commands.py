@@ -150,10 +150,13 @@ def predict_cmd(model_dir: str, input_path: str, batch_size: int, device: str | 
 @click.option("--precision", type=click.Choice(["fp32", "auto", "bf16", "fp16"]),
               default="fp32", show_default=True,
               help="Inference autocast; auto = bf16 where the CPU/GPU has it (faster).")
+@click.option("--workers", default=1, show_default=True,
+              help="Server processes on the port; each loads its own copy of the models.")
 @device_option
 def serve_cmd(model_dirs: tuple[str, ...], host: str, port: int, max_batch_size: int,
               max_delay_ms: float, max_queue: int, timeout_s: float, max_body_mb: float,
-              api_key_env: str | None, precision: str, device: str | None) -> None:
+              api_key_env: str | None, precision: str, workers: int,
+              device: str | None) -> None:
     """Serve trained models over HTTP (FastAPI + uvicorn) with dynamic batching."""
     import os
 
@@ -171,8 +174,19 @@ def serve_cmd(model_dirs: tuple[str, ...], host: str, port: int, max_batch_size:
                              max_queue=max_queue, timeout_s=timeout_s,
                              max_body_bytes=int(max_body_mb * 1024 * 1024), api_key=api_key,
                              precision=precision)
-    app = create_app(list(model_dirs), settings, device=device)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    if workers < 1:
+        raise PolymodalError("--workers must be at least 1")
+    if workers == 1:
+        app = create_app(list(model_dirs), settings, device=device)
+        uvicorn.run(app, host=host, port=port, log_level="warning",
+                    timeout_graceful_shutdown=30)
+        return
+    from polymodal.serving.workers import WORKER_CONFIG_ENV, check_model_dirs, worker_config
+
+    check_model_dirs(list(model_dirs))  # fail here, once, not in every worker
+    os.environ[WORKER_CONFIG_ENV] = worker_config(list(model_dirs), settings, device)
+    uvicorn.run("polymodal.serving.workers:app_from_env", factory=True, workers=workers,
+                host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
 
 
 @click.command("demo")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import os
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -108,7 +109,9 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
                 "authorization", "").removeprefix("Bearer ").strip()
             if not given or not hmac.compare_digest(given, settings.api_key):
                 return _error(401, "missing or wrong API key")
-        return await call_next(request)
+        response = await call_next(request)
+        response.headers["X-Worker-Pid"] = str(os.getpid())  # which replica answered
+        return response
 
     @app.get("/health")
     async def health() -> dict[str, str]:
