@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 __all__ = ["PolymodalError", "hookimpl", "load", "__version__"]
 
 
-def load(model_dir: Any, device: str | None = None, precision: str = "fp32") -> Predictor:
+def load(model_dir: Any, device: str | None = None, precision: str = "fp32") -> Any:
     """Load a trained model directory; ``.predict(records)`` and ``.evaluate(records)``.
     ``precision``: fp32 (exact, default), or auto/bf16/fp16 autocast (faster)."""
     from polymodal.predictor import load as _load

@@ -22,6 +22,9 @@ def run_demos(names: list[str], out_dir: Path, *, quick: bool = False,
     summary: dict[str, Any] = {}
     for name in names or available:
         scenario = load_scenario(name)
+        if scenario.run_demo is not None:
+            summary[name] = scenario.run_demo(out_dir / name, quick=quick, device=device)
+            continue
         result, demo = run_scenario(scenario, out_dir / name, quick=quick, device=device,
                                     progress=progress)
         held_out = result.metrics.get("test") or result.metrics.get("validation") or {}

@@ -31,6 +31,23 @@ class Predictor:
     def input_names(self) -> list[str]:
         return [f for inp in self.spec.inputs for f in inp.fields]
 
+    @property
+    def scenario(self) -> str | None:
+        return self.spec.scenario
+
+    def describe_inputs(self) -> list[dict[str, str]]:
+        """Each input field with its modality and encoder (server listings and schemas)."""
+        return [{"name": f, "modality": i.modality, "encoder": i.encoder}
+                for i in self.spec.inputs for f in i.fields]
+
+    def describe_outputs(self) -> dict[str, Any]:
+        outputs: dict[str, Any] = {"task": self.spec.task.name,
+                                   "target": self.spec.task.target}
+        labels = getattr(self.model.task, "labels", None)
+        if labels is not None:
+            outputs["labels"] = labels
+        return outputs
+
     def _check(self, records: list[Record]) -> None:
         wanted = set(self.input_names)
         for i, record in enumerate(records):
@@ -80,15 +97,25 @@ class Predictor:
 
 
 def load(model_dir: str | Path, device: str | None = None,
-         precision: str = "fp32") -> Predictor:
+         precision: str = "fp32") -> Any:
     """Load a model directory written by ``polymodal train`` (no unpickling).
 
     ``precision`` is the autocast used to predict: ``fp32`` (default: exact), or ``auto`` /
     ``bf16`` / ``fp16`` (faster where the hardware has them; see docs/serving.md).
     """
-    from polymodal.artifacts import load_model_dir
+    from polymodal.artifacts import load_model_dir, read_manifest
     from polymodal.device import pick_device
 
+    scenario_name = read_manifest(model_dir)["spec"].get("scenario")
+    if scenario_name:
+        from polymodal.registry import get_registry
+
+        if scenario_name in get_registry().names("scenario"):
+            from polymodal.scenario import load_scenario
+
+            scenario = load_scenario(scenario_name)
+            if scenario.load_model is not None:
+                return scenario.load_model(model_dir, device=device, precision=precision)
     torch_device = pick_device(device)
     model, manifest = load_model_dir(model_dir, device=torch_device)
     return Predictor(model, manifest, torch_device, precision)

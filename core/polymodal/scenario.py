@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from polymodal.errors import PolymodalError
+
 Record = dict[str, Any]
 
 
@@ -29,13 +31,19 @@ class Scenario:
     name: str
     description: str
     default_spec: dict[str, Any]
-    load_demo: Callable[[], DemoData]
+    load_demo: Callable[[], DemoData] | None = None
     # ``key.path=value`` overrides that make ``demo --quick`` a few-seconds smoke run.
     quick_overrides: list[str] = field(default_factory=list)
     quick_records: int = 200
     # Field filled from positional arguments of ``predict`` (``... predict MODEL "text"``).
     primary_input: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Scenarios whose models are not spec-trained networks (e.g. recommenders) bring their
+    # own demo (out_dir, quick, device) -> summary, and loader (model_dir, device,
+    # precision) -> an object with ``predict(records)``; polymodal.load, predict, serve and
+    # demo use them through the scenario named in the model's manifest.
+    run_demo: Callable[..., dict[str, Any]] | None = None
+    load_model: Callable[..., Any] | None = None
 
 
 def load_scenario(name: str) -> Scenario:
@@ -68,6 +76,8 @@ def run_scenario(scenario: Scenario, out_dir: Any, *, quick: bool = False,
         spec.data.train = train_path
         spec.data.test = test_path
     else:
+        if scenario.load_demo is None:
+            raise PolymodalError(f"{scenario.name} has no embedded records to train on")
         demo = scenario.load_demo()
         train_records, test_records = demo.train, demo.test
         if quick:

