@@ -7,11 +7,25 @@ device, decoding after: the shape of an HF pipeline, so the forward pass can be 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from polymodal.errors import DataError
 
 Record = dict[str, Any]
+
+
+class ModelPredictor(Protocol):
+    """What ``polymodal.load`` returns, whatever the scenario: ``polymodal predict`` and
+    ``polymodal serve`` need no more than this."""
+
+    @property
+    def scenario(self) -> str | None: ...
+
+    def describe_inputs(self) -> list[dict[str, str]]: ...
+
+    def describe_outputs(self) -> dict[str, Any]: ...
+
+    def predict(self, records: list[Record], batch_size: int = 64) -> list[dict[str, Any]]: ...
 
 
 class Predictor:
@@ -97,7 +111,7 @@ class Predictor:
 
 
 def load(model_dir: str | Path, device: str | None = None,
-         precision: str = "fp32") -> Any:
+         precision: str = "fp32") -> ModelPredictor:
     """Load a model directory written by ``polymodal train`` (no unpickling).
 
     ``precision`` is the autocast used to predict: ``fp32`` (default: exact), or ``auto`` /
