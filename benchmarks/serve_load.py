@@ -103,7 +103,7 @@ def soak(directory: Path, texts: list[str], total: int) -> None:
     url = f"{base}/v1/models/{directory.resolve().name}/predict"
     try:
         stream = [texts[i % len(texts)] for i in range(total)]
-        asyncio.run(load(url, stream[:500], 16))  # warm-up: allocator and caches settle
+        asyncio.run(load(url, texts, 16))  # warm-up: one pass, allocator and caches settle
         before = rss_mib(server.pid)
         result = asyncio.run(load(url, stream, 16))
         after = rss_mib(server.pid)

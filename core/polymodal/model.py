@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,13 +165,13 @@ def ordered_loader(model: MultimodalModel, records: list[Record], batch_size: in
                        batch_size=batch_size, shuffle=False, seed=0)
 
 
-def chunked_loader(model: MultimodalModel, records: list[Record],
-                   chunks: list[list[int]]) -> Any:
-    """Batches of ``records`` exactly as ``chunks`` (lists of indices) say (prediction)."""
-    from torch.utils.data import DataLoader
-
-    return DataLoader(records, batch_sampler=chunks,  # type: ignore[arg-type]
-                      collate_fn=Collator(model.spec, model.processors, None))
+def chunked_batches(model: MultimodalModel, records: list[Record],
+                    chunks: list[list[int]]) -> Iterator[dict[str, Any]]:
+    """Collated batches of ``records`` exactly as ``chunks`` (lists of indices) say. In the
+    calling thread: a served request should not pay for setting up a DataLoader."""
+    collate = Collator(model.spec, model.processors, None)
+    for chunk in chunks:
+        yield collate([records[i] for i in chunk])
 
 
 def move_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

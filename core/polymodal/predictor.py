@@ -80,13 +80,13 @@ class Predictor:
         """
         from polymodal.data.loader import length_chunks, record_lengths
         from polymodal.evaluation import predict_batches
-        from polymodal.model import chunked_loader
+        from polymodal.model import chunked_batches
 
         if not records:
             return []
         self._check(records)
         chunks = length_chunks(record_lengths(records, self.model), batch_size)
-        loader = chunked_loader(self.model, records, chunks)
+        loader = chunked_batches(self.model, records, chunks)
         results: list[dict[str, Any]] = [{}] * len(records)
         order = [i for chunk in chunks for i in chunk]
         for position, result in zip(order, predict_batches(self.model, loader, self.device,
