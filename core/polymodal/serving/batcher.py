@@ -36,7 +36,8 @@ class DynamicBatcher:
     def __init__(self, predict: Callable[[list[Record]], list[dict[str, Any]]], *,
                  max_batch_size: int = 32, max_delay_s: float = 0.005,
                  max_queue: int = 256,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+                 on_batch: Callable[[int], None] | None = None,
+                 executor: ThreadPoolExecutor | None = None) -> None:
         self.predict = predict
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_s
@@ -44,7 +45,11 @@ class DynamicBatcher:
         self.on_batch = on_batch or (lambda size: None)
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+        # The thread that runs predictions; the server passes one shared by all its models
+        # (and used to load them): CPU kernels run fastest when one thread drives torch.
+        self._own_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(max_workers=1,
+                                                        thread_name_prefix="predict")
         self._busy = False
         self._last_arrival = 0.0
         self._mean_gap_s = float("inf")
@@ -156,4 +161,5 @@ class DynamicBatcher:
             await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
-        self._executor.shutdown(wait=True)
+        if self._own_executor:
+            self._executor.shutdown(wait=True)

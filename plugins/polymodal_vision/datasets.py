@@ -1,0 +1,93 @@
+"""Embedded image data, written once as PNG files under the polymodal cache directory
+(``$POLYMODAL_CACHE``, default ``~/.cache/polymodal``): scikit-learn's digits, scikit-image's
+faces (``lfw_subset``), and the synthetic scenes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+Record = dict[str, Any]
+
+
+def cache_dir(name: str) -> Path:
+    root = Path(os.environ.get("POLYMODAL_CACHE", Path.home() / ".cache" / "polymodal"))
+    return root / name
+
+
+def _write_once(directory: Path, build: Any) -> list[Record]:
+    """Records of a data set cached in ``directory`` (built by ``build(directory)``)."""
+    manifest = directory / "records.jsonl"
+    if not manifest.is_file():
+        directory.mkdir(parents=True, exist_ok=True)
+        records = build(directory)
+        partial = manifest.with_suffix(".partial")
+        partial.write_text("".join(json.dumps(r) + "\n" for r in records))
+        partial.replace(manifest)
+    return [json.loads(line) for line in manifest.read_text().splitlines()]
+
+
+def _save_gray(array: Any, path: Path, size: int) -> None:
+    import numpy as np
+    from PIL import Image
+
+    image = Image.fromarray(np.asarray(array, dtype=np.uint8), mode="L")
+    image.resize((size, size), Image.Resampling.BILINEAR).save(path)
+
+
+def digits(size: int = 32) -> list[Record]:
+    """The 1,797 8x8 digits of scikit-learn, upscaled to ``size`` pixels; label = digit."""
+
+    def build(directory: Path) -> list[Record]:
+        from sklearn.datasets import load_digits
+
+        data = load_digits()
+        records = []
+        for index, (image, label) in enumerate(zip(data.images, data.target, strict=True)):
+            path = directory / f"digit-{index:04d}.png"
+            _save_gray(image * (255 / 16), path, size)
+            records.append({"image": str(path.resolve()), "label": str(int(label))})
+        return records
+
+    return _write_once(cache_dir(f"digits-{size}"), build)
+
+
+def faces(size: int = 32) -> list[Record]:
+    """scikit-image ``lfw_subset``: 100 faces and 100 non-faces (25x25); label face/other."""
+
+    def build(directory: Path) -> list[Record]:
+        from skimage.data import lfw_subset
+
+        images = lfw_subset()
+        records = []
+        for index, image in enumerate(images):
+            path = directory / f"lfw-{index:03d}.png"
+            _save_gray(image * 255, path, size)
+            records.append({"image": str(path.resolve()),
+                            "label": "face" if index < 100 else "other"})
+        return records
+
+    return _write_once(cache_dir(f"lfw-{size}"), build)
+
+
+def split(records: list[Record], test_fraction: float, seed: int = 0
+          ) -> tuple[list[Record], list[Record]]:
+    import random
+
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    cut = int(len(order) * (1 - test_fraction))
+    return [records[i] for i in order[:cut]], [records[i] for i in order[cut:]]
+
+
+def scenes(kind: str, count: int, seed: int, size: int = 64) -> list[Record]:
+    """Synthetic scene records (``kind``: captions or questions), cached per seed/count."""
+    from polymodal_vision.scenes import generate
+
+    directory = cache_dir(f"scenes-{size}-{count}-{seed}")
+    manifest = directory / f"{kind}.jsonl"
+    if not manifest.is_file():
+        generate(directory, count, size=size, seed=seed)
+    return [json.loads(line) for line in manifest.read_text().splitlines()]

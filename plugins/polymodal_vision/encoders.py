@@ -1,0 +1,186 @@
+"""Image encoders: torchvision backbones (random init or a local weights file) and a small
+CNN for low-resolution images. Both return a pooled vector and a grid of feature tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from polymodal.encoders.base import (
+    BuildContext,
+    Encoder,
+    EncoderOutput,
+    Processor,
+    options_of,
+    prepare_processor,
+)
+from polymodal.errors import SpecError
+from polymodal.spec import InputSpec
+
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
+class ImageProcessor(Processor):
+    """Paths/bytes -> normalised ``pixels`` [B, 3, S, S] (torchvision transforms v2). Runs in
+    the collate step, in DataLoader workers. A missing image is zeros (and a presence flag)."""
+
+    def __init__(self, size: int, mean: list[float], std: list[float],
+                 root: str | None = None) -> None:
+        self.size, self.mean, self.std, self.root = size, mean, std, root
+        self._transform: Any = None
+
+    def transform(self) -> Any:
+        if self._transform is None:
+            from torchvision.transforms import v2
+
+            self._transform = v2.Compose([
+                v2.ToImage(), v2.Resize((self.size, self.size), antialias=True),
+                v2.ToDtype(torch.float32, scale=True), v2.Normalize(self.mean, self.std)])
+        return self._transform
+
+    def _open(self, value: Any) -> Any:
+        from polymodal_vision.images import open_image
+
+        if isinstance(value, str) and self.root and not Path(value).is_absolute():
+            value = str(Path(self.root) / value)
+        return open_image(value)
+
+    def fit(self, values: list[Any]) -> None:
+        """Open every training image once: a bad file fails the run before training starts,
+        with its name, instead of in the middle of an epoch."""
+        for value in values:
+            if value is not None:
+                self._open(value)
+
+    def __call__(self, values: list[Any]) -> dict[str, torch.Tensor]:
+        transform = self.transform()
+        pixels = torch.zeros(len(values), 3, self.size, self.size)
+        for i, value in enumerate(values):
+            if value is not None:
+                pixels[i] = transform(self._open(value))
+        return {"pixels": pixels}
+
+    def state(self) -> dict[str, Any]:
+        return {"size": self.size, "mean": self.mean, "std": self.std, "root": self.root}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.size, self.mean, self.std = state["size"], state["mean"], state["std"]
+        self.root = state.get("root")
+        self._transform = None
+
+    def __getstate__(self) -> dict[str, Any]:  # DataLoader workers get a fresh transform
+        return {**self.__dict__, "_transform": None}
+
+
+def _grid_output(features: torch.Tensor, pooled: torch.Tensor) -> EncoderOutput:
+    tokens = features.flatten(2).transpose(1, 2)  # [B, h*w, C]
+    mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+    return EncoderOutput(pooled=pooled, tokens=tokens, token_mask=mask)
+
+
+class SmallCNN(Encoder):
+    """Four conv blocks (stride 2) for images of 32-128 pixels; the pooled vector keeps a
+    4x4 spatial layout (flattened), so where things are survives pooling."""
+
+    DEFAULTS: ClassVar[dict[str, Any]] = {"image_size": 64, "width": 32, "output_dim": 256,
+                                          "root": None}
+
+    def __init__(self, spec: InputSpec, context: BuildContext) -> None:
+        super().__init__()
+        opts = options_of(spec, self.DEFAULTS)
+        self.processor = prepare_processor(
+            ImageProcessor(opts["image_size"], [0.5] * 3, [0.5] * 3, opts["root"]), context)
+        width = opts["width"]
+        channels = [3, width, 2 * width, 4 * width, 4 * width]
+        blocks: list[nn.Module] = []
+        for c_in, c_out in zip(channels, channels[1:], strict=False):
+            blocks += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.BatchNorm2d(c_out),
+                       nn.GELU()]
+        self.features = nn.Sequential(*blocks)
+        self.grid = nn.AdaptiveAvgPool2d(4)
+        self.project = nn.Sequential(nn.Flatten(), nn.Linear(channels[-1] * 16,
+                                                             opts["output_dim"]), nn.GELU())
+        self.output_dim = opts["output_dim"]
+
+    def forward(self, batch_field: dict[str, torch.Tensor]) -> EncoderOutput:
+        grid = self.grid(self.features(batch_field["pixels"]))
+        return _grid_output(grid, self.project(grid))
+
+
+BACKBONE_DIMS = {"resnet18": 512, "resnet50": 2048, "mobilenet_v3_small": 576,
+                 "efficientnet_b0": 1280, "convnext_tiny": 768}
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A weights file: safetensors, or a state dict through torch.load(weights_only=True)."""
+    from polymodal.errors import ArtifactError
+
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"weights file not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # safetensors/torch raise several types for a bad file
+        raise ArtifactError(f"{path}: not a readable weights file ({exc})") from None
+    if not isinstance(state, dict):
+        raise ArtifactError(f"{path}: expected a state dict")
+    return state
+
+
+class TorchvisionEncoder(Encoder):
+    """A torchvision classification backbone without its classifier. ``weights`` (or the
+    input's ``source``) names a local file; without one the backbone starts from random
+    weights (then train it, do not freeze it)."""
+
+    pretrained: ClassVar[bool] = True
+    architecture: ClassVar[str] = ""
+    DEFAULTS: ClassVar[dict[str, Any]] = {"image_size": 224, "weights": None, "root": None}
+
+    def __init__(self, spec: InputSpec, context: BuildContext) -> None:
+        super().__init__()
+        import torchvision
+
+        opts = options_of(spec, self.DEFAULTS)
+        weights = opts["weights"] or spec.source
+        if spec.frozen and not weights:
+            raise SpecError(f"spec: inputs[{spec.name}]: a frozen {self.architecture} needs "
+                            "weights: PATH (random weights would stay random)")
+        model = getattr(torchvision.models, self.architecture)(weights=None)
+        if weights:
+            state = load_state_dict(weights)
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            if unexpected or [k for k in missing if not k.startswith(("fc.", "classifier."))]:
+                raise SpecError(f"{weights}: does not fit {self.architecture} (missing "
+                                f"{len(missing)}, unexpected {len(unexpected)} keys)")
+        if self.architecture.startswith("resnet"):
+            self.features = nn.Sequential(*list(model.children())[:-2])
+        else:
+            self.features = model.features
+        self.output_dim = BACKBONE_DIMS[self.architecture]
+        self.processor = prepare_processor(
+            ImageProcessor(opts["image_size"], IMAGENET_MEAN, IMAGENET_STD, opts["root"]),
+            context)
+
+    def forward(self, batch_field: dict[str, torch.Tensor]) -> EncoderOutput:
+        grid = self.features(batch_field["pixels"])
+        return _grid_output(grid, grid.mean(dim=(2, 3)))
+
+
+def backbone(architecture: str) -> type[TorchvisionEncoder]:
+    return type(f"{architecture}Encoder", (TorchvisionEncoder,),
+                {"architecture": architecture, "__module__": __name__})
+
+
+resnet18 = backbone("resnet18")
+resnet50 = backbone("resnet50")
+mobilenet_v3_small = backbone("mobilenet_v3_small")
+efficientnet_b0 = backbone("efficientnet_b0")
+convnext_tiny = backbone("convnext_tiny")

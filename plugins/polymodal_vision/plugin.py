@@ -1,0 +1,30 @@
+"""Hook implementations of the vision plugin. Factories are strings: no torch at import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from polymodal import hookimpl
+
+BACKBONES = ("resnet18", "resnet50", "mobilenet_v3_small", "efficientnet_b0",
+             "convnext_tiny")
+
+
+@hookimpl
+def register_encoders(register: Any) -> None:
+    register("small-cnn", "polymodal_vision.encoders:SmallCNN", modality="image",
+             description="4-block CNN for 32-128 px images, trained from scratch")
+    for name in BACKBONES:
+        register(name, f"polymodal_vision.encoders:{name}", modality="image",
+                 description=f"torchvision {name}; weights: a local file (safetensors or "
+                             "a torch state dict), else random init")
+
+
+@hookimpl
+def register_scenarios(register: Any) -> None:
+    register("vision.classify", "polymodal_vision.classify:classify_scenario",
+             description="image -> label (embedded: scikit-learn digits)")
+    register("vision.faces", "polymodal_vision.classify:faces_scenario",
+             description="face or not (embedded: scikit-image lfw_subset)")
+    register("vision.vqa", "polymodal_vision.vqa:vqa_scenario",
+             description="image + question -> answer (embedded: synthetic scenes)")

@@ -1,0 +1,138 @@
+"""Synthetic scenes: the embedded image+text data. 1-3 shapes (circle, square, triangle) in
+four colours and two sizes on a plain background, each shape and colour at most once per
+scene, with captions and questions from a small grammar:
+
+- caption: ``a {size} {color} {shape}`` or ``a {size} {color} {shape} {relation} a {size}
+  {color} {shape}`` (relation of the first two shapes: left of, right of, above, below);
+- questions: ``what color is the {shape}?`` -> colour; ``what shape is the {color}
+  object?`` -> shape; ``is the {shape} {relation} the {shape}?`` -> yes/no; ``how many
+  shapes are there?`` -> 1/2/3.
+
+Written as PNG files plus JSONL manifests ``{"image", "caption"}`` and
+``{"image", "question", "answer"}``; deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SHAPES = ("circle", "square", "triangle")
+COLORS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220),
+          "yellow": (230, 200, 30)}
+SIZES = ("small", "large")
+RELATIONS = ("left of", "right of", "above", "below")
+
+
+@dataclass
+class Shape:
+    kind: str
+    color: str
+    size: str
+    x: float  # centre, pixels
+    y: float
+    radius: float
+
+    def words(self) -> str:
+        return f"{self.size} {self.color} {self.kind}"
+
+
+def relation(a: Shape, b: Shape) -> str:
+    """Where ``a`` is from ``b``, along the axis where they are further apart."""
+    dx, dy = a.x - b.x, a.y - b.y
+    if abs(dx) >= abs(dy):
+        return "left of" if dx < 0 else "right of"
+    return "above" if dy < 0 else "below"
+
+
+def holds(a: Shape, b: Shape, rel: str) -> bool:
+    return {"left of": a.x < b.x, "right of": a.x > b.x, "above": a.y < b.y,
+            "below": a.y > b.y}[rel]
+
+
+def _place(rng: random.Random, count: int, size: int) -> list[Shape]:
+    kinds = rng.sample(SHAPES, count)
+    colors = rng.sample(list(COLORS), count)
+    shapes: list[Shape] = []
+    for kind, color in zip(kinds, colors, strict=True):
+        for _ in range(200):
+            label = rng.choice(SIZES)
+            radius = size * (0.16 if label == "large" else 0.09)
+            x = rng.uniform(radius + 1, size - radius - 1)
+            y = rng.uniform(radius + 1, size - radius - 1)
+            # Apart enough not to overlap, and clearly apart on the relation axis.
+            if all(((x - s.x) ** 2 + (y - s.y) ** 2) ** 0.5 > radius + s.radius + 2
+                   and max(abs(x - s.x), abs(y - s.y)) > 0.5 * (radius + s.radius)
+                   for s in shapes):
+                shapes.append(Shape(kind, color, label, x, y, radius))
+                break
+        else:
+            return _place(rng, count, size)
+    return shapes
+
+
+def draw(shapes: list[Shape], size: int, background: tuple[int, int, int]) -> Any:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (size, size), background)
+    pen = ImageDraw.Draw(image)
+    for s in shapes:
+        box = (s.x - s.radius, s.y - s.radius, s.x + s.radius, s.y + s.radius)
+        fill = COLORS[s.color]
+        if s.kind == "circle":
+            pen.ellipse(box, fill=fill)
+        elif s.kind == "square":
+            pen.rectangle(box, fill=fill)
+        else:
+            pen.polygon([(s.x, s.y - s.radius), (s.x - s.radius, s.y + s.radius),
+                         (s.x + s.radius, s.y + s.radius)], fill=fill)
+    return image
+
+
+def caption(shapes: list[Shape]) -> str:
+    if len(shapes) == 1:
+        return f"a {shapes[0].words()}"
+    a, b = shapes[0], shapes[1]
+    return f"a {a.words()} {relation(a, b)} a {b.words()}"
+
+
+def questions(shapes: list[Shape], rng: random.Random) -> list[tuple[str, str]]:
+    """One question of each family the scene allows, answers balanced for yes/no."""
+    pairs: list[tuple[str, str]] = []
+    target = rng.choice(shapes)
+    pairs.append((f"what color is the {target.kind}?", target.color))
+    target = rng.choice(shapes)
+    pairs.append((f"what shape is the {target.color} object?", target.kind))
+    if len(shapes) >= 2:
+        a, b = rng.sample(shapes, 2)
+        rel = rng.choice(RELATIONS)
+        if rng.random() < 0.5:  # half the time ask about the relation that holds
+            rel = relation(a, b)
+        pairs.append((f"is the {a.kind} {rel} the {b.kind}?", "yes" if holds(a, b, rel)
+                      else "no"))
+    pairs.append(("how many shapes are there?", str(len(shapes))))
+    return pairs
+
+
+def generate(out_dir: str | Path, count: int, *, size: int = 64, seed: int = 0,
+             prefix: str = "scene") -> dict[str, Path]:
+    """``count`` scenes into ``out_dir``: PNGs, ``captions.jsonl``, ``questions.jsonl``."""
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    captions, qa = [], []
+    for index in range(count):
+        shapes = _place(rng, rng.choice((1, 2, 3)), size)
+        shade = rng.randint(225, 250)
+        path = (out / "images" / f"{prefix}-{index:05d}.png").resolve()
+        draw(shapes, size, (shade, shade, shade)).save(path)
+        captions.append({"image": str(path), "caption": caption(shapes)})
+        qa += [{"image": str(path), "question": q, "answer": a}
+               for q, a in questions(shapes, rng)]
+    files = {"captions": out / "captions.jsonl", "questions": out / "questions.jsonl"}
+    for key, rows in (("captions", captions), ("questions", qa)):
+        files[key].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return files

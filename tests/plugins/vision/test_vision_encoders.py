@@ -1,0 +1,60 @@
+"""Image encoders: torchvision backbones load local weights (safetensors or a torch state
+dict) and match torchvision's own model; refusals are clear."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from polymodal.encoders.base import BuildContext
+from polymodal.errors import PolymodalError
+from polymodal.spec import InputSpec
+
+
+def build(encoder: str, **options: object) -> torch.nn.Module:
+    from polymodal.registry import get_registry
+
+    factory = get_registry().get("encoder", encoder).resolve()
+    spec = InputSpec(name="image", modality="image", encoder=encoder, options=options)
+    return factory(spec, BuildContext()).eval()
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_resnet18_loads_a_local_weights_file(tmp_path: Path, suffix: str) -> None:
+    import torchvision
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet18(weights=None).eval()
+    path = tmp_path / f"resnet18{suffix}"
+    state = {k: v.contiguous() for k, v in reference.state_dict().items()}
+    if suffix == ".safetensors":
+        save_file(state, str(path))
+    else:
+        torch.save(state, path)
+    encoder = build("resnet18", weights=str(path), image_size=64)
+    pixels = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ours = encoder({"pixels": pixels})
+        features = torch.nn.Sequential(*list(reference.children())[:-2])(pixels)
+    torch.testing.assert_close(ours.pooled, features.mean(dim=(2, 3)))
+    assert ours.pooled.shape == (2, 512) and ours.tokens.shape == (2, 4, 512)
+
+
+def test_weights_for_another_architecture_are_refused(tmp_path: Path) -> None:
+    import torchvision
+    from safetensors.torch import save_file
+
+    path = tmp_path / "mobilenet.safetensors"
+    model = torchvision.models.mobilenet_v3_small(weights=None)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    with pytest.raises(PolymodalError, match="does not fit resnet18"):
+        build("resnet18", weights=str(path))
+
+
+def test_small_cnn_shapes() -> None:
+    encoder = build("small-cnn", image_size=32, output_dim=64)
+    out = encoder({"pixels": torch.randn(3, 3, 32, 32)})
+    assert out.pooled.shape == (3, 64) and out.tokens.shape == (3, 16, 128)
