@@ -81,31 +81,54 @@ class GatedFusion(Fusion):
 
 
 class AttentionFusion(Fusion):
-    """A transformer over one token per modality plus a learned summary token.
+    """A transformer over a learned summary token plus, per modality, either its pooled
+    vector (one token) or, with ``tokens: true``, its per-token states (words, image grid
+    cells; up to ``max_tokens`` each, with learned positions), so the summary can attend to
+    the word and the region that matter together (visual question answering).
 
     Absent modalities are masked out of attention; the summary token is always present, so
     a record with every field missing still yields an embedding.
     """
 
     def __init__(self, input_dims: dict[str, int], hidden: int = 128, heads: int = 4,
-                 layers: int = 2, dropout: float = 0.1) -> None:
+                 layers: int = 2, dropout: float = 0.1, tokens: bool = False,
+                 max_tokens: int = 64) -> None:
         super().__init__(input_dims)
         self.output_dim = hidden
+        self.use_tokens = tokens
+        self.max_tokens = max_tokens
         self.project = nn.ModuleDict({f: nn.Linear(d, hidden) for f, d in input_dims.items()})
         self.modality = nn.Parameter(torch.randn(len(input_dims), hidden) * 0.02)
+        if tokens:
+            self.positions = nn.Parameter(
+                torch.randn(len(input_dims), max_tokens, hidden) * 0.02)
         self.summary = nn.Parameter(torch.randn(1, 1, hidden) * 0.02)
         layer = nn.TransformerEncoderLayer(hidden, heads, dim_feedforward=2 * hidden,
                                            dropout=dropout, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(hidden)
 
+    def _sequence(self, index: int, field: str, output: EncoderOutput,
+                  present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        modality = self.modality[index]
+        if self.use_tokens and output.tokens is not None:
+            states = output.tokens[:, : self.max_tokens]
+            seq = self.project[field](states) + (modality + self.positions[index,
+                                                                            : states.shape[1]])
+            mask = torch.ones(states.shape[:2], dtype=torch.bool, device=states.device) \
+                if output.token_mask is None else output.token_mask[:, : self.max_tokens]
+            return seq, mask & present.unsqueeze(1)
+        return (self.project[field](output.pooled) + modality).unsqueeze(1), \
+            present.unsqueeze(1)
+
     def forward(self, outputs: dict[str, EncoderOutput],
                 present: dict[str, torch.Tensor]) -> FusedOutput:
-        tokens = torch.stack([self.project[f](outputs[f].pooled) for f in self.fields], dim=1)
-        tokens = tokens + self.modality.to(tokens.dtype)
+        parts = [self._sequence(i, f, outputs[f], present[f]) for i, f in
+                 enumerate(self.fields)]
+        tokens = torch.cat([seq for seq, _ in parts], dim=1)
         batch = tokens.shape[0]
         tokens = torch.cat([self.summary.expand(batch, -1, -1).to(tokens.dtype), tokens], dim=1)
-        mask = torch.stack([present[f] for f in self.fields], dim=1)
+        mask = torch.cat([m for _, m in parts], dim=1)
         keep = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=mask.device), mask], 1)
         encoded = self.encoder(tokens, src_key_padding_mask=~keep)
         return FusedOutput(embedding=self.norm(encoded[:, 0]))

@@ -14,6 +14,9 @@ def register_encoders(register: Any) -> None:
                          "(384-d, mean pooling)")
     register("hf-text", "polymodal_nlp.text_encoders:HFTextEncoder", modality="text",
              description="any local Hugging Face checkpoint folder (source: PATH)")
+    register("word-transformer", "polymodal_nlp.word_encoder:WordTransformerEncoder",
+             modality="text", description="small word-level transformer trained from "
+                                          "scratch (short domain texts)")
 
 
 @hookimpl

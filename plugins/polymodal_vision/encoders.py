@@ -83,32 +83,47 @@ def _grid_output(features: torch.Tensor, pooled: torch.Tensor) -> EncoderOutput:
 
 
 class SmallCNN(Encoder):
-    """Four conv blocks (stride 2) for images of 32-128 pixels; the pooled vector keeps a
-    4x4 spatial layout (flattened), so where things are survives pooling."""
+    """Conv blocks (a conv, then a stride-2 conv) for images of 32-128 pixels. The pooled
+    vector keeps a 4x4 spatial layout (flattened), so where things are survives pooling; the
+    tokens are the last feature map (``blocks`` 3 on 64 px: an 8x8 grid). ``coords`` adds x/y
+    coordinate channels to the input (CoordConv), for "left of"/"above" kinds of questions."""
 
     DEFAULTS: ClassVar[dict[str, Any]] = {"image_size": 64, "width": 32, "output_dim": 256,
-                                          "root": None}
+                                          "blocks": 4, "coords": False, "root": None}
 
     def __init__(self, spec: InputSpec, context: BuildContext) -> None:
         super().__init__()
         opts = options_of(spec, self.DEFAULTS)
         self.processor = prepare_processor(
             ImageProcessor(opts["image_size"], [0.5] * 3, [0.5] * 3, opts["root"]), context)
-        width = opts["width"]
-        channels = [3, width, 2 * width, 4 * width, 4 * width]
+        width, self.coords = opts["width"], bool(opts["coords"])
+        channels = [3 + 2 * self.coords] + [width * min(2 ** i, 4)
+                                            for i in range(opts["blocks"])]
         blocks: list[nn.Module] = []
         for c_in, c_out in zip(channels, channels[1:], strict=False):
-            blocks += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.BatchNorm2d(c_out),
-                       nn.GELU()]
+            # A full-resolution conv before each downsampling one: small shapes keep their
+            # outline (a stride-2 first layer blurs a 10-pixel triangle into a blob).
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.GELU(),
+                       nn.Conv2d(c_out, c_out, 3, stride=2, padding=1),
+                       nn.BatchNorm2d(c_out), nn.GELU()]
         self.features = nn.Sequential(*blocks)
         self.grid = nn.AdaptiveAvgPool2d(4)
+        self.token_projection = nn.Conv2d(channels[-1], opts["output_dim"], 1)
         self.project = nn.Sequential(nn.Flatten(), nn.Linear(channels[-1] * 16,
                                                              opts["output_dim"]), nn.GELU())
         self.output_dim = opts["output_dim"]
 
     def forward(self, batch_field: dict[str, torch.Tensor]) -> EncoderOutput:
-        grid = self.grid(self.features(batch_field["pixels"]))
-        return _grid_output(grid, self.project(grid))
+        pixels = batch_field["pixels"]
+        if self.coords:
+            batch, _, height, width = pixels.shape
+            ys = torch.linspace(-1, 1, height, device=pixels.device, dtype=pixels.dtype)
+            xs = torch.linspace(-1, 1, width, device=pixels.device, dtype=pixels.dtype)
+            grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+            coords = torch.stack([grid_x, grid_y]).expand(batch, -1, -1, -1)
+            pixels = torch.cat([pixels, coords], dim=1)
+        features = self.features(pixels)
+        return _grid_output(self.token_projection(features), self.project(self.grid(features)))
 
 
 BACKBONE_DIMS = {"resnet18": 512, "resnet50": 2048, "mobilenet_v3_small": 576,

@@ -28,3 +28,20 @@ def register_scenarios(register: Any) -> None:
              description="face or not (embedded: scikit-image lfw_subset)")
     register("vision.vqa", "polymodal_vision.vqa:vqa_scenario",
              description="image + question -> answer (embedded: synthetic scenes)")
+    register("vision.retrieve", "polymodal_vision.pairs:retrieve_scenario",
+             description="CLIP-style image-text retrieval (embedded: synthetic scenes)")
+    register("vision.caption", "polymodal_vision.pairs:caption_scenario",
+             description="image -> caption (embedded: synthetic scenes)")
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    import click
+
+    from polymodal_vision.pairs import pair_group
+
+    group = click.Group("vision", help="Vision scenarios: classification, VQA, image-text "
+                                       "retrieval and captioning.")
+    group.add_command(pair_group("retrieve"))
+    group.add_command(pair_group("caption"))
+    cli.add_command(group)

@@ -100,20 +100,20 @@ def caption(shapes: list[Shape]) -> str:
 
 
 def questions(shapes: list[Shape], rng: random.Random) -> list[tuple[str, str]]:
-    """One question of each family the scene allows, answers balanced for yes/no."""
+    """Every colour and shape question the scene allows, two relation questions (one about
+    the relation that holds, one about a random relation), and the count."""
     pairs: list[tuple[str, str]] = []
-    target = rng.choice(shapes)
-    pairs.append((f"what color is the {target.kind}?", target.color))
-    target = rng.choice(shapes)
-    pairs.append((f"what shape is the {target.color} object?", target.kind))
+    for target in shapes:
+        pairs.append((f"what color is the {target.kind}?", target.color))
+        pairs.append((f"what shape is the {target.color} object?", target.kind))
     if len(shapes) >= 2:
-        a, b = rng.sample(shapes, 2)
-        rel = rng.choice(RELATIONS)
-        if rng.random() < 0.5:  # half the time ask about the relation that holds
-            rel = relation(a, b)
-        pairs.append((f"is the {a.kind} {rel} the {b.kind}?", "yes" if holds(a, b, rel)
-                      else "no"))
+        for ask_true in (True, False):
+            a, b = rng.sample(shapes, 2)
+            rel = relation(a, b) if ask_true else rng.choice(RELATIONS)
+            pairs.append((f"is the {a.kind} {rel} the {b.kind}?",
+                          "yes" if holds(a, b, rel) else "no"))
     pairs.append(("how many shapes are there?", str(len(shapes))))
+    rng.shuffle(pairs)
     return pairs
 
 

@@ -1,7 +1,9 @@
-"""``vision.vqa``: image + question -> answer, from core pieces: an image encoder, the shared
-``minilm`` text encoder (frozen), a core fusion (``attention`` by default; any other by
-``--set fusion.name=...``) and classification over the answers. The run's report carries the
-modality ablation: an image-only and a question-only model beside the fused one.
+"""``vision.vqa``: image + question -> answer, from registered pieces: an image encoder, a
+text encoder (``word-transformer``: the questions are short and from a small grammar; any
+registered text encoder, e.g. ``minilm``, by ``--set``), a core fusion (``attention`` by
+default; any other by ``--set fusion.name=...``) and classification over the answers. The
+run's report carries the modality ablation: image-only and question-only models beside the
+fused one.
 
 Embedded default: synthetic scenes (3,000 for training, 500 held out, each with 3-4
 questions)."""
@@ -15,12 +17,13 @@ SPEC = {
     "data": {"validation": 0.1},
     "inputs": [
         {"name": "image", "modality": "image", "encoder": "small-cnn",
-         "options": {"image_size": 64, "width": 32, "output_dim": 256}},
-        {"name": "question", "modality": "text", "encoder": "minilm", "frozen": True,
-         "options": {"max_length": 24}},
+         "options": {"image_size": 64, "width": 32, "output_dim": 128, "blocks": 3,
+                     "coords": True}},
+        {"name": "question", "modality": "text", "encoder": "word-transformer",
+         "options": {"dim": 128, "layers": 1, "max_length": 16, "dropout": 0.0}},
     ],
     "fusion": {"name": "attention", "options": {"hidden": 128, "heads": 4, "layers": 2,
-                                                "dropout": 0.0}},
+                                                "dropout": 0.0, "tokens": True}},
     "task": {"name": "classification", "target": "answer"},
     "train": {"epochs": 10, "batch_size": 64, "lr": 2.0e-3, "warmup": 0.05,
               "schedule": "cosine", "seed": 0},

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 class EncoderOutput:
     """What every encoder returns: a pooled vector, and optionally per-token states."""
 
-    pooled: torch.Tensor  # [B, D]
-    tokens: torch.Tensor | None = None  # [B, T, D]
+    pooled: torch.Tensor  # [B, D], D = the encoder's output_dim
+    tokens: torch.Tensor | None = None  # [B, T, D], same D (words, image grid cells)
     token_mask: torch.Tensor | None = None  # [B, T], True where a token is real
 
 

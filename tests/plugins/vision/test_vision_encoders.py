@@ -57,4 +57,4 @@ def test_weights_for_another_architecture_are_refused(tmp_path: Path) -> None:
 def test_small_cnn_shapes() -> None:
     encoder = build("small-cnn", image_size=32, output_dim=64)
     out = encoder({"pixels": torch.randn(3, 3, 32, 32)})
-    assert out.pooled.shape == (3, 64) and out.tokens.shape == (3, 16, 128)
+    assert out.pooled.shape == (3, 64) and out.tokens.shape == (3, 4, 64)  # 2x2 grid

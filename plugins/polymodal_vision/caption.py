@@ -1,0 +1,296 @@
+"""``vision.caption``: image -> text. The image encoder's grid tokens feed a small transformer
+decoder over a word vocabulary built from the training captions; teacher forcing to train,
+greedy or beam search to decode. BLEU-4 (torchmetrics) and the exact-match rate."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
+from torch import nn
+
+from polymodal.errors import DataError, SpecError
+from polymodal.spec import InputSpec
+
+Record = dict[str, Any]
+WEIGHTS = "model.safetensors"
+PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
+
+
+class CaptionTrain(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 2.0e-3
+    warmup: float = 0.05
+    seed: int = 0
+
+
+class CaptionSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "scenes-captions"
+    scenario: str = "vision.caption"
+    image: InputSpec = InputSpec(name="image", modality="image", encoder="small-cnn",
+                                 options={"image_size": 64, "width": 32, "output_dim": 128})
+    hidden: int = 128
+    layers: int = 2
+    heads: int = 4
+    max_words: int = 24
+    beam: int = 3
+    train: CaptionTrain = CaptionTrain()
+
+
+def parse_caption_spec(data: dict[str, Any]) -> CaptionSpec:
+    try:
+        return CaptionSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SpecError(f"spec {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def words(text: str) -> list[str]:
+    return text.lower().replace(",", " ,").replace(".", " .").split()
+
+
+class Vocabulary:
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+        self.index = {t: i for i, t in enumerate(tokens)}
+
+    @classmethod
+    def build(cls, captions: list[str]) -> Vocabulary:
+        seen = sorted({w for c in captions for w in words(c)})
+        return cls([PAD, BOS, EOS, UNK, *seen])
+
+    def encode(self, text: str, length: int) -> list[int]:
+        ids = [self.index[BOS]] + [self.index.get(w, self.index[UNK]) for w in words(text)]
+        ids = ids[: length - 1] + [self.index[EOS]]
+        return ids + [self.index[PAD]] * (length - len(ids))
+
+    def decode(self, ids: list[int]) -> str:
+        out = []
+        for i in ids:
+            token = self.tokens[i]
+            if token == EOS:
+                break
+            if token not in (PAD, BOS):
+                out.append(token)
+        return " ".join(out)
+
+
+class Captioner(nn.Module):
+    def __init__(self, spec: CaptionSpec, image_encoder: nn.Module, vocab_size: int) -> None:
+        super().__init__()
+        self.image_encoder = image_encoder
+        self.memory_projection = nn.Linear(image_encoder.output_dim, spec.hidden)
+        self.memory_positions = nn.Parameter(torch.randn(1, 64, spec.hidden) * 0.02)
+        self.embed = nn.Embedding(vocab_size, spec.hidden)
+        self.positions = nn.Parameter(torch.randn(1, spec.max_words + 2, spec.hidden) * 0.02)
+        layer = nn.TransformerDecoderLayer(spec.hidden, spec.heads, 2 * spec.hidden,
+                                           dropout=0.0, batch_first=True, norm_first=True)
+        self.decoder = nn.TransformerDecoder(layer, spec.layers)
+        self.norm = nn.LayerNorm(spec.hidden)
+        self.out = nn.Linear(spec.hidden, vocab_size)
+
+    def memory(self, pixels: dict[str, torch.Tensor]) -> torch.Tensor:
+        tokens = self.image_encoder(pixels).tokens
+        return self.memory_projection(tokens) + self.memory_positions[:, : tokens.shape[1]]
+
+    def logits(self, memory: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        length = ids.shape[1]
+        causal = torch.triu(torch.ones(length, length, dtype=torch.bool,
+                                       device=ids.device), 1)
+        states = self.decoder(self.embed(ids) + self.positions[:, :length], memory,
+                              tgt_mask=causal)
+        return self.out(self.norm(states))
+
+
+@torch.inference_mode()
+def beam_search(model: Captioner, memory: torch.Tensor, vocab: Vocabulary, max_words: int,
+                beam: int) -> list[list[int]]:
+    """Best sequence per image by summed log-probability (``beam`` 1: greedy)."""
+    bos, eos = vocab.index[BOS], vocab.index[EOS]
+    results = []
+    for row in range(memory.shape[0]):
+        mem = memory[row: row + 1]
+        beams: list[tuple[float, list[int]]] = [(0.0, [bos])]
+        for _ in range(max_words + 1):
+            candidates = []
+            for score, ids in beams:
+                if ids[-1] == eos:
+                    candidates.append((score, ids))
+                    continue
+                step = model.logits(mem, torch.tensor([ids], device=mem.device))[0, -1]
+                logp = step.float().log_softmax(-1)
+                top = logp.topk(beam)
+                candidates += [(score + float(v), ids + [int(i)])
+                               for v, i in zip(top.values, top.indices, strict=True)]
+            beams = sorted(candidates, key=lambda c: -c[0])[:beam]
+            if all(ids[-1] == eos for _, ids in beams):
+                break
+        results.append(beams[0][1])
+    return results
+
+
+class CaptionModel:
+    """A trained captioner (the ``polymodal.load`` object of a vision.caption directory)."""
+
+    scenario = "vision.caption"
+
+    def __init__(self, spec: CaptionSpec, model: Captioner, vocab: Vocabulary,
+                 device: torch.device, manifest: dict[str, Any] | None = None) -> None:
+        self.spec, self.model, self.vocab, self.device = spec, model, vocab, device
+        self.manifest = manifest or {}
+
+    def describe_inputs(self) -> list[dict[str, str]]:
+        return [{"name": "image", "modality": "image", "encoder": self.spec.image.encoder}]
+
+    def describe_outputs(self) -> dict[str, Any]:
+        return {"task": "captioning", "target": "caption"}
+
+    @torch.inference_mode()
+    def captions(self, images: list[Any], beam: int | None = None,
+                 batch_size: int = 64) -> list[str]:
+        processor = self.model.image_encoder.processor
+        texts = []
+        for start in range(0, len(images), batch_size):
+            pixels = {k: v.to(self.device)
+                      for k, v in processor(images[start:start + batch_size]).items()}
+            memory = self.model.memory(pixels)
+            for ids in beam_search(self.model, memory, self.vocab, self.spec.max_words,
+                                   beam or self.spec.beam):
+                texts.append(self.vocab.decode(ids))
+        return texts
+
+    def predict(self, records: list[Record], batch_size: int = 64) -> list[Record]:
+        if any(r.get("image") is None for r in records):
+            raise DataError("each record needs \"image\"")
+        return [{"caption": c} for c in self.captions([r["image"] for r in records])]
+
+    def evaluate(self, records: list[Record], batch_size: int = 64,
+                 beam: int | None = None) -> dict[str, Any]:
+        from torchmetrics.text import BLEUScore
+
+        pairs = [r for r in records if r.get("image") is not None and r.get("caption")]
+        if not pairs:
+            raise DataError("no record has both \"image\" and \"caption\"")
+        predicted = self.captions([r["image"] for r in pairs], beam)
+        truth = [" ".join(words(r["caption"])) for r in pairs]
+        bleu = BLEUScore(n_gram=4)(predicted, [[t] for t in truth])
+        exact = sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(pairs)
+        return {"bleu4": float(bleu), "exact_match": exact, "n": len(pairs),
+                "examples": [{"truth": t, "predicted": p}
+                             for t, p in list(zip(truth, predicted, strict=True))[:5]]}
+
+
+def train_captioner(spec: CaptionSpec, train: list[Record], test: list[Record] | None,
+                    out_dir: Path, device: str | None = None, log: Any = None
+                    ) -> dict[str, Any]:
+    from polymodal.data.loader import make_loader
+    from polymodal.device import pick_device
+    from polymodal.encoders.base import BuildContext
+    from polymodal.hub import get_hub
+    from polymodal.model import build_encoder
+    from polymodal.trainer import seed_everything
+    from polymodal_vision.loop import fit_loop
+
+    if not train:
+        raise DataError("no (image, caption) pairs to train on")
+    torch_device = pick_device(device)
+    seed_everything(spec.train.seed)
+    image_encoder = build_encoder(spec.image, BuildContext(
+        device=torch_device, hub=get_hub(), values=[r["image"] for r in train]))
+    vocab = Vocabulary.build([r["caption"] for r in train])
+    model = Captioner(spec, image_encoder, len(vocab.tokens)).to(torch_device)
+    processor = image_encoder.processor
+    length = spec.max_words + 2
+
+    def collate(rows: list[Record]) -> Any:
+        return (processor([r["image"] for r in rows]),
+                torch.tensor([vocab.encode(r["caption"], length) for r in rows]))
+
+    loader = make_loader(train, collate, batch_size=spec.train.batch_size, shuffle=True,
+                         seed=spec.train.seed)
+    pad = vocab.index[PAD]
+
+    def batches(epoch: int) -> Any:
+        loader.batch_sampler.set_epoch(epoch)
+        for pixels, ids in loader:
+            yield {k: v.to(torch_device) for k, v in pixels.items()}, ids.to(torch_device)
+
+    def loss_fn(batch: Any) -> torch.Tensor:
+        pixels, ids = batch
+        logits = model.logits(model.memory(pixels), ids[:, :-1])
+        return nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+                                           ids[:, 1:].reshape(-1), ignore_index=pad)
+
+    history = fit_loop(model, batches, loss_fn, epochs=spec.train.epochs, lr=spec.train.lr,
+                       steps_per_epoch=math.ceil(len(train) / spec.train.batch_size),
+                       warmup=spec.train.warmup, device=torch_device, log=log)
+    captioner = CaptionModel(spec, model, vocab, torch_device)
+    metrics: dict[str, Any] = {"history": history, "train_pairs": len(train),
+                               "vocabulary": len(vocab.tokens)}
+    if test:
+        metrics["test"] = captioner.evaluate(test)
+        metrics["test_greedy"] = {k: v for k, v in captioner.evaluate(test, beam=1).items()
+                                  if k != "examples"}
+    save_captioner(captioner, Path(out_dir), metrics)
+    return metrics
+
+
+def save_captioner(captioner: CaptionModel, directory: Path, metrics: dict[str, Any]) -> None:
+    import yaml
+    from safetensors.torch import save_file
+
+    from polymodal.artifacts import MANIFEST, replace_directory
+
+    work = directory.parent / f"{directory.name}.partial"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "processors").mkdir(parents=True)
+    try:
+        save_file({k: v.detach().cpu().contiguous()
+                   for k, v in captioner.model.state_dict().items()}, str(work / WEIGHTS))
+        (work / "processors" / "image.json").write_text(
+            json.dumps(captioner.model.image_encoder.processor.state()))
+        (work / "vocabulary.json").write_text(json.dumps(captioner.vocab.tokens))
+        manifest = {"format_version": 1, "kind": "captioning",
+                    "spec": captioner.spec.model_dump(mode="json"),
+                    "metrics": {k: v for k, v in metrics.items() if k != "history"}}
+        (work / MANIFEST).write_text(yaml.safe_dump(manifest, sort_keys=False))
+        (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        replace_directory(work, directory)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def load_captioner(directory: str | Path, device: str | None = None,
+                   precision: str = "fp32") -> CaptionModel:
+    from safetensors.torch import load_file
+
+    from polymodal.artifacts import read_manifest
+    from polymodal.device import pick_device
+    from polymodal.encoders.base import BuildContext
+    from polymodal.errors import ArtifactError
+    from polymodal.hub import get_hub
+    from polymodal.model import build_encoder
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    spec = parse_caption_spec(manifest["spec"])
+    torch_device = pick_device(device)
+    try:
+        image_state = json.loads((directory / "processors" / "image.json").read_text())
+        vocab = Vocabulary(json.loads((directory / "vocabulary.json").read_text()))
+        state = load_file(str(directory / WEIGHTS))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{directory}: unreadable captioning model files: {exc}") from None
+    image_encoder = build_encoder(spec.image, BuildContext(
+        device=torch_device, hub=get_hub(), processor_state=image_state))
+    model = Captioner(spec, image_encoder, len(vocab.tokens))
+    model.load_state_dict(state)
+    return CaptionModel(spec, model.to(torch_device).eval(), vocab, torch_device, manifest)

@@ -1,0 +1,51 @@
+"""A plain training loop for the vision models that are not classification networks
+(contrastive retrieval, captioning): AdamW, warmup + cosine (the core trainer's schedule),
+gradient clipping, autocast, seeded; the loss function is the caller's."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from polymodal.device import autocast
+
+
+def fit_loop(module: nn.Module, batches: Callable[[int], Iterable[Any]],
+             loss_fn: Callable[[Any], torch.Tensor], *, epochs: int, lr: float,
+             steps_per_epoch: int, warmup: float = 0.05, weight_decay: float = 0.01,
+             device: torch.device, dtype: torch.dtype | None = None,
+             log: Callable[[str], None] | None = None) -> list[dict[str, float]]:
+    """Train ``module`` in place; ``batches(epoch)`` yields the epoch's batches. Returns the
+    mean training loss per epoch."""
+    from polymodal.trainer import lr_lambda
+
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    total = max(1, epochs * steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_lambda("cosine", int(warmup * total), total))
+    history = []
+    for epoch in range(epochs):
+        module.train()
+        started, losses = time.perf_counter(), []
+        for batch in batches(epoch):
+            with autocast(device, dtype):
+                loss = loss_fn(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+        mean = sum(losses) / max(len(losses), 1)
+        history.append({"epoch": epoch + 1, "train_loss": mean,
+                        "seconds": time.perf_counter() - started})
+        if log:
+            log(f"epoch {epoch + 1}/{epochs}: loss {mean:.4f} "
+                f"({time.perf_counter() - started:.1f} s)")
+    module.eval()
+    return history
