@@ -95,29 +95,38 @@ def reviews_csv(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "reviews.csv", review_rows(240))
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_ready(server: subprocess.Popen[str], base: str, timeout_s: float = 90) -> None:
+    """Until the server's /ready answers 200; fails with its stderr if it exits first."""
+    import httpx
+
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{base}/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.time() < deadline and server.poll() is None, server.stderr.read()
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def serving(model_dirs: list[Path], *options: str) -> Iterator[str]:
     """``polymodal serve`` in a real process on a free loopback port; yields its base URL
     once /ready answers, and stops it (SIGTERM) afterwards."""
-    import httpx
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "polymodal.cli.main", "serve",
                                *map(str, model_dirs), "--port", str(port), *options],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.time() < deadline and server.poll() is None, server.stderr.read()
-            time.sleep(0.2)
+        wait_ready(server, base)
         yield base
     finally:
         server.send_signal(signal.SIGTERM)

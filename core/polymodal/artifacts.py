@@ -7,10 +7,12 @@ and ``processors/<field>/`` (tokenizers ...), ``metrics.json``, ``card.md``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,31 @@ def data_fingerprint(records: list[dict[str, Any]]) -> str:
         digest.update(json.dumps(record, sort_keys=True, default=str).encode())
         digest.update(b"\n")
     return f"sha256:{digest.hexdigest()[:32]} ({len(records)} records)"
+
+
+@contextlib.contextmanager
+def building_directory(directory: str | Path) -> Iterator[Path]:
+    """Write a directory atomically: files go into ``DIR.partial``, which replaces ``DIR`` by
+    rename when the block finishes; on an error nothing is left behind."""
+    directory = Path(directory)
+    work = directory.parent / f"{directory.name}.partial"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        yield work
+        replace_directory(work, directory)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_manifest(directory: Path, kind: str, spec: dict[str, Any],
+                   metrics: dict[str, Any]) -> None:
+    """``polymodal.yaml`` (kind, spec, headline metrics) and ``metrics.json`` of a model
+    directory that is not a spec-trained network (recommenders, retrieval, captioning)."""
+    manifest = {"format_version": 1, "kind": kind, "spec": spec,
+                "metrics": {k: v for k, v in metrics.items() if k != "history"}}
+    (directory / MANIFEST).write_text(yaml.safe_dump(manifest, sort_keys=False))
+    (directory / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
 
 def replace_directory(source: Path, target: Path) -> None:

@@ -8,12 +8,10 @@ This is what ``polymodal.load(MODEL_DIR)`` returns for a recsys model directory,
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from polymodal.errors import ArtifactError, DataError
 
@@ -171,12 +169,9 @@ class Recommender:
         """Write the model directory atomically (``DIR.partial`` renamed at the end)."""
         from safetensors.numpy import save_file
 
-        from polymodal.artifacts import MANIFEST, replace_directory
+        from polymodal.artifacts import building_directory, write_manifest
 
-        work = directory.parent / f"{directory.name}.partial"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        try:
+        with building_directory(directory) as work:
             save_file({"user_factors": _dense(self.model.user_factors),
                        "item_factors": _dense(self.model.item_factors),
                        "seen_indptr": self.seen.indptr.astype(np.int64),
@@ -185,13 +180,7 @@ class Recommender:
                       str(work / FACTORS))
             (work / IDS).write_text(json.dumps({"users": self.users.ids,
                                                 "items": self.items.ids}))
-            manifest = {"format_version": 1, "kind": "recsys",
-                        "spec": self.spec.model_dump(mode="json"), "metrics": metrics}
-            (work / MANIFEST).write_text(yaml.safe_dump(manifest, sort_keys=False))
-            (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-            replace_directory(work, directory)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+            write_manifest(work, "recsys", self.spec.model_dump(mode="json"), metrics)
 
 
 def _k(record: Any, position: int) -> int:

@@ -6,29 +6,19 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from polymodal.errors import DataError, SpecError
+from polymodal.errors import DataError
 from polymodal.spec import InputSpec
+from polymodal_vision.loop import LoopTrain, parse_model_spec
 
 Record = dict[str, Any]
-WEIGHTS = "model.safetensors"
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
-
-
-class CaptionTrain(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    epochs: int = 12
-    batch_size: int = 64
-    lr: float = 2.0e-3
-    warmup: float = 0.05
-    seed: int = 0
 
 
 class CaptionSpec(BaseModel):
@@ -42,15 +32,11 @@ class CaptionSpec(BaseModel):
     heads: int = 4
     max_words: int = 24
     beam: int = 3
-    train: CaptionTrain = CaptionTrain()
+    train: LoopTrain = LoopTrain(epochs=20)
 
 
 def parse_caption_spec(data: dict[str, Any]) -> CaptionSpec:
-    try:
-        return CaptionSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise SpecError(f"spec {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    return parse_model_spec(CaptionSpec, data)
 
 
 def words(text: str) -> list[str]:
@@ -244,51 +230,34 @@ def train_captioner(spec: CaptionSpec, train: list[Record], test: list[Record] |
 
 
 def save_captioner(captioner: CaptionModel, directory: Path, metrics: dict[str, Any]) -> None:
-    import yaml
-    from safetensors.torch import save_file
+    from polymodal.artifacts import building_directory, write_manifest
+    from polymodal_vision.retrieve import save_module
 
-    from polymodal.artifacts import MANIFEST, replace_directory
-
-    work = directory.parent / f"{directory.name}.partial"
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "processors").mkdir(parents=True)
-    try:
-        save_file({k: v.detach().cpu().contiguous()
-                   for k, v in captioner.model.state_dict().items()}, str(work / WEIGHTS))
-        (work / "processors" / "image.json").write_text(
-            json.dumps(captioner.model.image_encoder.processor.state()))
+    with building_directory(directory) as work:
+        save_module(captioner.model, captioner.model.image_encoder.processor, work)
         (work / "vocabulary.json").write_text(json.dumps(captioner.vocab.tokens))
-        manifest = {"format_version": 1, "kind": "captioning",
-                    "spec": captioner.spec.model_dump(mode="json"),
-                    "metrics": {k: v for k, v in metrics.items() if k != "history"}}
-        (work / MANIFEST).write_text(yaml.safe_dump(manifest, sort_keys=False))
-        (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        replace_directory(work, directory)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        write_manifest(work, "captioning", captioner.spec.model_dump(mode="json"), metrics)
 
 
 def load_captioner(directory: str | Path, device: str | None = None,
                    precision: str = "fp32") -> CaptionModel:
-    from safetensors.torch import load_file
-
     from polymodal.artifacts import read_manifest
     from polymodal.device import pick_device
     from polymodal.encoders.base import BuildContext
     from polymodal.errors import ArtifactError
     from polymodal.hub import get_hub
     from polymodal.model import build_encoder
+    from polymodal_vision.retrieve import load_module_files
 
     directory = Path(directory)
     manifest = read_manifest(directory)
     spec = parse_caption_spec(manifest["spec"])
     torch_device = pick_device(device)
+    image_state, state = load_module_files(directory, "captioning")
     try:
-        image_state = json.loads((directory / "processors" / "image.json").read_text())
         vocab = Vocabulary(json.loads((directory / "vocabulary.json").read_text()))
-        state = load_file(str(directory / WEIGHTS))
     except (OSError, ValueError) as exc:
-        raise ArtifactError(f"{directory}: unreadable captioning model files: {exc}") from None
+        raise ArtifactError(f"{directory}: unreadable vocabulary: {exc}") from None
     image_encoder = build_encoder(spec.image, BuildContext(
         device=torch_device, hub=get_hub(), processor_state=image_state))
     model = Captioner(spec, image_encoder, len(vocab.tokens))

@@ -43,7 +43,9 @@ def open_image(value: Any, where: str | None = None) -> Any:
                         f"{type(value).__name__}")
     if not data:
         raise DataError(f"{name}: empty file (0 bytes)")
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    # Our own guard below reads the size from the header before anything is decoded, so
+    # PIL's (which raises at twice its limit, with another message) is not needed.
+    Image.MAX_IMAGE_PIXELS = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

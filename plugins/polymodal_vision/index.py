@@ -5,7 +5,6 @@ image paths in JSONL, the model directory named in ``index.json``."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import click
@@ -21,7 +20,7 @@ def index_command(images: tuple[str, ...], model_dir: str, out_dir: str) -> None
     """Embed IMAGES (files, or folders of .png/.jpg) with the model's image tower."""
     from safetensors.torch import save_file
 
-    from polymodal.artifacts import replace_directory
+    from polymodal.artifacts import building_directory
     from polymodal.errors import DataError
     from polymodal_vision.retrieve import load_retriever
 
@@ -40,18 +39,12 @@ def index_command(images: tuple[str, ...], model_dir: str, out_dir: str) -> None
     retriever = load_retriever(model_dir)
     vectors = retriever.embed_images(paths)
     out = Path(out_dir)
-    work = out.parent / f"{out.name}.partial"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    try:
+    with building_directory(out) as work:
         save_file({"vectors": vectors.contiguous()}, str(work / "vectors.safetensors"))
         (work / "items.jsonl").write_text("".join(json.dumps({"image": p}) + "\n"
                                                   for p in paths))
         (work / "index.json").write_text(json.dumps(
             {"model": str(Path(model_dir).resolve()), "count": len(paths)}))
-        replace_directory(work, out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     click.echo(f"indexed {len(paths)} images into {out}")
 
 

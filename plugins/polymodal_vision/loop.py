@@ -9,9 +9,31 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import nn
 
 from polymodal.device import autocast
+from polymodal.errors import SpecError
+
+
+class LoopTrain(BaseModel):
+    """The ``train`` section of the specs trained by ``fit_loop``."""
+
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = 15
+    batch_size: int = 64
+    lr: float = 2.0e-3
+    warmup: float = 0.05
+    seed: int = 0
+
+
+def parse_model_spec(cls: type[BaseModel], data: dict[str, Any]) -> Any:
+    """A pydantic spec, or a one-line SpecError naming the first bad key."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SpecError(f"spec {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
 def fit_loop(module: nn.Module, batches: Callable[[int], Iterable[Any]],

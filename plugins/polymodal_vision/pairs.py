@@ -12,7 +12,7 @@ import click
 from polymodal.scenario import Scenario
 
 TRAIN_SCENES, TEST_SCENES = 3000, 500
-QUICK_SCENES = 200
+QUICK_SCENES = 400
 
 
 def caption_records(quick: bool = False) -> tuple[list[dict], list[dict]]:

@@ -8,28 +8,19 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from polymodal.errors import DataError, SpecError
 from polymodal.spec import InputSpec
+from polymodal_vision.loop import LoopTrain, parse_model_spec
 
 Record = dict[str, Any]
 WEIGHTS = "model.safetensors"
-
-
-class RetrieveTrain(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    epochs: int = 15
-    batch_size: int = 128
-    lr: float = 2.0e-3
-    warmup: float = 0.05
-    seed: int = 0
 
 
 class RetrieveSpec(BaseModel):
@@ -41,15 +32,11 @@ class RetrieveSpec(BaseModel):
     text: InputSpec = InputSpec(name="caption", modality="text", encoder="minilm",
                                 frozen=True, options={"max_length": 32})
     embed_dim: int = 128
-    train: RetrieveTrain = RetrieveTrain()
+    train: LoopTrain = LoopTrain(batch_size=128)
 
 
 def parse_retrieve_spec(data: dict[str, Any]) -> RetrieveSpec:
-    try:
-        return RetrieveSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise SpecError(f"spec {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    return parse_model_spec(RetrieveSpec, data)
 
 
 class DualEncoder(nn.Module):
@@ -233,47 +220,46 @@ def train_retrieval(spec: RetrieveSpec, train: list[Record], test: list[Record] 
 
 
 def save_retriever(retriever: Retriever, directory: Path, metrics: dict[str, Any]) -> None:
-    import yaml
+    from polymodal.artifacts import building_directory, write_manifest
+
+    with building_directory(directory) as work:
+        save_module(retriever.model, retriever.model.image_encoder.processor, work)
+        write_manifest(work, "retrieval", retriever.spec.model_dump(mode="json"), metrics)
+
+
+def save_module(module: nn.Module, image_processor: Any, work: Path) -> None:
+    """Weights (safetensors) and the image processor's state of a vision model."""
     from safetensors.torch import save_file
 
-    from polymodal.artifacts import MANIFEST, replace_directory
+    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()},
+              str(work / WEIGHTS))
+    (work / "processors").mkdir(exist_ok=True)
+    (work / "processors" / "image.json").write_text(json.dumps(image_processor.state()))
 
-    work = directory.parent / f"{directory.name}.partial"
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "processors").mkdir(parents=True)
+
+def load_module_files(directory: Path, what: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(image processor state, weights) of a directory ``save_module`` wrote."""
+    from safetensors.torch import load_file
+
+    from polymodal.errors import ArtifactError
+
     try:
-        state = {k: v.detach().cpu().contiguous() for k, v in
-                 retriever.model.state_dict().items()}
-        save_file(state, str(work / WEIGHTS))
-        (work / "processors" / "image.json").write_text(
-            json.dumps(retriever.model.image_encoder.processor.state()))
-        manifest = {"format_version": 1, "kind": "retrieval",
-                    "spec": retriever.spec.model_dump(mode="json"),
-                    "metrics": {k: v for k, v in metrics.items() if k != "history"}}
-        (work / MANIFEST).write_text(yaml.safe_dump(manifest, sort_keys=False))
-        (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        replace_directory(work, directory)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        image_state = json.loads((directory / "processors" / "image.json").read_text())
+        return image_state, load_file(str(directory / WEIGHTS))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{directory}: unreadable {what} model files: {exc}") from None
 
 
 def load_retriever(directory: str | Path, device: str | None = None,
                    precision: str = "fp32") -> Retriever:
-    from safetensors.torch import load_file
-
     from polymodal.artifacts import read_manifest
     from polymodal.device import pick_device
-    from polymodal.errors import ArtifactError
 
     directory = Path(directory)
     manifest = read_manifest(directory)
     spec = parse_retrieve_spec(manifest["spec"])
     torch_device = pick_device(device)
-    try:
-        image_state = json.loads((directory / "processors" / "image.json").read_text())
-        state = load_file(str(directory / WEIGHTS))
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"{directory}: unreadable retrieval model files: {exc}") from None
+    image_state, state = load_module_files(directory, "retrieval")
     image_encoder, _ = _encoders(spec, image_state, torch_device)
     text_dim = state["text_projection.0.weight"].shape[1]
     model = DualEncoder(spec, image_encoder, text_dim, None)

@@ -17,7 +17,7 @@ SPEC = {
     "data": {"validation": 0.1},
     "inputs": [
         {"name": "image", "modality": "image", "encoder": "small-cnn",
-         "options": {"image_size": 64, "width": 32, "output_dim": 128, "blocks": 3,
+         "options": {"image_size": 64, "width": 32, "output_dim": 128, "blocks": 4,
                      "coords": True}},
         {"name": "question", "modality": "text", "encoder": "word-transformer",
          "options": {"dim": 128, "layers": 1, "max_length": 16, "dropout": 0.0}},
@@ -25,7 +25,7 @@ SPEC = {
     "fusion": {"name": "attention", "options": {"hidden": 128, "heads": 4, "layers": 2,
                                                 "dropout": 0.0, "tokens": True}},
     "task": {"name": "classification", "target": "answer"},
-    "train": {"epochs": 10, "batch_size": 64, "lr": 2.0e-3, "warmup": 0.05,
+    "train": {"epochs": 10, "batch_size": 64, "lr": 1.0e-3, "warmup": 0.05,
               "schedule": "cosine", "seed": 0},
     "ablation": True,
 }
@@ -45,5 +45,5 @@ def load_demo() -> DemoData:
 def vqa_scenario() -> Scenario:
     return Scenario(name="vision.vqa", description="image + question -> answer (synthetic "
                     "scenes)", default_spec=SPEC, load_demo=load_demo,
-                    quick_overrides=["train.epochs=1", "ablation=false"],
+                    quick_overrides=["train.epochs=3", "ablation=false"],
                     quick_records=200)

@@ -87,5 +87,5 @@ def test_duplicate_from_a_third_party_plugin_is_a_clear_cli_error(tmp_path: Path
 def test_registry_list_by_pattern() -> None:
     from polymodal.registry import get_registry
 
-    names = [e.name for e in get_registry().list("encoder", "c*")]
+    names = [e.name for e in get_registry().list("encoder", "ca*")]
     assert names == ["categorical"]

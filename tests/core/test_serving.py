@@ -112,30 +112,20 @@ def test_api_key(model_dir: Path) -> None:
 
 def test_serve_command_runs_uvicorn_and_shuts_down_cleanly(model_dir: Path) -> None:
     import signal
-    import socket
     import subprocess
     import sys
-    import time
 
     import httpx
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from tests.conftest import free_port, wait_ready
+
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "polymodal.cli.main", "serve",
                                str(model_dir), "--port", str(port)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.time() < deadline and server.poll() is None, server.stderr.read()
-            time.sleep(0.2)
+        wait_ready(server, base)
         response = httpx.post(f"{base}/v1/models/shops/predict", json=GOOD)
         assert [p["label"] for p in response.json()["predictions"]] == ["pos", "neg"]
         server.send_signal(signal.SIGTERM)
@@ -210,14 +200,16 @@ def test_workers_serve_from_several_processes(model_dir: Path) -> None:
 
     with serving([model_dir], "--workers", "2") as base:
         # /ready answered by one worker; wait until both have loaded and answered.
+        import time
+
         pids: set[int] = set()
+        deadline = time.time() + 90  # the second worker may still be loading its models
         with httpx.Client() as http:
-            for _ in range(200):
+            while len(pids) < 2 and time.time() < deadline:
                 response = http.post(f"{base}/v1/models/shops/predict", json=GOOD,
                                      headers={"Connection": "close"})
                 assert response.status_code == 200
                 assert [p["label"] for p in response.json()["predictions"]] == ["pos", "neg"]
                 pids.add(int(response.headers["x-worker-pid"]))
-                if len(pids) == 2:
-                    break
+                time.sleep(0.05)
         assert len(pids) == 2

@@ -13,5 +13,5 @@ def digits_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("digits") / "digits"
     run_scenario(load_scenario("vision.classify"), out, quick=True, progress=False,
-                 overrides=["train.epochs=3"])
+                 overrides=["train.epochs=8"])
     return out

@@ -11,7 +11,7 @@ from tests.conftest import run_cli
 def test_digits_model_learns(digits_model: Path) -> None:
     metrics = json.loads((digits_model / "metrics.json").read_text())
     held_out = metrics.get("test") or metrics["validation"]
-    assert held_out["accuracy"] >= 0.6  # 10 classes: chance is 0.1 (a 3-epoch smoke run)
+    assert held_out["accuracy"] >= 0.8  # 10 classes: chance is 0.1 (an 8-epoch quick run)
 
 
 def test_predict_an_image_file_by_name(digits_model: Path) -> None:

@@ -15,7 +15,7 @@ from tests.conftest import run_cli
 def retrieval_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("retrieve") / "model"
     result = run_cli("vision", "retrieve", "train", "--quick", "--out", str(out),
-                     "--set", "train.epochs=4", "--json")
+                     "--set", "train.epochs=10", "--set", "train.lr=0.003", "--json")
     assert result.returncode == 0, result.stderr
     return out, json.loads(result.stdout)
 
@@ -23,8 +23,8 @@ def retrieval_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
 def test_retrieval_beats_chance(retrieval_model) -> None:  # type: ignore[no-untyped-def]
     _, summary = retrieval_model
     test = summary["test"]
-    assert test["n"] == 100
-    assert test["text_to_image_recall@10"] > 2 * 10 / 100  # chance is k / n
+    assert test["n"] == 200
+    assert test["text_to_image_recall@10"] > 2 * 10 / 200  # chance is k / n
 
 
 def test_index_and_query(retrieval_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -48,7 +48,7 @@ def test_index_and_query(retrieval_model, tmp_path: Path) -> None:  # type: igno
 def test_captioning_learns_the_grammar(tmp_path: Path) -> None:
     out = tmp_path / "captioner"
     result = run_cli("vision", "caption", "train", "--quick", "--out", str(out),
-                     "--set", "train.epochs=6", "--json")
+                     "--set", "train.epochs=12", "--set", "train.lr=0.003", "--json")
     assert result.returncode == 0, result.stderr
     test = json.loads(result.stdout)["test"]
     assert test["bleu4"] > 0.2
