@@ -32,7 +32,7 @@ class RetrieveSpec(BaseModel):
     text: InputSpec = InputSpec(name="caption", modality="text", encoder="minilm",
                                 frozen=True, options={"max_length": 32})
     embed_dim: int = 128
-    train: LoopTrain = LoopTrain(batch_size=128)
+    train: LoopTrain = LoopTrain(epochs=25, batch_size=128)
 
 
 def parse_retrieve_spec(data: dict[str, Any]) -> RetrieveSpec:

@@ -3,7 +3,8 @@ four colours and two sizes on a plain background, each shape and colour at most 
 scene, with captions and questions from a small grammar:
 
 - caption: ``a {size} {color} {shape}`` or ``a {size} {color} {shape} {relation} a {size}
-  {color} {shape}`` (relation of the first two shapes: left of, right of, above, below);
+  {color} {shape}`` (the two leftmost shapes, left one first, and the relation between
+  them: left of, above, below);
 - questions: ``what color is the {shape}?`` -> colour; ``what shape is the {color}
   object?`` -> shape; ``is the {shape} {relation} the {shape}?`` -> yes/no; ``how many
   shapes are there?`` -> 1/2/3.
@@ -93,9 +94,11 @@ def draw(shapes: list[Shape], size: int, background: tuple[int, int, int]) -> An
 
 
 def caption(shapes: list[Shape]) -> str:
+    """The one shape, or the two leftmost shapes, left one first: a caption is a function of
+    the picture (not of the order the shapes were drawn in), so it can be predicted."""
     if len(shapes) == 1:
         return f"a {shapes[0].words()}"
-    a, b = shapes[0], shapes[1]
+    a, b = sorted(shapes, key=lambda s: s.x)[:2]
     return f"a {a.words()} {relation(a, b)} a {b.words()}"
 
 

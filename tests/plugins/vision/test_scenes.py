@@ -61,3 +61,13 @@ def test_answers_are_true_of_the_scene() -> None:
                 yes += answer == "yes"
                 no += answer == "no"
     assert 0.35 < yes / (yes + no) < 0.8
+
+
+def test_a_caption_depends_on_the_picture_not_the_drawing_order() -> None:
+    from polymodal_vision.scenes import caption
+
+    rng = random.Random(11)
+    for _ in range(100):
+        shapes = _place(rng, rng.choice((2, 3)), 64)
+        assert caption(shapes) == caption(list(reversed(shapes)))
+        assert " right of " not in caption(shapes)  # the left shape is named first
