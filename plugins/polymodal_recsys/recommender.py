@@ -33,8 +33,6 @@ class Recommender:
         self.model = _implicit_model(spec.model, user_factors, item_factors)
 
     # --- the Predictor interface (polymodal predict / serve) -----------------------------
-    input_names = ["user", "liked", "k"]
-
     def describe_inputs(self) -> list[dict[str, str]]:
         return [{"name": "user", "modality": "id", "encoder": "cf"},
                 {"name": "liked", "modality": "id-list", "encoder": "cf"},

@@ -40,11 +40,9 @@ def parse_retrieve_spec(data: dict[str, Any]) -> RetrieveSpec:
 
 
 class DualEncoder(nn.Module):
-    def __init__(self, spec: RetrieveSpec, image_encoder: nn.Module, text_dim: int,
-                 text_encoder: nn.Module | None) -> None:
+    def __init__(self, spec: RetrieveSpec, image_encoder: nn.Module, text_dim: int) -> None:
         super().__init__()
         self.image_encoder = image_encoder
-        self.text_encoder = text_encoder  # None: frozen, caption vectors precomputed
         hidden = spec.embed_dim * 2
         self.image_projection = nn.Sequential(
             nn.Linear(image_encoder.output_dim, hidden), nn.GELU(),
@@ -68,8 +66,9 @@ class DualEncoder(nn.Module):
                       + nn.functional.cross_entropy(logits.T, target))
 
 
-def _encoders(spec: RetrieveSpec, image_state: dict[str, Any] | None,
-              device: torch.device) -> tuple[nn.Module, Any]:
+def _image_encoder(spec: RetrieveSpec, image_state: dict[str, Any] | None,
+                   device: torch.device) -> nn.Module:
+    """The image tower (the text tower is frozen: its caption vectors are computed once)."""
     from polymodal.encoders.base import BuildContext
     from polymodal.hub import get_hub
     from polymodal.model import build_encoder
@@ -79,7 +78,7 @@ def _encoders(spec: RetrieveSpec, image_state: dict[str, Any] | None,
                         "(its caption vectors are computed once); set frozen: true")
     context = BuildContext(device=device, hub=get_hub(), processor_state=image_state)
     image_encoder = build_encoder(spec.image, context).to(device)
-    return image_encoder, None
+    return image_encoder
 
 
 def text_vectors(spec: RetrieveSpec, texts: list[str], device: str | None = None
@@ -180,12 +179,12 @@ def train_retrieval(spec: RetrieveSpec, train: list[Record], test: list[Record] 
         raise DataError("retrieval training needs at least two (image, caption) pairs")
     torch_device = pick_device(device)
     seed_everything(spec.train.seed)
-    image_encoder, _ = _encoders(spec, None, torch_device)
+    image_encoder = _image_encoder(spec, None, torch_device)
     image_encoder.processor.fit([r["image"] for r in train])  # bad files fail here
     captions = sorted({r["caption"] for r in train})
     vectors = text_vectors(spec, captions, device)
     caption_index = {c: i for i, c in enumerate(captions)}
-    model = DualEncoder(spec, image_encoder, vectors.shape[1], None).to(torch_device)
+    model = DualEncoder(spec, image_encoder, vectors.shape[1]).to(torch_device)
     vectors = vectors.to(torch_device)
     processor = image_encoder.processor
 
@@ -260,8 +259,8 @@ def load_retriever(directory: str | Path, device: str | None = None,
     spec = parse_retrieve_spec(manifest["spec"])
     torch_device = pick_device(device)
     image_state, state = load_module_files(directory, "retrieval")
-    image_encoder, _ = _encoders(spec, image_state, torch_device)
+    image_encoder = _image_encoder(spec, image_state, torch_device)
     text_dim = state["text_projection.0.weight"].shape[1]
-    model = DualEncoder(spec, image_encoder, text_dim, None)
+    model = DualEncoder(spec, image_encoder, text_dim)
     model.load_state_dict(state)
     return Retriever(spec, model.to(torch_device).eval(), torch_device, manifest)
