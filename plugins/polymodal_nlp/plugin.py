@@ -20,6 +20,36 @@ def register_encoders(register: Any) -> None:
 
 
 @hookimpl
+def register_readers(register: Any) -> None:
+    register("conll", "polymodal_nlp.formats:read_conll", extensions=[".conll", ".bio"],
+             description="CoNLL-2003 style token ... tag lines, blank line between sentences")
+
+
+@hookimpl
 def register_scenarios(register: Any) -> None:
     register("nlp.sentiment", "polymodal_nlp.sentiment:sentiment_scenario",
              description="review text -> sentiment label (embedded: Amazon fine-food reviews)")
+    register("nlp.ner", "polymodal_nlp.span_scenarios:ner_scenario",
+             description="named entities as character spans (embedded: the project's "
+                         "PER/ORG/LOC/MISC corpus)")
+    register("nlp.qa", "polymodal_nlp.span_scenarios:qa_scenario",
+             description="extractive question answering (embedded: the project's "
+                         "paragraphs and questions)")
+    register("nlp.search", "polymodal_nlp.search:search_scenario",
+             description="semantic search over documents with minilm (embedded: the "
+                         "project's 215 documents and 120 queries)")
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    import click
+
+    from polymodal_nlp.search import search_group
+    from polymodal_nlp.span_scenarios import span_group
+
+    group = click.Group("nlp", help="NLP scenarios: sentiment and classification, named "
+                                    "entities, question answering, search, generation.")
+    group.add_command(span_group("ner"))
+    group.add_command(span_group("qa"))
+    group.add_command(search_group)
+    cli.add_command(group)

@@ -15,7 +15,7 @@ from torch import nn
 
 from polymodal.errors import DataError
 from polymodal.spec import InputSpec
-from polymodal_vision.loop import LoopTrain, parse_model_spec
+from polymodal.loop import LoopTrain, parse_model_spec
 
 Record = dict[str, Any]
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -183,7 +183,7 @@ def train_captioner(spec: CaptionSpec, train: list[Record], test: list[Record] |
     from polymodal.hub import get_hub
     from polymodal.model import build_encoder
     from polymodal.trainer import seed_everything
-    from polymodal_vision.loop import fit_loop
+    from polymodal.loop import fit_loop
 
     if not train:
         raise DataError("no (image, caption) pairs to train on")

@@ -1,10 +1,9 @@
 """An image index for text queries: ``polymodal vision retrieve index IMAGES... --model M
---out IDX`` and ``polymodal vision retrieve query IDX "text" -k 5``. Vectors in safetensors,
-image paths in JSONL, the model directory named in ``index.json``."""
+--out IDX`` and ``polymodal vision retrieve query IDX "text" -k 5``, on the core vector index
+(image paths as its items, the model directory named in its metadata)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -18,10 +17,8 @@ from polymodal.cli.commands import json_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 def index_command(images: tuple[str, ...], model_dir: str, out_dir: str) -> None:
     """Embed IMAGES (files, or folders of .png/.jpg) with the model's image tower."""
-    from safetensors.torch import save_file
-
-    from polymodal.artifacts import building_directory
     from polymodal.errors import DataError
+    from polymodal.vector_index import write_index
     from polymodal_vision.retrieve import load_retriever
 
     paths: list[str] = []
@@ -38,14 +35,9 @@ def index_command(images: tuple[str, ...], model_dir: str, out_dir: str) -> None
         raise DataError("no images to index")
     retriever = load_retriever(model_dir)
     vectors = retriever.embed_images(paths)
-    out = Path(out_dir)
-    with building_directory(out) as work:
-        save_file({"vectors": vectors.contiguous()}, str(work / "vectors.safetensors"))
-        (work / "items.jsonl").write_text("".join(json.dumps({"image": p}) + "\n"
-                                                  for p in paths))
-        (work / "index.json").write_text(json.dumps(
-            {"model": str(Path(model_dir).resolve()), "count": len(paths)}))
-    click.echo(f"indexed {len(paths)} images into {out}")
+    write_index(out_dir, vectors, [{"image": p} for p in paths],
+                {"model": str(Path(model_dir).resolve())})
+    click.echo(f"indexed {len(paths)} images into {out_dir}")
 
 
 @click.command("query")
@@ -55,25 +47,15 @@ def index_command(images: tuple[str, ...], model_dir: str, out_dir: str) -> None
 @json_option
 def query_command(index_dir: str, text: str, k: int, as_json: bool) -> None:
     """The K indexed images closest to TEXT (cosine similarity)."""
-    from safetensors.torch import load_file
-
     from polymodal.cli.output import emit_json
-    from polymodal.errors import ArtifactError
+    from polymodal.vector_index import read_index, top_k
     from polymodal_vision.retrieve import load_retriever
 
-    directory = Path(index_dir)
-    try:
-        meta = json.loads((directory / "index.json").read_text())
-        vectors = load_file(str(directory / "vectors.safetensors"))["vectors"]
-        items = [json.loads(line) for line in
-                 (directory / "items.jsonl").read_text().splitlines()]
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"{index_dir}: not a readable image index ({exc})") from None
-    query = load_retriever(meta["model"]).embed_texts([text])[0]
-    scores = vectors @ query
-    top = scores.topk(min(k, len(items)))
+    meta, vectors, items = read_index(index_dir, "image index")
+    query = load_retriever(meta["model"]).embed_texts([text])
+    scores, indices = top_k(vectors, query, k)
     hits = [{"image": items[i]["image"], "score": round(float(s), 4)}
-            for s, i in zip(top.values, top.indices.tolist(), strict=True)]
+            for s, i in zip(scores[0], indices[0].tolist(), strict=True)]
     if as_json:
         emit_json({"query": text, "results": hits})
     else:

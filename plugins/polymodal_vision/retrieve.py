@@ -17,7 +17,7 @@ from torch import nn
 
 from polymodal.errors import DataError, SpecError
 from polymodal.spec import InputSpec
-from polymodal_vision.loop import LoopTrain, parse_model_spec
+from polymodal.loop import LoopTrain, parse_model_spec
 
 Record = dict[str, Any]
 WEIGHTS = "model.safetensors"
@@ -173,7 +173,7 @@ def train_retrieval(spec: RetrieveSpec, train: list[Record], test: list[Record] 
     from polymodal.data.loader import make_loader
     from polymodal.device import pick_device
     from polymodal.trainer import seed_everything
-    from polymodal_vision.loop import fit_loop
+    from polymodal.loop import fit_loop
 
     if len(train) < 2:
         raise DataError("retrieval training needs at least two (image, caption) pairs")

@@ -152,7 +152,12 @@ def read_records(path: str | Path) -> list[Record]:
     from polymodal.registry import get_registry
 
     path = str(path)
-    return get_registry().reader_for(path).resolve()(path)
+    reader = get_registry().reader_for(path).resolve()
+    try:
+        return reader(path)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: "
+                        f"{exc.object[exc.start:exc.start + 1]!r})") from None
 
 
 def columns_of(records: list[Record]) -> list[str]:

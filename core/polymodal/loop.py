@@ -1,6 +1,7 @@
-"""A plain training loop for the vision models that are not classification networks
-(contrastive retrieval, captioning): AdamW, warmup + cosine (the core trainer's schedule),
-gradient clipping, autocast, seeded; the loss function is the caller's."""
+"""A plain training loop for scenario models that are not encoder -> fusion -> head networks
+(contrastive retrieval, captioning, token classification, span extraction): AdamW, warmup +
+cosine (the core trainer's schedule), gradient clipping, autocast, seeded; the loss function
+is the caller's."""
 
 from __future__ import annotations
 

@@ -1,0 +1,284 @@
+"""``nlp.qa``: extractive question answering. A start/end head over the tokens of a
+registered text encoder reading ``question [SEP] context``; contexts longer than the window
+are read in overlapping windows; the best span over all windows is mapped back to the
+context string, or "no answer" (``""``) when the null span (the first token) scores
+higher, SQuAD 2.0 style. Metrics: exact match and token F1 with SQuAD's normalisation."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from polymodal.errors import DataError
+from polymodal_nlp.token_model import (
+    TokenHeadModel,
+    TokenSpec,
+    build_text_encoder,
+    fit_windows,
+    load_token_model,
+    save_token_model,
+    tokenize_windows,
+    window_logits,
+)
+
+Record = dict[str, Any]
+LABELS = ["start", "end"]
+MAX_ANSWER_TOKENS = 30
+
+
+# --- SQuAD normalisation and metrics ---------------------------------------------------
+
+def normalize_answer(text: str) -> str:
+    """Lower case, no punctuation, no articles, single spaces (SQuAD's evaluation)."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, truths: list[str]) -> float:
+    truths = truths or [""]
+    return float(max(normalize_answer(prediction) == normalize_answer(t) for t in truths))
+
+
+def token_f1(prediction: str, truths: list[str]) -> float:
+    def one(truth: str) -> float:
+        predicted, gold = normalize_answer(prediction).split(), normalize_answer(truth).split()
+        if not predicted or not gold:
+            return float(predicted == gold)
+        common = sum((Counter(predicted) & Counter(gold)).values())
+        if common == 0:
+            return 0.0
+        precision, recall = common / len(predicted), common / len(gold)
+        return 2 * precision * recall / (precision + recall)
+
+    return max(one(t) for t in (truths or [""]))
+
+
+def qa_scores(records: list[Record], predictions: list[str]) -> dict[str, Any]:
+    truths = [[a["text"] for a in r["answers"]] for r in records]
+    em = [exact_match(p, t) for p, t in zip(predictions, truths, strict=True)]
+    f1 = [token_f1(p, t) for p, t in zip(predictions, truths, strict=True)]
+    has = [bool(t) for t in truths]
+
+    def mean(values: list[float], keep: list[bool]) -> float | None:
+        chosen = [v for v, k in zip(values, keep, strict=True) if k]
+        return sum(chosen) / len(chosen) if chosen else None
+
+    out: dict[str, Any] = {"exact_match": mean(em, [True] * len(em)),
+                           "f1": mean(f1, [True] * len(f1)), "n": len(records)}
+    answerable, unanswerable = mean(f1, has), mean(em, [not h for h in has])
+    if answerable is not None and unanswerable is not None:
+        out["f1_has_answer"], out["accuracy_no_answer"] = answerable, unanswerable
+    return out
+
+
+# --- records -------------------------------------------------------------------------
+
+def check_records(records: list[Record], *, labelled: bool) -> list[Record]:
+    """Flat records ``{context, question[, answers]}``; a labelled answer must occur in its
+    context at ``answer_start`` (found by search when the start is not given)."""
+    from polymodal_nlp.formats import qa_records
+
+    records = qa_records(records)
+    out = []
+    for index, record in enumerate(records):
+        for key in ("context", "question"):
+            if not isinstance(record.get(key), str) or not record[key].strip():
+                raise DataError(f"record {index}: \"{key}\" is empty or missing")
+        if not labelled:
+            out.append(record)
+            continue
+        answers = record.get("answers")
+        if answers is None and "answer" in record:  # flat JSONL: {"answer": "..."}
+            answers = [{"text": record["answer"]}] if record["answer"] else []
+        if not isinstance(answers, list):
+            raise DataError(f"record {index}: \"answers\" must be a list of {{text, "
+                            "answer_start}} (empty for no answer)")
+        fixed = []
+        for answer in answers:
+            text, start = answer.get("text"), answer.get("answer_start")
+            if not isinstance(text, str) or not text:
+                raise DataError(f"record {index}: an answer has no text")
+            if start is None:
+                start = record["context"].find(text)
+            if start < 0 or record["context"][start:start + len(text)] != text:
+                raise DataError(f"record {index}: the answer {text!r} is not in its context"
+                                + (f" at {answer.get('answer_start')}"
+                                   if answer.get("answer_start") is not None else ""))
+            fixed.append({"text": text, "answer_start": int(start)})
+        out.append({**record, "answers": fixed})
+    return out
+
+
+def span_targets(encoding: Any, records: list[Record]) -> dict[str, torch.Tensor]:
+    """Start/end token per window: the first answer's tokens when the window holds the
+    whole answer, else the first token (no answer in this window)."""
+    starts, ends = [], []
+    for window, example in enumerate(encoding["overflow_to_sample_mapping"].tolist()):
+        answers = records[example]["answers"]
+        start_token = end_token = 0
+        if answers:
+            first, last = answers[0]["answer_start"], answers[0]["answer_start"] + len(
+                answers[0]["text"])
+            sequence = encoding.sequence_ids(window)
+            offsets = encoding["offset_mapping"][window].tolist()
+            context = [i for i, s in enumerate(sequence) if s == 1]
+            if context and offsets[context[0]][0] <= first and offsets[context[-1]][1] >= last:
+                start_token = next(i for i in context if offsets[i][1] > first)
+                end_token = next(i for i in reversed(context) if offsets[i][0] < last)
+        starts.append(start_token)
+        ends.append(end_token)
+    return {"start": torch.tensor(starts), "end": torch.tensor(ends)}
+
+
+# --- model ---------------------------------------------------------------------------
+
+class Reader:
+    """A trained QA model (what ``polymodal.load`` returns for an nlp.qa directory)."""
+
+    scenario = "nlp.qa"
+
+    def __init__(self, spec: TokenSpec, model: TokenHeadModel, device: torch.device,
+                 manifest: dict[str, Any] | None = None) -> None:
+        self.spec, self.model, self.device = spec, model, device
+        self.manifest = manifest or {}
+        self.tokenizer = model.encoder.processor.tokenizer
+
+    def describe_inputs(self) -> list[dict[str, str]]:
+        return [{"name": n, "modality": "text", "encoder": self.spec.text.encoder}
+                for n in ("question", "context")]
+
+    def describe_outputs(self) -> dict[str, Any]:
+        return {"task": "extractive-qa", "target": "answer"}
+
+    def answers(self, records: list[Record], batch_size: int = 64) -> list[tuple[str, float,
+                                                                                    int]]:
+        """(answer text, score, character start) per record; ``("", score, -1)`` for no
+        answer."""
+        encoding = tokenize_windows(
+            self.tokenizer, [r["context"] for r in records],
+            questions=[r["question"] for r in records],
+            max_length=int(self.spec.text.options.get("max_length", 128)),
+            stride=self.spec.stride)
+        logits = window_logits(self.model, encoding, self.device, batch_size)
+        best: list[tuple[float, str, int]] = [(float("-inf"), "", -1) for _ in records]
+        null: list[float] = [float("inf") for _ in records]
+        for window, example in enumerate(encoding["overflow_to_sample_mapping"].tolist()):
+            start_logits, end_logits = logits[window][:, 0], logits[window][:, 1]
+            null[example] = min(null[example], float(start_logits[0] + end_logits[0]))
+            sequence = encoding.sequence_ids(window)
+            offsets = encoding["offset_mapping"][window].tolist()
+            context = torch.tensor([s == 1 for s in sequence[: len(start_logits)]])
+            masked_start = start_logits.masked_fill(~context, float("-inf"))
+            masked_end = end_logits.masked_fill(~context, float("-inf"))
+            # Best (start, end) with start <= end < start + MAX_ANSWER_TOKENS.
+            scores = masked_start[:, None] + masked_end[None, :]
+            length = torch.arange(len(start_logits))
+            allowed = (length[None, :] >= length[:, None]) & (
+                length[None, :] - length[:, None] < MAX_ANSWER_TOKENS)
+            scores = scores.masked_fill(~allowed, float("-inf"))
+            flat = int(scores.argmax())
+            score = float(scores.flatten()[flat])
+            if score > best[example][0]:
+                s, e = divmod(flat, scores.shape[1])
+                first, last = offsets[s][0], offsets[e][1]
+                text = records[example]["context"][first:last]
+                best[example] = (score, text, first)
+        out = []
+        for (score, text, first), null_score in zip(best, null, strict=True):
+            if null_score > score:
+                out.append(("", round(null_score, 4), -1))
+            else:
+                out.append((text, round(score, 4), first))
+        return out
+
+    def predict(self, records: list[Record], batch_size: int = 64) -> list[Record]:
+        records = check_records(records, labelled=False)
+        return [{"answer": text, "start": start if text else None, "score": score,
+                 "no_answer": not text}
+                for text, score, start in self.answers(records, batch_size)]
+
+    def evaluate(self, records: list[Record], batch_size: int = 64) -> dict[str, Any]:
+        records = check_records(records, labelled=True)
+        return qa_scores(records, [a for a, _, _ in self.answers(records, batch_size)])
+
+
+STOPWORDS = {"the", "a", "an", "of", "in", "is", "was", "what", "which", "who", "when",
+             "where", "how", "does", "do", "did", "are", "for", "to", "by", "it", "its", "and",
+             "many", "much", "year"}
+
+
+def _words(text: str) -> list[tuple[str, int, int]]:
+    return [(m.group().lower(), m.start(), m.end()) for m in re.finditer(r"\w[\w,'-]*", text)]
+
+
+def lexical_answer(question: str, context: str, window: int = 6, max_words: int = 3) -> str:
+    """The sliding-window baseline: candidate answers are runs of up to ``max_words``
+    context words outside the question; each scores the question words found within
+    ``window`` words around it; the best candidate wins."""
+    asked = {w for w, _, _ in _words(question)} - STOPWORDS
+    words = _words(context)
+    best, answer = -1.0, ""
+    for i in range(len(words)):
+        for n in range(1, max_words + 1):
+            run = words[i:i + n]
+            if len(run) < n or any(w in asked or w in STOPWORDS for w, _, _ in run):
+                continue
+            around = words[max(0, i - window):i] + words[i + n:i + n + window]
+            score = len({w for w, _, _ in around} & asked) - 0.01 * n
+            if score > best:
+                best, answer = score, context[run[0][1]:run[-1][2]]
+    return answer
+
+
+def lexical_baseline(records: list[Record]) -> dict[str, Any]:
+    return qa_scores(records, [lexical_answer(r["question"], r["context"]) for r in records])
+
+
+def train_qa(spec: TokenSpec, train: list[Record], test: list[Record] | None, out_dir: Path,
+             device: str | None = None, log: Any = None) -> dict[str, Any]:
+    from polymodal.device import pick_device
+    from polymodal.trainer import seed_everything
+
+    train = check_records(train, labelled=True)
+    test = check_records(test, labelled=True) if test else None
+    torch_device = pick_device(device)
+    seed_everything(spec.train.seed)
+    encoder = build_text_encoder(spec, torch_device)
+    model = TokenHeadModel(encoder, len(LABELS), spec.dropout).to(torch_device)
+    encoding = tokenize_windows(encoder.processor.tokenizer, [r["context"] for r in train],
+                                questions=[r["question"] for r in train],
+                                max_length=int(spec.text.options.get("max_length", 128)),
+                                stride=spec.stride)
+    targets = span_targets(encoding, train)
+
+    def loss_fn(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return 0.5 * (F.cross_entropy(logits[:, :, 0], batch["start"])
+                      + F.cross_entropy(logits[:, :, 1], batch["end"]))
+
+    history = fit_windows(model, encoding, targets, loss_fn, spec, torch_device, log)
+    reader = Reader(spec, model.eval(), torch_device)
+    metrics: dict[str, Any] = {"history": history, "train_questions": len(train)}
+    comparison = None
+    if test:
+        metrics["test"] = reader.evaluate(test)
+        metrics["baseline_lexical"] = lexical_baseline(test)
+        comparison = {"model": metrics["test"],
+                      "sliding-window word overlap": metrics["baseline_lexical"]}
+    save_token_model(Path(out_dir), model, spec, "qa", LABELS, metrics, comparison)
+    return metrics
+
+
+def load_reader(directory: str | Path, device: str | None = None,
+                precision: str = "fp32") -> Reader:
+    from polymodal.device import pick_device
+
+    torch_device = pick_device(device)
+    spec, model, _, manifest = load_token_model(Path(directory), torch_device)
+    return Reader(spec, model, torch_device, manifest)

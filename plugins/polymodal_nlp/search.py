@@ -1,0 +1,244 @@
+"""``nlp.search``: semantic search. Documents (``{"id", "text"}``) are embedded once with a
+registered text encoder (the shared, frozen ``minilm`` by default: mean pooling, then
+normalised), stored as a core vector index; a query is embedded the same way and the top k
+documents by cosine similarity come back with their ids.
+
+``polymodal nlp search index DOCS.jsonl --out IDX``, ``... query IDX "question" -k 5``,
+``... evaluate IDX --queries Q.jsonl`` (recall@1/5/10 and MRR over ``{"query", "id"}``).
+An index directory is also a model directory: ``polymodal predict`` / ``serve`` answer
+``{"query": ...}`` records with their top hits."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from polymodal.cli.commands import json_option
+from polymodal.errors import DataError
+from polymodal.scenario import Scenario
+
+if TYPE_CHECKING:
+    import torch
+
+Record = dict[str, Any]
+DEFAULT_ENCODER = {"encoder": "minilm", "options": {"max_length": 256}}
+
+
+def _vectors(texts: list[str], encoder: dict[str, Any], device: str | None) -> torch.Tensor:
+    import torch
+
+    from polymodal.embedding import embed_values
+
+    vectors = embed_values(texts, encoder=encoder["encoder"], modality="text",
+                           options=encoder.get("options"), source=encoder.get("source"),
+                           device=device)
+    return torch.nn.functional.normalize(vectors, dim=-1)
+
+
+def check_documents(records: list[Record], id_field: str, text_field: str) -> list[Record]:
+    seen: set[str] = set()
+    for index, record in enumerate(records):
+        doc_id, text = record.get(id_field), record.get(text_field)
+        if doc_id is None:
+            raise DataError(f"document {index}: no {id_field!r}")
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"document {index} ({doc_id}): {text_field!r} is empty or missing")
+        if str(doc_id) in seen:
+            raise DataError(f"document {index}: id {doc_id!r} appears twice")
+        seen.add(str(doc_id))
+    return records
+
+
+def build_index(records: list[Record], out_dir: str | Path, *, id_field: str = "id",
+                text_field: str = "text", encoder: dict[str, Any] | None = None,
+                device: str | None = None) -> dict[str, Any]:
+    from polymodal.vector_index import write_index
+
+    encoder = encoder or DEFAULT_ENCODER
+    check_documents(records, id_field, text_field)
+    started = time.perf_counter()
+    vectors = _vectors([r[text_field] for r in records], encoder, device)
+    items = [{"id": r[id_field], "text": r[text_field]} for r in records]
+    spec = {"name": "search-index", "scenario": "nlp.search", "encoder": encoder}
+    write_index(out_dir, vectors, items, {"encoder": encoder},
+                manifest={"spec": spec, "metrics": {"documents": len(items)}})
+    return {"documents": len(items), "seconds": round(time.perf_counter() - started, 2)}
+
+
+class SearchIndex:
+    """A loaded index (what ``polymodal.load`` returns for an nlp.search directory)."""
+
+    scenario = "nlp.search"
+
+    def __init__(self, directory: str | Path, device: str | None = None) -> None:
+        from polymodal.device import pick_device
+        from polymodal.vector_index import read_index
+
+        self.meta, vectors, self.items = read_index(directory, "search index")
+        self.device = pick_device(device)
+        self.vectors = vectors.to(self.device)
+        self.encoder = self.meta["encoder"]
+
+    def describe_inputs(self) -> list[dict[str, str]]:
+        return [{"name": "query", "modality": "text", "encoder": self.encoder["encoder"]}]
+
+    def describe_outputs(self) -> dict[str, Any]:
+        return {"task": "search", "target": "results", "documents": len(self.items)}
+
+    def search(self, queries: list[str], k: int = 5) -> list[list[Record]]:
+        from polymodal.vector_index import top_k
+
+        for index, query in enumerate(queries):
+            if not isinstance(query, str) or not query.strip():
+                raise DataError(f"query {index}: empty or not text")
+        scores, indices = top_k(self.vectors, _vectors(queries, self.encoder,
+                                                       str(self.device)), k)
+        return [[{"id": self.items[i]["id"], "score": round(float(s), 4),
+                  "text": self.items[i]["text"]}
+                 for s, i in zip(row_scores, row_indices.tolist(), strict=True)]
+                for row_scores, row_indices in zip(scores, indices, strict=True)]
+
+    def predict(self, records: list[Record], batch_size: int = 64) -> list[Record]:
+        if any("query" not in r for r in records):
+            raise DataError("each record needs \"query\"")
+        k = int(records[0].get("k", 5)) if records else 5
+        return [{"results": hits} for hits in self.search([r["query"] for r in records], k)]
+
+    def evaluate(self, records: list[Record], batch_size: int = 64) -> dict[str, Any]:
+        """Recall@1/5/10 and MRR@10 over ``{"query", "id"}`` (the relevant document)."""
+        if not records or any("query" not in r or "id" not in r for r in records):
+            raise DataError("evaluation records need \"query\" and \"id\"")
+        known = {str(item["id"]) for item in self.items}
+        missing = [r["id"] for r in records if str(r["id"]) not in known]
+        if missing:
+            raise DataError(f"query ids not in the index: {', '.join(map(str, missing[:5]))}")
+        hits = self.search([r["query"] for r in records], 10)
+        ranks = []
+        for record, results in zip(records, hits, strict=True):
+            ids = [str(h["id"]) for h in results]
+            ranks.append(ids.index(str(record["id"])) + 1 if str(record["id"]) in ids else None)
+        n = len(records)
+        out: dict[str, Any] = {f"recall@{k}": sum(1 for r in ranks if r and r <= k) / n
+                               for k in (1, 5, 10)}
+        out["mrr@10"] = sum(1 / r for r in ranks if r) / n
+        out["n"], out["documents"] = n, len(self.items)
+        return out
+
+
+def lexical_baseline(documents: list[Record], queries: list[Record]) -> dict[str, Any]:
+    """Recall@1/5 of TF-IDF cosine (scikit-learn) over the same documents and queries."""
+    import torch
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(stop_words="english")
+    docs = vectorizer.fit_transform([d["text"] for d in documents])
+    scores = torch.tensor((vectorizer.transform([q["query"] for q in queries]) @ docs.T)
+                          .toarray())
+    order = scores.argsort(dim=1, descending=True)[:, :5].tolist()
+    ids = [str(d["id"]) for d in documents]
+    ranks = [[ids[i] for i in row].index(str(q["id"])) + 1
+             if str(q["id"]) in [ids[i] for i in row] else None
+             for row, q in zip(order, queries, strict=True)]
+    return {f"recall@{k}": sum(1 for r in ranks if r and r <= k) / len(queries)
+            for k in (1, 5)}
+
+
+def load_search(directory: str | Path, device: str | None = None,
+                precision: str = "fp32") -> SearchIndex:
+    return SearchIndex(directory, device)
+
+
+def run_demo(out_dir: Path, quick: bool = False, device: str | None = None) -> dict[str, Any]:
+    from polymodal_nlp.search_corpus import documents, queries
+
+    docs, asked = documents(), queries()
+    if quick:
+        docs = docs[:40]
+        keep = {d["id"] for d in docs}
+        asked = [q for q in asked if q["id"] in keep]
+    built = build_index(docs, out_dir, device=device)
+    metrics = SearchIndex(out_dir, device).evaluate(asked)
+    return {"out": str(out_dir), **built, "test": metrics,
+            "baseline_tfidf": lexical_baseline(docs, asked)}
+
+
+def search_scenario() -> Scenario:
+    return Scenario(name="nlp.search", description="semantic search over documents "
+                    "(embedded: the project's 215 documents and 120 queries)",
+                    default_spec={}, run_demo=run_demo, load_model=load_search,
+                    primary_input="query")
+
+
+@click.group("search", help="Semantic search: index documents, query them, evaluate.")
+def search_group() -> None:
+    pass
+
+
+@search_group.command("index")
+@click.argument("docs", type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--id-field", default="id", show_default=True)
+@click.option("--text-field", default="text", show_default=True)
+@click.option("--encoder", default="minilm", show_default=True,
+              help="A registered text encoder.")
+@click.option("--source", default=None, help="Local checkpoint folder (hf-text).")
+@click.option("--device", default=None)
+@json_option
+def index_command(docs: str, out_dir: str, id_field: str, text_field: str, encoder: str,
+                  source: str | None, device: str | None, as_json: bool) -> None:
+    """Embed the documents of DOCS (JSONL/CSV with an id and a text) into OUT."""
+    from polymodal.cli.output import emit_json
+    from polymodal.data.readers import read_records
+
+    built = build_index(read_records(docs), out_dir, id_field=id_field, text_field=text_field,
+                        encoder={"encoder": encoder, "source": source,
+                                 "options": DEFAULT_ENCODER["options"]
+                                 if encoder == "minilm" else {}}, device=device)
+    if as_json:
+        emit_json({"out": out_dir, **built})
+    else:
+        click.echo(f"indexed {built['documents']} documents into {out_dir} "
+                   f"({built['seconds']} s)")
+
+
+@search_group.command("query")
+@click.argument("index_dir", type=click.Path())
+@click.argument("text")
+@click.option("-k", "k", default=5, show_default=True)
+@click.option("--device", default=None)
+@json_option
+def query_command(index_dir: str, text: str, k: int, device: str | None,
+                  as_json: bool) -> None:
+    """The K documents closest to TEXT."""
+    from polymodal.cli.output import emit_json
+
+    hits = SearchIndex(index_dir, device).search([text], k)[0]
+    if as_json:
+        emit_json({"query": text, "results": hits})
+    else:
+        for hit in hits:
+            click.echo(f"{hit['score']:.4f}  {hit['id']}  {hit['text'][:80]}")
+
+
+@search_group.command("evaluate")
+@click.argument("index_dir", type=click.Path())
+@click.option("--queries", "queries_path", default=None,
+              help="JSONL of {query, id} (default: the embedded queries).")
+@click.option("--device", default=None)
+@json_option
+def evaluate_command(index_dir: str, queries_path: str | None, device: str | None,
+                     as_json: bool) -> None:
+    """Recall@k and MRR of the index over labelled queries."""
+    from polymodal.cli.output import emit_json, print_metrics
+    from polymodal.data.readers import read_records
+    from polymodal_nlp.search_corpus import queries
+
+    records = read_records(queries_path) if queries_path else queries()
+    metrics = SearchIndex(index_dir, device).evaluate(records)
+    if as_json:
+        emit_json(metrics)
+    else:
+        print_metrics(f"nlp.search: {index_dir}", metrics)

@@ -1,0 +1,178 @@
+"""A registered text encoder (``minilm``, ``hf-text``) with a linear head over its token
+states: the network of token classification (NER) and span extraction (QA). Texts longer
+than the window are cut into overlapping windows (``stride`` tokens shared), each keeping
+the character offsets of its tokens so that predictions map back to the original string.
+
+Saved as a model directory: weights (safetensors), the encoder's tokenizer and config, and
+the spec plus the head's label names in ``polymodal.yaml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from polymodal.loop import LoopTrain
+from polymodal.spec import InputSpec
+
+WEIGHTS = "model.safetensors"
+
+
+class TokenSpec(BaseModel):
+    """Spec of a token-level text model (the ``nlp.ner`` and ``nlp.qa`` scenarios)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    scenario: str
+    text: InputSpec = InputSpec(name="text", modality="text", encoder="minilm",
+                                options={"max_length": 128, "attention_dropout": 0.0})
+    stride: int = Field(default=32, ge=0)
+    dropout: float = 0.1
+    train: LoopTrain = LoopTrain(epochs=8, batch_size=16, lr=1.0e-4, warmup=0.1)
+
+
+class TokenHeadModel(nn.Module):
+    """Encoder -> dropout -> linear, one output vector per token."""
+
+    def __init__(self, encoder: nn.Module, outputs: int, dropout: float) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.output_dim, outputs)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")
+                  if k in batch}
+        return self.head(self.dropout(self.encoder(inputs).tokens)).float()
+
+
+def build_text_encoder(spec: TokenSpec, device: torch.device,
+                       saved: Path | None = None) -> nn.Module:
+    """The spec's text encoder from the registry (a saved directory: config + tokenizer only,
+    the weights come from the model file)."""
+    from polymodal.encoders.base import BuildContext
+    from polymodal.hub import get_hub
+    from polymodal.model import build_encoder
+
+    context = BuildContext(device=device, hub=get_hub(),
+                           processor_state={} if saved else None, processor_dir=saved)
+    encoder = build_encoder(spec.text, context)
+    if not hasattr(encoder.processor, "tokenizer"):
+        from polymodal.errors import SpecError
+
+        raise SpecError(f"spec text.encoder: {spec.text.encoder!r} has no sub-word tokenizer "
+                        "with offsets; use minilm or hf-text")
+    return encoder
+
+
+def tokenize_windows(tokenizer: Any, texts: list[str], *, max_length: int, stride: int,
+                     questions: list[str] | None = None) -> Any:
+    """Overlapping windows over ``texts`` (or question + context pairs, the context being
+    cut), with ``offset_mapping`` and ``overflow_to_sample_mapping``."""
+    common = {"max_length": max_length, "stride": stride, "return_overflowing_tokens": True,
+              "return_offsets_mapping": True, "padding": True, "return_tensors": "pt"}
+    if questions is None:
+        return tokenizer(texts, truncation=True, **common)
+    return tokenizer(questions, texts, truncation="only_second", **common)
+
+
+def model_inputs(encoding: Any, rows: list[int], device: torch.device) -> dict[str, torch.Tensor]:
+    """The encoder's tensors for the windows ``rows`` of ``encoding``, trimmed of padding."""
+    index = torch.tensor(rows)
+    mask = encoding["attention_mask"][index]
+    width = int(mask.sum(dim=1).max())
+    return {k: encoding[k][index][:, :width].to(device)
+            for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoding}
+
+
+def save_token_model(directory: Path, model: TokenHeadModel, spec: TokenSpec, kind: str,
+                     labels: list[str], metrics: dict[str, Any],
+                     comparison: dict[str, dict[str, Any]] | None = None) -> None:
+    """The model directory, with ``report.html`` showing ``comparison`` (the held-out
+    metrics of the model and its baseline) side by side."""
+    from safetensors.torch import save_file
+
+    from polymodal.artifacts import building_directory, write_manifest
+    from polymodal.reporting import write_report
+
+    with building_directory(directory) as work:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                  str(work / WEIGHTS))
+        model.encoder.processor.save_files(work / "processors" / "text")
+        spec_data = {**spec.model_dump(mode="json"), "labels": labels}
+        write_manifest(work, kind, spec_data, metrics)
+        write_report(work, title=f"{spec.scenario}: {spec.name}", spec=spec_data,
+                     metrics={k: v for k, v in metrics.items() if k != "history"},
+                     history=metrics.get("history", []), images=[],
+                     comparisons={"held-out: model and baseline": comparison}
+                     if comparison else {}, notes=[])
+
+
+def load_token_model(directory: Path, device: torch.device
+                     ) -> tuple[TokenSpec, TokenHeadModel, list[str], dict[str, Any]]:
+    from safetensors.torch import load_file
+
+    from polymodal.artifacts import read_manifest
+    from polymodal.errors import ArtifactError
+    from polymodal.loop import parse_model_spec
+
+    manifest = read_manifest(directory)
+    data = dict(manifest["spec"])
+    labels = list(data.pop("labels"))
+    spec = parse_model_spec(TokenSpec, data)
+    spec.text.frozen = False  # the saved weights include the encoder
+    encoder = build_text_encoder(spec, device, saved=directory / "processors" / "text")
+    model = TokenHeadModel(encoder, len(labels), spec.dropout)
+    try:
+        model.load_state_dict(load_file(str(directory / WEIGHTS)))
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ArtifactError(f"{directory}: unreadable model weights ({exc})") from None
+    return spec, model.to(device).eval(), labels, manifest
+
+
+def fit_windows(model: TokenHeadModel, encoding: Any, targets: dict[str, torch.Tensor],
+                loss_fn: Any, spec: TokenSpec, device: torch.device,
+                log: Any = None) -> list[dict[str, float]]:
+    """Train on the windows of ``encoding`` (shuffled per epoch, seeded); ``loss_fn(logits,
+    targets_of_the_batch)`` is the scenario's."""
+    import math
+
+    from polymodal.loop import fit_loop
+
+    count = int(encoding["input_ids"].shape[0])
+    size = spec.train.batch_size
+
+    def batches(epoch: int) -> Any:
+        order = torch.randperm(count, generator=torch.Generator().manual_seed(
+            spec.train.seed + epoch)).tolist()
+        for start in range(0, count, size):
+            rows = order[start:start + size]
+            yield (model_inputs(encoding, rows, device),
+                   {k: v[torch.tensor(rows)].to(device) for k, v in targets.items()})
+
+    def loss(batch: Any) -> torch.Tensor:
+        inputs, batch_targets = batch
+        return loss_fn(model(inputs), batch_targets)
+
+    return fit_loop(model, batches, loss, epochs=spec.train.epochs, lr=spec.train.lr,
+                    steps_per_epoch=math.ceil(count / size), warmup=spec.train.warmup,
+                    device=device, log=log)
+
+
+@torch.inference_mode()
+def window_logits(model: TokenHeadModel, encoding: Any, device: torch.device,
+                  batch_size: int = 64) -> list[torch.Tensor]:
+    """Per window, the logits of its real tokens [T_i, outputs] (CPU), in window order;
+    windows of similar length are batched together."""
+    lengths = encoding["attention_mask"].sum(dim=1).tolist()
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out: list[torch.Tensor | None] = [None] * len(lengths)
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        logits = model(model_inputs(encoding, rows, device)).cpu()
+        for row, index in enumerate(rows):
+            out[index] = logits[row, : int(lengths[index])]
+    return out  # type: ignore[return-value]
