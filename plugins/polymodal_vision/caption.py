@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from polymodal.errors import DataError
-from polymodal.spec import InputSpec
 from polymodal.loop import LoopTrain, parse_model_spec
+from polymodal.spec import InputSpec
 
 Record = dict[str, Any]
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -181,9 +181,9 @@ def train_captioner(spec: CaptionSpec, train: list[Record], test: list[Record] |
     from polymodal.device import pick_device
     from polymodal.encoders.base import BuildContext
     from polymodal.hub import get_hub
+    from polymodal.loop import fit_loop
     from polymodal.model import build_encoder
     from polymodal.trainer import seed_everything
-    from polymodal.loop import fit_loop
 
     if not train:
         raise DataError("no (image, caption) pairs to train on")

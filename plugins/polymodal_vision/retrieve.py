@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from polymodal.errors import DataError, SpecError
-from polymodal.spec import InputSpec
 from polymodal.loop import LoopTrain, parse_model_spec
+from polymodal.spec import InputSpec
 
 Record = dict[str, Any]
 WEIGHTS = "model.safetensors"
@@ -172,8 +172,8 @@ def train_retrieval(spec: RetrieveSpec, train: list[Record], test: list[Record] 
                     log: Any = None) -> dict[str, Any]:
     from polymodal.data.loader import make_loader
     from polymodal.device import pick_device
-    from polymodal.trainer import seed_everything
     from polymodal.loop import fit_loop
+    from polymodal.trainer import seed_everything
 
     if len(train) < 2:
         raise DataError("retrieval training needs at least two (image, caption) pairs")
