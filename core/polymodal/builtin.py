@@ -34,6 +34,9 @@ def register_fusions(register: Any) -> None:
 def register_tasks(register: Any) -> None:
     register("classification", "polymodal.tasks.classification:ClassificationTask",
              description="binary/multiclass; accuracy, macro-F1, AUROC")
+    register("multilabel", "polymodal.tasks.multilabel:MultilabelTask",
+             description="any number of labels per record (sigmoids); micro/macro and "
+                         "per-label F1")
     register("regression", "polymodal.tasks.regression:RegressionTask",
              description="one float target; MAE, RMSE, R2")
 

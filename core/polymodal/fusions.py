@@ -86,18 +86,26 @@ class AttentionFusion(Fusion):
     cells; up to ``max_tokens`` each, with learned positions), so the summary can attend to
     the word and the region that matter together (visual question answering).
 
+    With ``condition: true`` every token also gets (added) a projection of the other
+    modalities' pooled vectors, so the first layer's feed-forward block can already combine
+    "what is here" with "what is asked" token by token (FiLM-like conditioning), instead of
+    the summary having to discover the pairing through two rounds of attention.
+
     Absent modalities are masked out of attention; the summary token is always present, so
     a record with every field missing still yields an embedding.
     """
 
     def __init__(self, input_dims: dict[str, int], hidden: int = 128, heads: int = 4,
                  layers: int = 2, dropout: float = 0.1, tokens: bool = False,
-                 max_tokens: int = 64) -> None:
+                 max_tokens: int = 64, condition: bool = False) -> None:
         super().__init__(input_dims)
         self.output_dim = hidden
         self.use_tokens = tokens
         self.max_tokens = max_tokens
         self.project = nn.ModuleDict({f: nn.Linear(d, hidden) for f, d in input_dims.items()})
+        self.condition = nn.ModuleDict({
+            f: nn.Linear(sum(d for g, d in input_dims.items() if g != f), hidden)
+            for f in input_dims}) if condition and len(input_dims) > 1 else None
         self.modality = nn.Parameter(torch.randn(len(input_dims), hidden) * 0.02)
         if tokens:
             self.positions = nn.Parameter(
@@ -121,10 +129,20 @@ class AttentionFusion(Fusion):
         return (self.project[field](output.pooled) + modality).unsqueeze(1), \
             present.unsqueeze(1)
 
+    def _context(self, field: str, outputs: dict[str, EncoderOutput],
+                 present: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The other modalities' pooled vectors (zeroed when absent), projected: [B, 1, H]."""
+        assert self.condition is not None
+        others = [_mask(outputs[g].pooled, present[g]) for g in self.fields if g != field]
+        return self.condition[field](torch.cat(others, dim=-1)).unsqueeze(1)
+
     def forward(self, outputs: dict[str, EncoderOutput],
                 present: dict[str, torch.Tensor]) -> FusedOutput:
         parts = [self._sequence(i, f, outputs[f], present[f]) for i, f in
                  enumerate(self.fields)]
+        if self.condition is not None:
+            parts = [(seq + self._context(f, outputs, present).to(seq.dtype), mask)
+                     for (seq, mask), f in zip(parts, self.fields, strict=True)]
         tokens = torch.cat([seq for seq, _ in parts], dim=1)
         batch = tokens.shape[0]
         tokens = torch.cat([self.summary.expand(batch, -1, -1).to(tokens.dtype), tokens], dim=1)

@@ -86,13 +86,14 @@ def read_conll(path: str | Path) -> list[Record]:
 
 
 def write_conll(records: list[Record], path: str | Path) -> None:
-    """Records with ``text`` and character ``entities`` as a CoNLL file (whitespace tokens)."""
+    """Records with ``text`` and character ``entities`` as a CoNLL file (words and
+    punctuation marks as tokens)."""
+    import re
+
     lines = []
     for record in records:
-        position = 0
-        for token in record["text"].split():
-            start = record["text"].index(token, position)
-            position = start + len(token)
+        for match in re.finditer(r"\w+(?:['\-.]\w+)*|[^\w\s]", record["text"]):
+            token, start = match.group(), match.start()
             tag = "O"
             for e in record["entities"]:
                 if e["start"] <= start < e["end"]:

@@ -257,3 +257,26 @@ def load_tagger(directory: str | Path, device: str | None = None,
     torch_device = pick_device(device)
     spec, model, tags, manifest = load_token_model(Path(directory), torch_device)
     return Tagger(spec, model, tags, torch_device, manifest)
+
+
+def export_hf(tagger: Tagger, out_dir: str | Path) -> Path:
+    """The tagger as a plain transformers ``AutoModelForTokenClassification`` folder (same
+    weights, ``id2label`` = the BIO tags), for tools that expect one, e.g.
+    ``pipeline("token-classification")``."""
+    from transformers import AutoModelForTokenClassification
+
+    encoder_model = tagger.model.encoder.model
+    config = encoder_model.config.__class__.from_dict(encoder_model.config.to_dict())
+    config.id2label = dict(enumerate(tagger.tags))
+    config.label2id = {t: i for i, t in enumerate(tagger.tags)}
+    config.num_labels = len(tagger.tags)
+    model = AutoModelForTokenClassification.from_config(config)
+    base = getattr(model, model.base_model_prefix)
+    missing, unexpected = base.load_state_dict(encoder_model.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("pooler.") for k in missing):
+        raise RuntimeError(f"encoder weights do not fit {type(model).__name__}")
+    model.classifier.load_state_dict(tagger.model.head.state_dict())
+    out = Path(out_dir)
+    model.save_pretrained(str(out), safe_serialization=True)
+    tagger.tokenizer.save_pretrained(str(out))
+    return out

@@ -172,7 +172,7 @@ def split_names(seed: int = 0) -> tuple[dict[str, list[str]], dict[str, list[str
     return train, test
 
 
-def corpus(train_size: int = 480, test_size: int = 160, seed: int = 0
+def corpus(train_size: int = 1200, test_size: int = 200, seed: int = 0
            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(train, test) sentences: every template in both, names disjoint between them."""
     rng = random.Random(seed)

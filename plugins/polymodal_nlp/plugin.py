@@ -6,6 +6,14 @@ from typing import Any
 
 from polymodal import hookimpl
 
+# Options of `polymodal nlp classify train` -> spec overrides (kept here: no torch import).
+CLASSIFY_OPTIONS = {
+    "text-column": "inputs.0.columns=[{}]",
+    "label-column": "task.target={}",
+    "multi-label": "task.name=multilabel",
+    "single-label": "task.name=classification",
+}
+
 
 @hookimpl
 def register_encoders(register: Any) -> None:
@@ -35,6 +43,12 @@ def register_scenarios(register: Any) -> None:
     register("nlp.qa", "polymodal_nlp.span_scenarios:qa_scenario",
              description="extractive question answering (embedded: the project's "
                          "paragraphs and questions)")
+    register("nlp.classify", "polymodal_nlp.classify:classify_scenario",
+             description="text -> label(s) for any label set, multi-label included "
+                         "(embedded: entity kinds of the NER corpus sentences)")
+    register("nlp.generate", "polymodal_nlp.generate:generate_scenario",
+             description="text generation from a local causal-LM checkpoint (embedded: a "
+                         "small GPT-2 trained on fine-food reviews)")
     register("nlp.search", "polymodal_nlp.search:search_scenario",
              description="semantic search over documents with minilm (embedded: the "
                          "project's 215 documents and 120 queries)")
@@ -44,6 +58,8 @@ def register_scenarios(register: Any) -> None:
 def register_commands(cli: Any) -> None:
     import click
 
+    from polymodal.cli.scenarios import scenario_group
+    from polymodal_nlp.generate_cli import generate_group
     from polymodal_nlp.search import search_group
     from polymodal_nlp.span_scenarios import span_group
 
@@ -52,4 +68,7 @@ def register_commands(cli: Any) -> None:
     group.add_command(span_group("ner"))
     group.add_command(span_group("qa"))
     group.add_command(search_group)
+    group.add_command(generate_group)
+    group.add_command(scenario_group("nlp.classify", "text -> label(s), any label set",
+                                     CLASSIFY_OPTIONS))
     cli.add_command(group)

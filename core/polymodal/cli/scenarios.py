@@ -7,6 +7,7 @@ Plugins get these shortcuts without writing CLI code; a plugin that adds its own
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,8 +21,36 @@ from polymodal.cli.commands import (
 from polymodal.cli.output import emit_json, print_metrics
 
 
-def scenario_group(name: str, description: str) -> click.Group:
+def with_train_options(train_options: dict[str, str]) -> Any:
+    """Click options for a scenario's ``train_options`` (see ``Scenario``); the command gets
+    their values as spec overrides in ``option_overrides``."""
+
+    def decorate(command: Any) -> Any:
+        for option, template in reversed(train_options.items()):
+            flag = "{}" not in template
+            command = click.option(f"--{option}", option.replace("-", "_"), is_flag=flag,
+                                   default=None if not flag else False,
+                                   help=f"Sets {template.replace('{}', option.upper())}.")(
+                command)
+        return command
+
+    return decorate
+
+
+def option_overrides(train_options: dict[str, str], values: dict[str, Any]) -> list[str]:
+    out = []
+    for option, template in train_options.items():
+        value = values.pop(option.replace("-", "_"), None)
+        if value is None or value is False:
+            continue
+        out.append(template if "{}" not in template else template.replace("{}", str(value)))
+    return out
+
+
+def scenario_group(name: str, description: str,
+                   train_options: dict[str, str] | None = None) -> click.Group:
     domain, _, verb = name.partition(".")
+    train_options = train_options or {}
 
     @click.group(verb, help=f"{description} (scenario {name}).")
     def group() -> None:
@@ -38,15 +67,17 @@ def scenario_group(name: str, description: str) -> click.Group:
     @click.option("--resume", is_flag=True, help="Continue from the last checkpoint of OUT.")
     @device_option
     @json_option
+    @with_train_options(train_options)
     def train(train_path: str | None, test_path: str | None, out_dir: str,
               overrides: tuple[str, ...], quick: bool, resume: bool, device: str | None,
-              as_json: bool) -> None:
+              as_json: bool, **options: Any) -> None:
         """Train on the embedded default data, or on --data."""
         from polymodal.scenario import load_scenario, run_scenario
 
+        extra = option_overrides(train_options, options)
         result, _ = run_scenario(load_scenario(name), Path(out_dir), quick=quick,
                                  train_path=train_path, test_path=test_path,
-                                 overrides=list(overrides), device=device,
+                                 overrides=extra + list(overrides), device=device,
                                  progress=not as_json, resume=resume)
         held_out = result.metrics.get("test") or result.metrics.get("validation") or {}
         if as_json:

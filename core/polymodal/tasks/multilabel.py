@@ -1,0 +1,123 @@
+"""``multilabel``: any number of labels per record, one sigmoid per label.
+
+A target is a list of labels, or a string of labels split on ``options.separator``
+(default ``|``); an empty list or string means no label. Metrics (torchmetrics): micro and
+macro F1, per-label F1, subset accuracy (every label right) and Hamming loss. Decoding
+returns the labels whose probability reaches ``options.threshold`` (default 0.5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MultilabelExactMatch,
+    MultilabelF1Score,
+    MultilabelHammingDistance,
+)
+
+from polymodal.errors import DataError
+from polymodal.spec import TaskSpec
+from polymodal.tasks.base import Task
+
+
+class _IntTargets(MetricCollection):
+    """Torchmetrics' multilabel metrics take integer targets; the loss takes floats."""
+
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:  # type: ignore[override]
+        super().update(preds, target.long())
+
+
+class MultilabelTask(Task):
+    monitor = "f1_micro"
+
+    def __init__(self, spec: TaskSpec) -> None:
+        self.spec = spec
+        self.separator = str(spec.options.get("separator", "|"))
+        self.threshold = float(spec.options.get("threshold", 0.5))
+        self.hidden = spec.options.get("hidden")
+        self.dropout = float(spec.options.get("dropout", 0.1))
+        self.labels: list[str] = []
+
+    @property
+    def output_dim(self) -> int:  # type: ignore[override]
+        return len(self.labels)
+
+    def split(self, target: Any) -> list[str]:
+        if isinstance(target, list | tuple):
+            return [str(t).strip() for t in target if str(t).strip()]
+        return [t.strip() for t in str(target).split(self.separator) if t.strip()]
+
+    def targets_valid(self, targets: list[Any]) -> list[bool]:
+        return [t is not None for t in targets]
+
+    def fit(self, targets: list[Any]) -> None:
+        self.labels = sorted({label for t in targets if t is not None
+                              for label in self.split(t)})
+        if len(self.labels) < 2:
+            raise DataError(f"target {self.spec.target!r} needs at least 2 distinct labels; "
+                            f"found {self.labels}")
+
+    def state(self) -> dict[str, Any]:
+        return {"labels": self.labels}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.labels = list(state["labels"])
+
+    def encode_targets(self, targets: list[Any]) -> torch.Tensor:
+        index = {label: i for i, label in enumerate(self.labels)}
+        encoded = torch.zeros(len(targets), len(self.labels))
+        for row, target in enumerate(targets):
+            for label in self.split(target):
+                if label not in index:
+                    raise DataError(f"target {self.spec.target!r} has a label not seen in "
+                                    f"training: {label}")
+                encoded[row, index[label]] = 1.0
+        return encoded
+
+    def build_head(self, in_dim: int) -> nn.Module:
+        if self.hidden:
+            return nn.Sequential(nn.Linear(in_dim, int(self.hidden)), nn.GELU(),
+                                 nn.Dropout(self.dropout),
+                                 nn.Linear(int(self.hidden), self.output_dim))
+        return nn.Sequential(nn.Dropout(self.dropout), nn.Linear(in_dim, self.output_dim))
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(outputs.float(), targets.float())
+
+    def metrics(self) -> MetricCollection:
+        n, t = self.output_dim, self.threshold
+        return _IntTargets({
+            "f1_micro": MultilabelF1Score(num_labels=n, average="micro", threshold=t),
+            "f1_macro": MultilabelF1Score(num_labels=n, average="macro", threshold=t),
+            "per_label_f1": MultilabelF1Score(num_labels=n, average="none", threshold=t),
+            "subset_accuracy": MultilabelExactMatch(num_labels=n, threshold=t),
+            "hamming_loss": MultilabelHammingDistance(num_labels=n, threshold=t),
+        })
+
+    minimized = ("loss", "hamming_loss")
+
+    def metric_inputs(self, outputs: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(outputs.float())
+
+    def finalize_metrics(self, computed: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in computed.items():
+            if key == "per_label_f1":
+                out[key] = {label: float(v) for label, v in zip(self.labels, value.tolist(),
+                                                                strict=True)}
+            else:
+                out[key] = float(value)
+        return out
+
+    def decode(self, outputs: torch.Tensor) -> list[dict[str, Any]]:
+        probs = torch.sigmoid(outputs.float()).cpu().tolist()
+        return [{"labels": [label for label, p in zip(self.labels, row, strict=True)
+                            if p >= self.threshold],
+                 "scores": {label: round(float(p), 6) for label, p in zip(self.labels, row,
+                                                                          strict=True)}}
+                for row in probs]
