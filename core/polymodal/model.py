@@ -21,7 +21,10 @@ Record = dict[str, Any]
 
 
 def field_value(record: Record, inp: InputSpec) -> Any:
-    """The raw value of an input in a record: one column, or a list over ``columns``."""
+    """The raw value of an input in a record: its own column, the one column it names
+    (``columns: [review]`` reads ``review``), or a list over several ``columns``."""
+    if inp.columns and len(inp.columns) == 1:
+        return record.get(inp.columns[0])
     if inp.columns:
         values = [record.get(c) for c in inp.columns]
         return None if all(v is None for v in values) else values

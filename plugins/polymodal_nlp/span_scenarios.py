@@ -28,6 +28,8 @@ class SpanKind:
     primary_input: str | None
     examples: list[Record]
     quick_records: int = 48
+    # Overrides of the TokenSpec defaults that this scenario's embedded data wants.
+    defaults: tuple[str, ...] = ()
 
     def embedded(self) -> tuple[list[Record], list[Record]]:
         return _resolve(self.embedded_ref)()
@@ -51,7 +53,8 @@ KINDS = {
                     "polymodal_nlp.ner_corpus:corpus", "polymodal_nlp.ner:train_ner",
                     "polymodal_nlp.ner:load_tagger", "text",
                     [{"text": "Ingrid Holm flew from Reykjavik to a meeting at Northwind "
-                              "Bank on Easter Monday."}]),
+                              "Bank on Easter Monday."}],
+                    defaults=("train.epochs=3",)),
     "qa": SpanKind("nlp.qa", "qa", "question + context -> answer span",
                    "polymodal_nlp.qa_corpus:corpus", "polymodal_nlp.qa:train_qa",
                    "polymodal_nlp.qa:load_reader", None, [], quick_records=24),
@@ -65,7 +68,8 @@ def spec_for(kind: SpanKind, overrides: list[str], quick: bool) -> Any:
 
     base = {"name": kind.spec_name, "scenario": kind.scenario}
     quick_set = ["train.epochs=2", "text.options.max_length=64"] if quick else []
-    data = apply_overrides(TokenSpec(**base).model_dump(mode="json"), quick_set + overrides)
+    data = apply_overrides(TokenSpec(**base).model_dump(mode="json"),
+                           [*kind.defaults, *quick_set, *overrides])
     return parse_model_spec(TokenSpec, data)
 
 

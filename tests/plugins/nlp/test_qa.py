@@ -1,0 +1,75 @@
+"""nlp.qa end to end through the CLI on a SQuAD v2.0 file written from the embedded corpus:
+contexts longer than the window are read with a stride, the answer is a span of the
+context, "no answer" is predicted, and the model beats the lexical baseline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+FAST = ["--set", "train.epochs=4", "--set", "text.options.max_length=96", "--set",
+        "stride=32", "--set", "train.lr=0.0002"]
+
+
+@pytest.fixture(scope="module")
+def qa_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]:
+    from polymodal_nlp.qa_corpus import articles, squad_json
+
+    folder = tmp_path_factory.mktemp("qa")
+    items = squad_json(articles(towns=24, companies=16, seed=3))["data"]
+    (folder / "train.json").write_text(json.dumps({"version": "v2.0", "data": items[:32]}))
+    (folder / "dev.json").write_text(json.dumps({"version": "v2.0", "data": items[32:]}))
+    out = folder / "model"
+    result = run_cli("nlp", "qa", "train", "--data", str(folder / "train.json"), "--test",
+                     str(folder / "dev.json"), "--out", str(out), *FAST, "--json")
+    assert result.returncode == 0, result.stderr
+    return out, json.loads(result.stdout), folder
+
+
+def test_beats_the_lexical_baseline(qa_model) -> None:  # type: ignore[no-untyped-def]
+    out, summary, _ = qa_model
+    test, baseline = summary["test"], summary["baseline_lexical"]
+    assert test["f1"] > baseline["f1"] + 0.10, (test, baseline)
+    assert "sliding-window word overlap" in (out / "report.html").read_text()
+
+
+def test_predicts_spans_of_the_context(qa_model) -> None:  # type: ignore[no-untyped-def]
+    out, _, folder = qa_model
+    context = ("Stonehaven lies in the north of Chile. Records show that Stonehaven was "
+               "founded in 1702. The current mayor is Vera Lund. Its population is 12,400.")
+    records = [{"context": context, "question": "Who is the mayor of Stonehaven?"},
+               {"context": context, "question": "When was Stonehaven founded?"}]
+    path = folder / "ask.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = run_cli("predict", str(out), "--input", str(path))
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["answer"] for a in answers] == ["Vera Lund", "1702"]
+    for answer in answers:
+        assert context[answer["start"]:answer["start"] + len(answer["answer"])] == \
+            answer["answer"]
+
+
+def test_evaluate_reads_squad_json(qa_model) -> None:  # type: ignore[no-untyped-def]
+    out, summary, folder = qa_model
+    result = run_cli("evaluate", str(out), "--data", str(folder / "dev.json"), "--json")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["exact_match"] == pytest.approx(summary["test"]["exact_match"])
+    assert metrics["f1"] == pytest.approx(summary["test"]["f1"])
+    assert "accuracy_no_answer" in metrics  # the dev file has unanswerable questions
+
+
+def test_answer_missing_from_context_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"context": "Oslo is in Norway.", "question": "Where?",
+                               "answers": [{"text": "Sweden", "answer_start": 0}]}) + "\n")
+    result = run_cli("nlp", "qa", "train", "--data", str(bad), "--out", str(tmp_path / "m"),
+                     *FAST)
+    assert result.returncode == 2
+    assert "the answer 'Sweden' is not in its context" in result.stderr
+    assert not (tmp_path / "m").exists()
