@@ -66,8 +66,7 @@ def main() -> None:
         theirs = timed(lambda: hf(texts), args.repeats)
         # Agreement: entity words the pipeline tags (non-O) vs our spans covering them.
         agree = total = 0
-        for text, hf_tokens, ours_out in zip(texts, hf(texts), tagger.predict(records),
-                                             strict=True):
+        for hf_tokens, ours_out in zip(hf(texts), tagger.predict(records), strict=True):
             for token in hf_tokens:
                 if token["word"].startswith("##"):
                     continue
