@@ -86,6 +86,11 @@ class AttentionFusion(Fusion):
     cells; up to ``max_tokens`` each, with learned positions), so the summary can attend to
     the word and the region that matter together (visual question answering).
 
+    With ``query: FIELD`` the transformer is a decoder instead: the summary and that field's
+    tokens (e.g. the question's words) attend to each other and, in every layer, to the
+    other fields' tokens (e.g. the image grid), as a captioning decoder reads an image; a
+    learned empty memory token keeps a record whose other fields are all absent defined.
+
     With ``condition: true`` every token also gets (added) a projection of the other
     modalities' pooled vectors, so the first layer's feed-forward block can already combine
     "what is here" with "what is asked" token by token (FiLM-like conditioning), instead of
@@ -97,8 +102,15 @@ class AttentionFusion(Fusion):
 
     def __init__(self, input_dims: dict[str, int], hidden: int = 128, heads: int = 4,
                  layers: int = 2, dropout: float = 0.1, tokens: bool = False,
-                 max_tokens: int = 64, condition: bool = False) -> None:
+                 max_tokens: int = 64, condition: bool = False,
+                 query: str | None = None) -> None:
         super().__init__(input_dims)
+        if query is not None and (query not in input_dims or len(input_dims) < 2):
+            from polymodal.errors import SpecError
+
+            raise SpecError(f"fusion attention: query {query!r} must be one of several "
+                            f"inputs ({', '.join(input_dims)})")
+        self.query = query
         self.output_dim = hidden
         self.use_tokens = tokens
         self.max_tokens = max_tokens
@@ -111,9 +123,17 @@ class AttentionFusion(Fusion):
             self.positions = nn.Parameter(
                 torch.randn(len(input_dims), max_tokens, hidden) * 0.02)
         self.summary = nn.Parameter(torch.randn(1, 1, hidden) * 0.02)
-        layer = nn.TransformerEncoderLayer(hidden, heads, dim_feedforward=2 * hidden,
-                                           dropout=dropout, batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        if query is None:
+            layer = nn.TransformerEncoderLayer(hidden, heads, dim_feedforward=2 * hidden,
+                                               dropout=dropout, batch_first=True,
+                                               norm_first=True)
+            self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        else:
+            decoder_layer = nn.TransformerDecoderLayer(hidden, heads, dim_feedforward=2 * hidden,
+                                                       dropout=dropout, batch_first=True,
+                                                       norm_first=True)
+            self.decoder = nn.TransformerDecoder(decoder_layer, layers)
+            self.empty_memory = nn.Parameter(torch.randn(1, 1, hidden) * 0.02)
         self.norm = nn.LayerNorm(hidden)
 
     def _sequence(self, index: int, field: str, output: EncoderOutput,
@@ -143,6 +163,8 @@ class AttentionFusion(Fusion):
         if self.condition is not None:
             parts = [(seq + self._context(f, outputs, present).to(seq.dtype), mask)
                      for (seq, mask), f in zip(parts, self.fields, strict=True)]
+        if self.query is not None:
+            return self._decode(parts)
         tokens = torch.cat([seq for seq, _ in parts], dim=1)
         batch = tokens.shape[0]
         tokens = torch.cat([self.summary.expand(batch, -1, -1).to(tokens.dtype), tokens], dim=1)
@@ -150,6 +172,22 @@ class AttentionFusion(Fusion):
         keep = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=mask.device), mask], 1)
         encoded = self.encoder(tokens, src_key_padding_mask=~keep)
         return FusedOutput(embedding=self.norm(encoded[:, 0]))
+
+    def _decode(self, parts: list[tuple[torch.Tensor, torch.Tensor]]) -> FusedOutput:
+        """Summary + query tokens attend to the other fields' tokens in every layer."""
+        position = self.fields.index(self.query)  # type: ignore[arg-type]
+        query, query_mask = parts[position]
+        batch = query.shape[0]
+        ones = torch.ones(batch, 1, dtype=torch.bool, device=query.device)
+        target = torch.cat([self.summary.expand(batch, -1, -1).to(query.dtype), query], dim=1)
+        target_keep = torch.cat([ones, query_mask], dim=1)
+        others = [p for i, p in enumerate(parts) if i != position]
+        memory = torch.cat([self.empty_memory.expand(batch, -1, -1).to(query.dtype)]
+                           + [seq for seq, _ in others], dim=1)
+        memory_keep = torch.cat([ones] + [m for _, m in others], dim=1)
+        decoded = self.decoder(target, memory, tgt_key_padding_mask=~target_keep,
+                               memory_key_padding_mask=~memory_keep)
+        return FusedOutput(embedding=self.norm(decoded[:, 0]))
 
 
 class LateFusion(Fusion):

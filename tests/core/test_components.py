@@ -40,7 +40,11 @@ def test_categorical_unknown_bucket() -> None:
     assert encoder.embedding.num_embeddings == 3
 
 
-FUSIONS = [ConcatFusion, GatedFusion, AttentionFusion, LateFusion]
+def token_attention(input_dims: dict[str, int]) -> AttentionFusion:
+    return AttentionFusion(input_dims, tokens=True, query="text", condition=True)
+
+
+FUSIONS = [ConcatFusion, GatedFusion, AttentionFusion, LateFusion, token_attention]
 
 
 @pytest.mark.parametrize("fusion_cls", FUSIONS)
@@ -48,8 +52,11 @@ def test_fusions_handle_missing_modalities(fusion_cls: type) -> None:
     torch.manual_seed(0)
     fusion = fusion_cls({"text": 16, "image": 8})
     fusion.eval()
-    outputs = {"text": EncoderOutput(torch.randn(3, 16)),
-               "image": EncoderOutput(torch.randn(3, 8))}
+    outputs = {"text": EncoderOutput(torch.randn(3, 16), torch.randn(3, 5, 16),
+                                     torch.tensor([[True] * 5, [True] * 3 + [False] * 2,
+                                                   [True] * 5])),
+               "image": EncoderOutput(torch.randn(3, 8), torch.randn(3, 4, 8),
+                                      torch.ones(3, 4, dtype=torch.bool))}
     present = {"text": torch.tensor([True, True, False]),
                "image": torch.tensor([True, False, False])}
     fused = fusion(outputs, present)
@@ -59,9 +66,11 @@ def test_fusions_handle_missing_modalities(fusion_cls: type) -> None:
     assert fused.embedding.shape == (3, fusion.output_dim)
     assert torch.isfinite(fused.embedding).all()
     # An absent modality's values must not matter.
+    shift = 100 * torch.tensor([[0.0], [1.0], [1.0]])
     changed = {"text": outputs["text"],
-               "image": EncoderOutput(outputs["image"].pooled + 100 * torch.tensor(
-                   [[0.0], [1.0], [1.0]]))}
+               "image": EncoderOutput(outputs["image"].pooled + shift,
+                                      outputs["image"].tokens + shift.unsqueeze(-1),
+                                      outputs["image"].token_mask)}
     again = fusion(changed, present).embedding
     assert torch.allclose(again[1:], fused.embedding[1:], atol=1e-5)
 
