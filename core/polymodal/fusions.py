@@ -89,7 +89,8 @@ class AttentionFusion(Fusion):
     With ``query: FIELD`` the transformer is a decoder instead: the summary and that field's
     tokens (e.g. the question's words) attend to each other and, in every layer, to the
     other fields' tokens (e.g. the image grid), as a captioning decoder reads an image; a
-    learned empty memory token keeps a record whose other fields are all absent defined.
+    learned empty memory token keeps a record whose other fields are all absent (or a model
+    with the query field alone, as in an ablation) defined.
 
     With ``condition: true`` every token also gets (added) a projection of the other
     modalities' pooled vectors, so the first layer's feed-forward block can already combine
@@ -105,11 +106,11 @@ class AttentionFusion(Fusion):
                  max_tokens: int = 64, condition: bool = False,
                  query: str | None = None) -> None:
         super().__init__(input_dims)
-        if query is not None and (query not in input_dims or len(input_dims) < 2):
+        if query is not None and query not in input_dims:
             from polymodal.errors import SpecError
 
-            raise SpecError(f"fusion attention: query {query!r} must be one of several "
-                            f"inputs ({', '.join(input_dims)})")
+            raise SpecError(f"fusion attention: query {query!r} is not an input "
+                            f"({', '.join(input_dims)})")
         self.query = query
         self.output_dim = hidden
         self.use_tokens = tokens

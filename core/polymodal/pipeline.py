@@ -207,6 +207,8 @@ def _ablation(spec: Spec, train: list[Record], val: list[Record], held_out: list
     rows = {f"all inputs ({spec.fusion.name})": full}
     for inp in spec.inputs:
         sub = spec.without_inputs([inp.name])
+        if spec.train.ablation_epochs:
+            sub.train.epochs = spec.train.ablation_epochs
         sub_dir = work / "ablation" / inp.name
         sub_dir.mkdir(parents=True, exist_ok=True)
         result = fit_model(sub, train, val, sub_dir, device=device, progress=progress)

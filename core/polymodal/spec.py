@@ -78,6 +78,10 @@ class TrainSpec(_Strict):
     bucket_by_length: bool = True
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     eval_batch_size: int | None = Field(default=None, ge=1)
+    # Epochs of the single-input models an ablation trains (default: ``epochs``). A model
+    # that sees one modality reaches what it can learn (answer priors) long before the
+    # fused one; fewer epochs keep an ablation report affordable.
+    ablation_epochs: int | None = Field(default=None, ge=1)
 
 
 class Spec(_Strict):
@@ -107,7 +111,11 @@ class Spec(_Strict):
     def without_inputs(self, keep: list[str]) -> Spec:
         """A copy of this spec with only the named inputs (modality ablation)."""
         data = self.to_dict()
+        removed = {i["name"] for i in data["inputs"]} - set(keep)
         data["inputs"] = [i for i in data["inputs"] if i["name"] in keep]
+        # Fusion options that name a removed input (attention's ``query``) go with it.
+        data["fusion"]["options"] = {k: v for k, v in data["fusion"]["options"].items()
+                                     if not (isinstance(v, str) and v in removed)}
         data["ablation"] = False
         return Spec.model_validate(data)
 

@@ -215,25 +215,33 @@ STOPWORDS = {"the", "a", "an", "of", "in", "is", "was", "what", "which", "who", 
 
 
 def _words(text: str) -> list[tuple[str, int, int]]:
-    return [(m.group().lower(), m.start(), m.end()) for m in re.finditer(r"\w[\w,'-]*", text)]
+    return [(m.group().lower(), m.start(), m.end())
+            for m in re.finditer(r"\w+(?:[,'-]\w+)*", text)]
 
 
 def lexical_answer(question: str, context: str, window: int = 6, max_words: int = 3) -> str:
     """The sliding-window baseline: candidate answers are runs of up to ``max_words``
-    context words outside the question; each scores the question words found within
-    ``window`` words around it; the best candidate wins."""
+    context words that are neither question words nor stopwords (the longest run at each
+    start); a candidate scores the question words within ``window`` words of it, each
+    weighted by 1 / distance; the best candidate wins."""
     asked = {w for w, _, _ in _words(question)} - STOPWORDS
     words = _words(context)
-    best, answer = -1.0, ""
+    best, answer = 0.0, ""
     for i in range(len(words)):
-        for n in range(1, max_words + 1):
-            run = words[i:i + n]
-            if len(run) < n or any(w in asked or w in STOPWORDS for w, _, _ in run):
-                continue
-            around = words[max(0, i - window):i] + words[i + n:i + n + window]
-            score = len({w for w, _, _ in around} & asked) - 0.01 * n
-            if score > best:
-                best, answer = score, context[run[0][1]:run[-1][2]]
+        run = []
+        for word in words[i:i + max_words]:
+            if word[0] in asked or word[0] in STOPWORDS:
+                break
+            run.append(word)
+        if not run:
+            continue
+        end = i + len(run)
+        score = sum(1 / (i - j) for j in range(max(0, i - window), i)
+                    if words[j][0] in asked)
+        score += sum(1 / (j - end + 1) for j in range(end, min(len(words), end + window))
+                     if words[j][0] in asked)
+        if score > best:
+            best, answer = score, context[run[0][1]:run[-1][2]]
     return answer
 
 
