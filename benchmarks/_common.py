@@ -54,3 +54,18 @@ def start_server(dirs: list[Path], *options: str) -> tuple[subprocess.Popen, str
                 return server, base
         except httpx.TransportError:
             time.sleep(0.2)
+
+
+def timed(function, repeats: int, warmup: bool = True) -> float:  # type: ignore[no-untyped-def]
+    """Median seconds of ``repeats`` calls (after one warm-up call unless ``warmup`` is
+    False)."""
+    import statistics
+
+    if warmup:
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

@@ -11,19 +11,10 @@ Usage: python benchmarks/nlp_vs_hf_pipeline.py [MODEL_DIR] [--sentences 2000] [-
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
-
-def timed(function, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from _common import timed
 
 
 def model_dir(given: str | None) -> Path:
@@ -62,8 +53,8 @@ def main() -> None:
         hf = pipeline("token-classification", model=folder, device="cpu")
         hf(texts[:8])  # warm-up
         tagger.predict(records[:8])
-        ours = timed(lambda: tagger.predict(records), args.repeats)
-        theirs = timed(lambda: hf(texts), args.repeats)
+        ours = timed(lambda: tagger.predict(records), args.repeats, warmup=False)
+        theirs = timed(lambda: hf(texts), args.repeats, warmup=False)
         # Agreement: entity words the pipeline tags (non-O) vs our spans covering them.
         agree = total = 0
         for hf_tokens, ours_out in zip(hf(texts), tagger.predict(records), strict=True):

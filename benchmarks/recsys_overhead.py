@@ -10,21 +10,9 @@ Usage: python benchmarks/recsys_overhead.py [--repeats 7]
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
-
-
-def timed(function, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    """Median seconds of ``repeats`` calls (after one warm-up)."""
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from _common import timed
 
 
 def main() -> None:

@@ -71,7 +71,15 @@ def model_group(scenario: str, description: str, *, train: TrainFunction,
         else:
             print_metrics(f"{scenario}: {model_dir}", headline(metrics))
 
-    @group.command("predict")
+    group.add_command(predict_command(scenario, lambda: primary_input))
+    return group
+
+
+def predict_command(scenario: str, primary_input: Callable[[], str | None]) -> click.Command:
+    """``predict MODEL_DIR [VALUES...] [--input F]``: values fill the scenario's primary
+    input (``primary_input()``, asked only when values are given)."""
+
+    @click.command("predict")
     @click.argument("model_dir", type=click.Path())
     @click.argument("values", nargs=-1)
     @click.option("--input", "input_path", default=None, help="Records (JSONL, CSV).")
@@ -86,11 +94,13 @@ def model_group(scenario: str, description: str, *, train: TrainFunction,
 
         if input_path:
             records = read_records(input_path)
-        elif values and primary_input:
-            records = [{primary_input: v} for v in values]
+        elif values:
+            field = primary_input()
+            if field is None:
+                raise DataError(f"{scenario} takes records from --input only")
+            records = [{field: v} for v in values]
         else:
-            raise DataError("give --input FILE" + (" or values to predict"
-                                                   if primary_input else ""))
+            raise DataError("give --input FILE or values to predict")
         emit_jsonl(polymodal.load(model_dir, device=device).predict(records))
 
-    return group
+    return predict_cmd

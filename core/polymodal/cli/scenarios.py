@@ -15,9 +15,9 @@ from polymodal.cli.commands import (
     device_option,
     evaluate_and_print,
     json_option,
-    predict_and_print,
     set_option,
 )
+from polymodal.cli.model_group import predict_command
 from polymodal.cli.output import emit_json, print_metrics
 
 
@@ -101,30 +101,12 @@ def scenario_group(name: str, description: str,
                    else load_scenario(name).load_demo().test)
         evaluate_and_print(model_dir, records, device, as_json, f"{name}: {model_dir}")
 
-    @group.command("predict")
-    @click.argument("model_dir", type=click.Path())
-    @click.argument("values", nargs=-1)
-    @click.option("--input", "input_path", default=None, help="Records (JSONL, CSV).")
-    @device_option
-    @json_option
-    def predict(model_dir: str, values: tuple[str, ...], input_path: str | None,
-                device: str | None, as_json: bool) -> None:
-        """Predict for records in --input, or for VALUES given on the command line."""
-        from polymodal.data.readers import read_records
-        from polymodal.errors import DataError
+    def primary_input() -> str | None:
         from polymodal.scenario import load_scenario
 
-        if input_path:
-            records = read_records(input_path)
-        elif values:
-            field = load_scenario(name).primary_input
-            if field is None:
-                raise DataError(f"{name} takes records from --input only")
-            records = [{field: v} for v in values]
-        else:
-            raise DataError("give --input FILE or values to predict")
-        predict_and_print(model_dir, records, device)
+        return load_scenario(name).primary_input
 
+    group.add_command(predict_command(name, primary_input))
     return group
 
 

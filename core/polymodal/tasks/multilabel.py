@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -22,7 +21,7 @@ from torchmetrics.classification import (
 
 from polymodal.errors import DataError
 from polymodal.spec import TaskSpec
-from polymodal.tasks.base import Task
+from polymodal.tasks.classification import ClassificationTask
 
 
 class _IntTargets(MetricCollection):
@@ -32,28 +31,22 @@ class _IntTargets(MetricCollection):
         super().update(preds, target.long())
 
 
-class MultilabelTask(Task):
+class MultilabelTask(ClassificationTask):
+    """Shares the label map, its JSON state and the head with ``classification``; targets,
+    loss, metrics and decoding are per label."""
+
     monitor = "f1_micro"
+    minimized = ("loss", "hamming_loss")
 
     def __init__(self, spec: TaskSpec) -> None:
-        self.spec = spec
+        super().__init__(spec)
         self.separator = str(spec.options.get("separator", "|"))
         self.threshold = float(spec.options.get("threshold", 0.5))
-        self.hidden = spec.options.get("hidden")
-        self.dropout = float(spec.options.get("dropout", 0.1))
-        self.labels: list[str] = []
-
-    @property
-    def output_dim(self) -> int:  # type: ignore[override]
-        return len(self.labels)
 
     def split(self, target: Any) -> list[str]:
         if isinstance(target, list | tuple):
             return [str(t).strip() for t in target if str(t).strip()]
         return [t.strip() for t in str(target).split(self.separator) if t.strip()]
-
-    def targets_valid(self, targets: list[Any]) -> list[bool]:
-        return [t is not None for t in targets]
 
     def fit(self, targets: list[Any]) -> None:
         self.labels = sorted({label for t in targets if t is not None
@@ -61,12 +54,6 @@ class MultilabelTask(Task):
         if len(self.labels) < 2:
             raise DataError(f"target {self.spec.target!r} needs at least 2 distinct labels; "
                             f"found {self.labels}")
-
-    def state(self) -> dict[str, Any]:
-        return {"labels": self.labels}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.labels = list(state["labels"])
 
     def encode_targets(self, targets: list[Any]) -> torch.Tensor:
         index = {label: i for i, label in enumerate(self.labels)}
@@ -78,13 +65,6 @@ class MultilabelTask(Task):
                                     f"training: {label}")
                 encoded[row, index[label]] = 1.0
         return encoded
-
-    def build_head(self, in_dim: int) -> nn.Module:
-        if self.hidden:
-            return nn.Sequential(nn.Linear(in_dim, int(self.hidden)), nn.GELU(),
-                                 nn.Dropout(self.dropout),
-                                 nn.Linear(int(self.hidden), self.output_dim))
-        return nn.Sequential(nn.Dropout(self.dropout), nn.Linear(in_dim, self.output_dim))
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(outputs.float(), targets.float())
@@ -98,8 +78,6 @@ class MultilabelTask(Task):
             "subset_accuracy": MultilabelExactMatch(num_labels=n, threshold=t),
             "hamming_loss": MultilabelHammingDistance(num_labels=n, threshold=t),
         })
-
-    minimized = ("loss", "hamming_loss")
 
     def metric_inputs(self, outputs: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(outputs.float())
