@@ -19,7 +19,7 @@ ANSWERS = {"red", "green", "blue", "yellow", "circle", "square", "triangle", "ye
 def test_vqa_learns_to_count(tmp_path: Path) -> None:
     out = tmp_path / "vqa"
     result = run_cli("vision", "vqa", "train", "--out", str(out), "--set", "data.limit=1200",
-                     "--set", "train.epochs=4", "--set", "ablation=false",
+                     "--set", "train.epochs=6", "--set", "ablation=false",
                      "--set", "fusion.name=concat", "--set", "fusion.options={}",
                      "--set", "task.options.hidden=256", "--json")
     assert result.returncode == 0, result.stderr
@@ -33,4 +33,4 @@ def test_vqa_learns_to_count(tmp_path: Path) -> None:
     assert {p["label"] for p in predictions} <= ANSWERS
     correct = sum(p["label"] == r["answer"] for p, r in zip(predictions, counting, strict=True))
     majority = collections.Counter(r["answer"] for r in counting).most_common(1)[0][1]
-    assert correct > majority + 0.15 * len(counting)
+    assert correct > majority + 0.15 * len(counting), (correct, majority)
