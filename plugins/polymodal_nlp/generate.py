@@ -258,10 +258,21 @@ class Generator:
     def predict(self, records: list[Record], batch_size: int = 16) -> list[Record]:
         if any("prompt" not in r for r in records):
             raise DataError("each record needs \"prompt\"")
-        out = []
-        for record in records:  # options may differ per record
+        # Records that ask for the same options are generated together, in batches.
+        groups: dict[str, list[int]] = {}
+        options_of: dict[str, GenerationOptions] = {}
+        for index, record in enumerate(records):
             options = generation_options({k: v for k, v in record.items() if k != "prompt"})
-            out.append({"text": self.generate([record["prompt"]], options)[0]})
+            key = options.model_dump_json()
+            groups.setdefault(key, []).append(index)
+            options_of[key] = options
+        out: list[Record] = [{} for _ in records]
+        for key, indices in groups.items():
+            for start in range(0, len(indices), batch_size):
+                chunk = indices[start:start + batch_size]
+                texts = self.generate([records[i]["prompt"] for i in chunk], options_of[key])
+                for i, text in zip(chunk, texts, strict=True):
+                    out[i] = {"text": text}
         return out
 
     def evaluate(self, records: list[Record], batch_size: int = 32) -> dict[str, Any]:

@@ -86,3 +86,20 @@ def test_bad_input(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-
                      str(tmp_path / "never"), *TINY)
     assert result.returncode == 2 and "not UTF-8" in result.stderr
     assert not (tmp_path / "never").exists()
+
+
+def test_predict_batches_records_with_their_options(trained) -> None:  # type: ignore[no-untyped-def]
+    import polymodal
+
+    out, _ = trained
+    generator = polymodal.load(out)
+    records = [{"prompt": "the cat sat", "greedy": True, "max_new_tokens": 6},
+               {"prompt": "the dog", "greedy": True, "max_new_tokens": 6},
+               {"prompt": "the cat sat", "greedy": True, "max_new_tokens": 6, "stop": ["mat"]}]
+    texts = [p["text"] for p in generator.predict(records)]
+    assert texts[0].startswith(" on the mat") and texts[2] == " on the "
+    assert texts[1].startswith(" ran to the")
+    from polymodal.errors import DataError
+
+    with pytest.raises(DataError, match="generation option temperature"):
+        generator.predict([{"prompt": "the", "temperature": -1}])
