@@ -20,11 +20,11 @@ from polymodal.errors import DataError
 from polymodal_nlp.token_model import (
     TokenHeadModel,
     TokenSpec,
-    build_text_encoder,
     fit_windows,
     load_token_model,
+    new_token_model,
     save_token_model,
-    tokenize_windows,
+    spec_windows,
     window_logits,
 )
 
@@ -156,9 +156,7 @@ class Tagger:
                 "labels": sorted({t[2:] for t in self.tags if t != "O"})}
 
     def entities(self, texts: list[str], batch_size: int = 64) -> list[list[Record]]:
-        encoding = tokenize_windows(self.tokenizer, texts,
-                                    max_length=int(self.spec.text.options.get("max_length", 128)),
-                                    stride=self.spec.stride)
+        encoding = spec_windows(self.spec, self.tokenizer, texts)
         logits = window_logits(self.model, encoding, self.device, batch_size)
         words: list[dict[int, tuple[int, int, str, float]]] = [{} for _ in texts]
         for window, example in enumerate(encoding["overflow_to_sample_mapping"].tolist()):
@@ -216,20 +214,14 @@ def memorised_baseline(train: list[Record], test: list[Record]) -> dict[str, Any
 
 def train_ner(spec: TokenSpec, train: list[Record], test: list[Record] | None,
               out_dir: Path, device: str | None = None, log: Any = None) -> dict[str, Any]:
-    from polymodal.device import pick_device
-    from polymodal.trainer import seed_everything
     from polymodal_nlp.formats import entity_records
 
     train = check_records(entity_records(train), labelled=True)
     test = check_records(entity_records(test), labelled=True) if test else None
-    torch_device = pick_device(device)
-    seed_everything(spec.train.seed)
     tags = tag_names(train)
-    encoder = build_text_encoder(spec, torch_device)
-    model = TokenHeadModel(encoder, len(tags), spec.dropout).to(torch_device)
-    encoding = tokenize_windows(encoder.processor.tokenizer, [r["text"] for r in train],
-                                max_length=int(spec.text.options.get("max_length", 128)),
-                                stride=spec.stride)
+    torch_device, model = new_token_model(spec, len(tags), device)
+    encoding = spec_windows(spec, model.encoder.processor.tokenizer,
+                            [r["text"] for r in train])
     labels = token_tags(encoding, train, tags)
 
     def loss_fn(logits: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -252,10 +244,7 @@ def train_ner(spec: TokenSpec, train: list[Record], test: list[Record] | None,
 
 def load_tagger(directory: str | Path, device: str | None = None,
                 precision: str = "fp32") -> Tagger:
-    from polymodal.device import pick_device
-
-    torch_device = pick_device(device)
-    spec, model, tags, manifest = load_token_model(Path(directory), torch_device)
+    spec, model, tags, manifest, torch_device = load_token_model(Path(directory), device)
     return Tagger(spec, model, tags, torch_device, manifest)
 
 

@@ -19,11 +19,11 @@ from polymodal.errors import DataError
 from polymodal_nlp.token_model import (
     TokenHeadModel,
     TokenSpec,
-    build_text_encoder,
     fit_windows,
     load_token_model,
+    new_token_model,
     save_token_model,
-    tokenize_windows,
+    spec_windows,
     window_logits,
 )
 
@@ -161,11 +161,8 @@ class Reader:
                                                                                     int]]:
         """(answer text, score, character start) per record; ``("", score, -1)`` for no
         answer."""
-        encoding = tokenize_windows(
-            self.tokenizer, [r["context"] for r in records],
-            questions=[r["question"] for r in records],
-            max_length=int(self.spec.text.options.get("max_length", 128)),
-            stride=self.spec.stride)
+        encoding = spec_windows(self.spec, self.tokenizer, [r["context"] for r in records],
+                                [r["question"] for r in records])
         logits = window_logits(self.model, encoding, self.device, batch_size)
         best: list[tuple[float, str, int]] = [(float("-inf"), "", -1) for _ in records]
         null: list[float] = [float("inf") for _ in records]
@@ -251,19 +248,12 @@ def lexical_baseline(records: list[Record]) -> dict[str, Any]:
 
 def train_qa(spec: TokenSpec, train: list[Record], test: list[Record] | None, out_dir: Path,
              device: str | None = None, log: Any = None) -> dict[str, Any]:
-    from polymodal.device import pick_device
-    from polymodal.trainer import seed_everything
 
     train = check_records(train, labelled=True)
     test = check_records(test, labelled=True) if test else None
-    torch_device = pick_device(device)
-    seed_everything(spec.train.seed)
-    encoder = build_text_encoder(spec, torch_device)
-    model = TokenHeadModel(encoder, len(LABELS), spec.dropout).to(torch_device)
-    encoding = tokenize_windows(encoder.processor.tokenizer, [r["context"] for r in train],
-                                questions=[r["question"] for r in train],
-                                max_length=int(spec.text.options.get("max_length", 128)),
-                                stride=spec.stride)
+    torch_device, model = new_token_model(spec, len(LABELS), device)
+    encoding = spec_windows(spec, model.encoder.processor.tokenizer,
+                            [r["context"] for r in train], [r["question"] for r in train])
     targets = span_targets(encoding, train)
 
     def loss_fn(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -285,8 +275,5 @@ def train_qa(spec: TokenSpec, train: list[Record], test: list[Record] | None, ou
 
 def load_reader(directory: str | Path, device: str | None = None,
                 precision: str = "fp32") -> Reader:
-    from polymodal.device import pick_device
-
-    torch_device = pick_device(device)
-    spec, model, _, manifest = load_token_model(Path(directory), torch_device)
+    spec, model, _, manifest, torch_device = load_token_model(Path(directory), device)
     return Reader(spec, model, torch_device, manifest)

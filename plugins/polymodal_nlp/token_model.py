@@ -79,6 +79,26 @@ def tokenize_windows(tokenizer: Any, texts: list[str], *, max_length: int, strid
     return tokenizer(questions, texts, truncation="only_second", **common)
 
 
+def new_token_model(spec: TokenSpec, outputs: int, device: str | None
+                    ) -> tuple[torch.device, TokenHeadModel]:
+    """A fresh, seeded model for training: the spec's encoder with an ``outputs``-wide head,
+    on ``device`` (default: the best available)."""
+    from polymodal.device import pick_device
+    from polymodal.trainer import seed_everything
+
+    torch_device = pick_device(device)
+    seed_everything(spec.train.seed)
+    encoder = build_text_encoder(spec, torch_device)
+    return torch_device, TokenHeadModel(encoder, outputs, spec.dropout).to(torch_device)
+
+
+def spec_windows(spec: TokenSpec, tokenizer: Any, texts: list[str],
+                 questions: list[str] | None = None) -> Any:
+    """``tokenize_windows`` with the spec's window (``text.options.max_length``) and stride."""
+    return tokenize_windows(tokenizer, texts, questions=questions, stride=spec.stride,
+                            max_length=int(spec.text.options.get("max_length", 128)))
+
+
 def model_inputs(encoding: Any, rows: list[int], device: torch.device) -> dict[str, torch.Tensor]:
     """The encoder's tensors for the windows ``rows`` of ``encoding``, trimmed of padding."""
     index = torch.tensor(rows)
@@ -111,11 +131,14 @@ def save_token_model(directory: Path, model: TokenHeadModel, spec: TokenSpec, ki
                      if comparison else {}, notes=[])
 
 
-def load_token_model(directory: Path, device: torch.device
-                     ) -> tuple[TokenSpec, TokenHeadModel, list[str], dict[str, Any]]:
+def load_token_model(directory: Path, device: str | None
+                     ) -> tuple[TokenSpec, TokenHeadModel, list[str], dict[str, Any],
+                                torch.device]:
+    """(spec, model in eval mode, head labels, manifest, device) of a saved directory."""
     from safetensors.torch import load_file
 
     from polymodal.artifacts import read_manifest
+    from polymodal.device import pick_device
     from polymodal.errors import ArtifactError
     from polymodal.loop import parse_model_spec
 
@@ -124,13 +147,14 @@ def load_token_model(directory: Path, device: torch.device
     labels = list(data.pop("labels"))
     spec = parse_model_spec(TokenSpec, data)
     spec.text.frozen = False  # the saved weights include the encoder
-    encoder = build_text_encoder(spec, device, saved=directory / "processors" / "text")
+    torch_device = pick_device(device)
+    encoder = build_text_encoder(spec, torch_device, saved=directory / "processors" / "text")
     model = TokenHeadModel(encoder, len(labels), spec.dropout)
     try:
         model.load_state_dict(load_file(str(directory / WEIGHTS)))
     except (OSError, RuntimeError, ValueError) as exc:
         raise ArtifactError(f"{directory}: unreadable model weights ({exc})") from None
-    return spec, model.to(device).eval(), labels, manifest
+    return spec, model.to(torch_device).eval(), labels, manifest, torch_device
 
 
 def fit_windows(model: TokenHeadModel, encoding: Any, targets: dict[str, torch.Tensor],
