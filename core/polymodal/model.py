@@ -64,7 +64,10 @@ class MultimodalModel(nn.Module):
         return self
 
     def forward(self, inputs: dict[str, dict[str, torch.Tensor]],
-                present: dict[str, torch.Tensor]) -> torch.Tensor:
+                present: dict[str, torch.Tensor],
+                repeat: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits for a batch. ``repeat`` (from a Collator with ``shared``): for a field
+        whose batch holds each distinct value once, which of them each record has."""
         encoded: dict[str, EncoderOutput] = {}
         for name, encoder in self.encoders.items():
             if name in self.frozen_fields:
@@ -72,6 +75,8 @@ class MultimodalModel(nn.Module):
                     encoded[name] = encoder(inputs[name])
             else:
                 encoded[name] = encoder(inputs[name])
+            if repeat and name in repeat:
+                encoded[name] = _repeat(encoded[name], repeat[name])
         fused = self.fusion(encoded, present)
         if fused.per_field is None:
             return self.head(fused.embedding)
@@ -89,6 +94,15 @@ class MultimodalModel(nn.Module):
         """Weights to save: everything but the frozen, hub-shared encoders."""
         skip = tuple(f"encoders.{name}." for name in self.frozen_fields)
         return {k: v for k, v in self.state_dict().items() if not k.startswith(skip)}
+
+
+def _repeat(output: EncoderOutput, index: torch.Tensor) -> EncoderOutput:
+    """One row per record from one row per distinct value."""
+    def pick(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.index_select(0, index)
+
+    return EncoderOutput(pooled=output.pooled.index_select(0, index),
+                         tokens=pick(output.tokens), token_mask=pick(output.token_mask))
 
 
 def build_encoder(inp: InputSpec, context: BuildContext) -> Encoder:
@@ -139,23 +153,42 @@ def build_model(spec: Spec, *, task: Task, train_records: list[Record] | None = 
 class Collator:
     """Records -> batch. Runs in DataLoader workers: all preprocessing happens here."""
 
-    def __init__(self, spec: Spec, processors: dict[str, Any], task: Task | None) -> None:
+    def __init__(self, spec: Spec, processors: dict[str, Any], task: Task | None, *,
+                 shared: str | None = None) -> None:
         self.inputs = list(spec.inputs)
         self.processors = processors
         self.task = task
         self.target = spec.task.target
+        self.shared = shared
 
     def __call__(self, records: list[Record]) -> dict[str, Any]:
         inputs: dict[str, dict[str, torch.Tensor]] = {}
         present: dict[str, torch.Tensor] = {}
+        repeat: dict[str, torch.Tensor] = {}
         for inp in self.inputs:
             values = [field_value(r, inp) for r in records]
-            inputs[inp.name] = self.processors[inp.name](values)
             present[inp.name] = torch.tensor([v is not None for v in values], dtype=torch.bool)
+            distinct = _distinct(values) if inp.name == self.shared else None
+            if distinct is not None:
+                values, repeat[inp.name] = distinct
+            inputs[inp.name] = self.processors[inp.name](values)
         batch: dict[str, Any] = {"inputs": inputs, "present": present}
+        if repeat:
+            batch["repeat"] = repeat
         if self.task is not None:
             batch["target"] = self.task.encode_targets([r.get(self.target) for r in records])
         return batch
+
+
+def _distinct(values: list[Any]) -> tuple[list[Any], torch.Tensor] | None:
+    """The distinct values (first-seen order) and, per value, its index among them; None
+    when a value cannot be a dict key (then nothing is shared)."""
+    index: dict[Any, int] = {}
+    try:
+        positions = [index.setdefault(v, len(index)) for v in values]
+    except TypeError:
+        return None
+    return list(index), torch.tensor(positions, dtype=torch.long)
 
 
 def ordered_loader(model: MultimodalModel, records: list[Record], batch_size: int, *,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from polymodal.errors import SpecError, closest, unknown
 
@@ -82,6 +82,11 @@ class TrainSpec(_Strict):
     # that sees one modality reaches what it can learn (answer priors) long before the
     # fused one; fewer epochs keep an ablation report affordable.
     ablation_epochs: int | None = Field(default=None, ge=1)
+    # An input whose value several records share (the image that several questions ask
+    # about): its records are batched together and each distinct value is processed and
+    # encoded once per batch (gradients summed over the records that share it). Takes
+    # precedence over ``bucket_by_length``.
+    group_by: str | None = None
 
 
 class Spec(_Strict):
@@ -105,6 +110,14 @@ class Spec(_Strict):
             raise ValueError(f"input names must be unique; repeated: {', '.join(dupes)}")
         return inputs
 
+    @model_validator(mode="after")
+    def _group_by_names_an_input(self) -> Spec:
+        names = [i.name for i in self.inputs]
+        if self.train.group_by is not None and self.train.group_by not in names:
+            raise ValueError(f"train.group_by {self.train.group_by!r} is not an input "
+                             f"({', '.join(names)})")
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
@@ -116,6 +129,8 @@ class Spec(_Strict):
         # Fusion options that name a removed input (attention's ``query``) go with it.
         data["fusion"]["options"] = {k: v for k, v in data["fusion"]["options"].items()
                                      if not (isinstance(v, str) and v in removed)}
+        if data["train"]["group_by"] in removed:
+            data["train"]["group_by"] = None
         data["ablation"] = False
         return Spec.model_validate(data)
 

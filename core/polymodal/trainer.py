@@ -29,7 +29,7 @@ from polymodal.device import autocast, autocast_dtype
 from polymodal.distributed import SINGLE, DistContext, any_rank, barrier, sum_across
 from polymodal.errors import SpecError, TrainingInterrupted, unknown
 from polymodal.evaluation import evaluate_batches
-from polymodal.model import Collator, MultimodalModel, move_batch
+from polymodal.model import Collator, MultimodalModel, field_value, move_batch
 from polymodal.reporting import write_history
 from polymodal.spec import Spec
 
@@ -144,13 +144,19 @@ class Trainer:
     def _loader(self, records: list[Record], *, train: bool) -> Any:
         cfg = self.spec.train
         ctx = self.dist
-        collate = Collator(self.spec, self.model.processors, self.model.task)
+        shared = cfg.group_by if train else None
+        collate = Collator(self.spec, self.model.processors, self.model.task, shared=shared)
         if not train and ctx.enabled:  # each rank evaluates its own slice; metrics are synced
             records = records[ctx.rank::ctx.world_size]
-        lengths = record_lengths(records, self.model) if cfg.bucket_by_length else None
+        groups = lengths = None
+        if shared is not None:
+            inp = next(i for i in self.spec.inputs if i.name == shared)
+            groups = [_group_key(field_value(r, inp)) for r in records]
+        elif cfg.bucket_by_length:
+            lengths = record_lengths(records, self.model)
         size = cfg.batch_size if train else (cfg.eval_batch_size or cfg.batch_size * 2)
         return make_loader(records, collate, batch_size=size, shuffle=train, seed=cfg.seed,
-                           lengths=lengths, num_workers=cfg.num_workers,
+                           lengths=lengths, groups=groups, num_workers=cfg.num_workers,
                            pin_memory=self.device.type == "cuda",
                            rank=ctx.rank if train else 0,
                            world_size=ctx.world_size if train else 1)
@@ -271,7 +277,7 @@ class Trainer:
         context = no_sync() if (no_sync is not None and not sync) else contextlib.nullcontext()
         with context:
             with autocast(self.device, self.amp_dtype):
-                outputs = forward_model(batch["inputs"], batch["present"])
+                outputs = forward_model(batch["inputs"], batch["present"], batch.get("repeat"))
             loss = self.model.task.loss(outputs, batch["target"])
             self.scaler.scale(loss / self.spec.train.grad_accum).backward()
         n = len(batch["target"])
@@ -361,6 +367,16 @@ class Trainer:
         best_path = ckpt / "best.safetensors"
         best = load_file(str(best_path)) if best_path.is_file() else None
         return state, best
+
+
+def _group_key(value: Any) -> Any:
+    """A record's group for ``train.group_by``: its value, or its repr where the value
+    cannot be a dict key."""
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
 
 
 def _jsonable_rng(rng_state: tuple[Any, ...]) -> list[Any]:

@@ -86,7 +86,7 @@ def scenes(kind: str, count: int, seed: int, size: int = 64) -> list[Record]:
     """Synthetic scene records (``kind``: captions or questions), cached per seed/count."""
     from polymodal_vision.scenes import generate
 
-    directory = cache_dir(f"scenes-v3-{size}-{count}-{seed}")
+    directory = cache_dir(f"scenes-v4-{size}-{count}-{seed}")
     manifest = directory / f"{kind}.jsonl"
     if not manifest.is_file():
         generate(directory, count, size=size, seed=seed)

@@ -94,7 +94,8 @@ class SmallCNN(Encoder):
     """Conv blocks (a conv, then a stride-2 conv) for images of 32-128 pixels. The pooled
     vector keeps a 4x4 spatial layout (flattened), so where things are survives pooling; the
     tokens are the last feature map (``blocks`` 3 on 64 px: an 8x8 grid). ``coords`` adds x/y
-    coordinate channels to the input (CoordConv), for "left of"/"above" kinds of questions."""
+    coordinate channels to the input (CoordConv) and to each grid token's features, so where
+    a token lies is linear in it (what "is the circle left of the square?" compares)."""
 
     DEFAULTS: ClassVar[dict[str, Any]] = {"image_size": 64, "width": 32, "output_dim": 256,
                                           "blocks": 4, "coords": False, "root": None}
@@ -116,7 +117,7 @@ class SmallCNN(Encoder):
                        nn.BatchNorm2d(c_out), nn.GELU()]
         self.features = nn.Sequential(*blocks)
         self.grid = nn.AdaptiveAvgPool2d(4)
-        self.token_projection = nn.Conv2d(channels[-1], opts["output_dim"], 1)
+        self.token_projection = nn.Conv2d(channels[-1] + 2 * self.coords, opts["output_dim"], 1)
         self.project = nn.Sequential(nn.Flatten(), nn.Linear(channels[-1] * 16,
                                                              opts["output_dim"]), nn.GELU())
         self.output_dim = opts["output_dim"]
@@ -124,14 +125,19 @@ class SmallCNN(Encoder):
     def forward(self, batch_field: dict[str, torch.Tensor]) -> EncoderOutput:
         pixels = batch_field["pixels"]
         if self.coords:
-            batch, _, height, width = pixels.shape
-            ys = torch.linspace(-1, 1, height, device=pixels.device, dtype=pixels.dtype)
-            xs = torch.linspace(-1, 1, width, device=pixels.device, dtype=pixels.dtype)
-            grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-            coords = torch.stack([grid_x, grid_y]).expand(batch, -1, -1, -1)
-            pixels = torch.cat([pixels, coords], dim=1)
+            pixels = _with_coordinates(pixels)
         features = self.features(pixels)
-        return _grid_output(self.token_projection(features), self.project(self.grid(features)))
+        cells = _with_coordinates(features) if self.coords else features
+        return _grid_output(self.token_projection(cells), self.project(self.grid(features)))
+
+
+def _with_coordinates(maps: torch.Tensor) -> torch.Tensor:
+    """``maps`` [B, C, H, W] with two more channels: x and y, from -1 to 1."""
+    batch, _, height, width = maps.shape
+    ys = torch.linspace(-1, 1, height, device=maps.device, dtype=maps.dtype)
+    xs = torch.linspace(-1, 1, width, device=maps.device, dtype=maps.dtype)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.cat([maps, torch.stack([grid_x, grid_y]).expand(batch, -1, -1, -1)], dim=1)
 
 
 BACKBONE_DIMS = {"resnet18": 512, "resnet50": 2048, "mobilenet_v3_small": 576,

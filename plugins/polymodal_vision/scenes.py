@@ -26,6 +26,7 @@ COLORS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220),
           "yellow": (230, 200, 30)}
 SIZES = ("small", "large")
 RELATIONS = ("left of", "right of", "above", "below")
+OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 
 
 @dataclass
@@ -103,8 +104,9 @@ def caption(shapes: list[Shape]) -> str:
 
 
 def questions(shapes: list[Shape], rng: random.Random) -> list[tuple[str, str]]:
-    """Every colour and shape question the scene allows, two relation questions (one about
-    the relation that holds, one about a random relation), and the count."""
+    """Every colour and shape question the scene allows, two relation questions about a
+    random pair (one whose answer is yes, one whose answer is no, so the family's answer
+    prior is 50/50), and the count."""
     pairs: list[tuple[str, str]] = []
     for target in shapes:
         pairs.append((f"what color is the {target.kind}?", target.color))
@@ -113,6 +115,9 @@ def questions(shapes: list[Shape], rng: random.Random) -> list[tuple[str, str]]:
         for ask_true in (True, False):
             a, b = rng.sample(shapes, 2)
             rel = relation(a, b) if ask_true else rng.choice(RELATIONS)
+            if not ask_true and holds(a, b, rel):
+                # Shapes never share a centre coordinate, so the opposite does not hold.
+                rel = OPPOSITE[rel]
             pairs.append((f"is the {a.kind} {rel} the {b.kind}?",
                           "yes" if holds(a, b, rel) else "no"))
     pairs.append(("how many shapes are there?", str(len(shapes))))

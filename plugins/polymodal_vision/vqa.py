@@ -5,8 +5,8 @@ default; any other by ``--set fusion.name=...``) and classification over the ans
 run's report carries the modality ablation: image-only and question-only models beside the
 fused one.
 
-Embedded default: synthetic scenes (3,000 for training, 500 held out, each with 3-4
-questions)."""
+Embedded default: synthetic scenes (3,000 for training, 500 held out), each with 3-9
+questions (18,918 for training, 3,246 held out)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ SPEC = {
     "name": "scenes-vqa",
     "data": {"validation": 0.1},
     "inputs": [
+        # Three blocks: an 8x8 grid of tokens, each mostly one shape (a 4x4 grid's cells
+        # mix shapes, and binding a name to its shape came later or not at all).
         {"name": "image", "modality": "image", "encoder": "small-cnn",
-         "options": {"image_size": 64, "width": 32, "output_dim": 128, "blocks": 4,
+         "options": {"image_size": 64, "width": 32, "output_dim": 128, "blocks": 3,
                      "coords": True}},
         {"name": "question", "modality": "text", "encoder": "word-transformer",
          "options": {"dim": 128, "layers": 1, "max_length": 16, "dropout": 0.0}},
@@ -29,11 +31,10 @@ SPEC = {
                                                 "dropout": 0.0, "tokens": True,
                                                 "query": "question"}},
     "task": {"name": "classification", "target": "answer"},
-    # Mixed batches: question length gives away the question family, so length buckets
-    # would make every batch one family.
-    "train": {"epochs": 6, "batch_size": 64, "lr": 1.0e-3, "warmup": 0.05,
-              "schedule": "cosine", "seed": 0, "bucket_by_length": False,
-              "ablation_epochs": 1},
+    # Batches of whole scenes (group_by: each image is encoded once for all its questions,
+    # 2.5x the questions per second), which also mixes the question families in a batch.
+    "train": {"epochs": 14, "batch_size": 64, "lr": 1.0e-3, "warmup": 0.05,
+              "schedule": "cosine", "seed": 0, "group_by": "image", "ablation_epochs": 1},
     "ablation": True,
 }
 TRAIN_SCENES, TEST_SCENES = 3000, 500

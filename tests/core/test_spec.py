@@ -41,6 +41,14 @@ def test_unknown_key_suggests_closest() -> None:
     assert "'train.epoch'" in message and "'epochs'" in message
 
 
+def test_group_by_must_name_an_input_and_leaves_with_it_in_an_ablation() -> None:
+    message = error_of(with_change("train.group_by", "picture"))
+    assert "'picture'" in message and "review, shop" in message
+    spec = parse_spec(with_change("train.group_by", "shop"))
+    assert spec.without_inputs(["review"]).train.group_by is None
+    assert spec.without_inputs(["shop"]).train.group_by == "shop"
+
+
 def test_unknown_top_level_key() -> None:
     message = error_of(with_change("fusoin", {"name": "concat"}))
     assert "'fusoin'" in message and "'fusion'" in message

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from polymodal.data.loader import BucketBatchSampler
+from polymodal.data.loader import BucketBatchSampler, GroupedBatchSampler
 from polymodal.pipeline import fit_model, run_training, split_validation
 from polymodal.spec import parse_spec
 from polymodal.trainer import lr_lambda
@@ -97,3 +97,37 @@ def test_bucketed_batches_group_similar_lengths() -> None:
     assert spread / len(batches) < 10  # random batches would spread ~80
     sampler.set_epoch(1)
     assert sampler.batches() != batches
+
+
+def test_grouped_batches_keep_records_that_share_a_value_together() -> None:
+    groups = [f"image-{i // 6}" for i in range(600)]  # 100 images, 6 questions each
+    sampler = GroupedBatchSampler(groups, 30, seed=0)
+    batches = sampler.batches()
+    assert sorted(i for b in batches for i in b) == list(range(600))
+    assert max(len({groups[i] for i in b}) for b in batches) <= 6  # random: ~26 per batch
+    assert [i for b in batches for i in b] != list(range(600))  # shuffled
+    sampler.set_epoch(1)
+    assert sampler.batches() != batches
+
+
+def test_a_shared_input_is_encoded_once_per_batch_with_the_same_result(tmp_path: Path) -> None:
+    import torch
+
+    from polymodal.model import Collator
+
+    rows = review_rows(120)
+    spec = parse_spec({**TABULAR, "train": {**TABULAR["train"], "group_by": "shop"}})
+    train, val = split_validation(rows, 0.2, 0)
+    result = fit_model(spec, train, val, tmp_path, device="cpu", progress=False)
+    model = result.model.eval()
+    batch = rows[:40]
+    plain = Collator(spec, model.processors, None)(batch)
+    shared = Collator(spec, model.processors, None, shared="shop")(batch)
+    distinct = len({r["shop"] for r in batch})
+    assert len(next(iter(shared["inputs"]["shop"].values()))) == distinct < len(batch)
+    with torch.no_grad():
+        expected = model(plain["inputs"], plain["present"])
+        got = model(shared["inputs"], shared["present"], shared["repeat"])
+    torch.testing.assert_close(got, expected)
+    accuracy = (got.argmax(-1) == model.task.encode_targets([r["label"] for r in batch]))
+    assert accuracy.float().mean() > 0.8  # trained with grouped batches, it learned

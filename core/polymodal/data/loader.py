@@ -72,6 +72,33 @@ class ShuffledBatchSampler(BucketBatchSampler):
         return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
 
+class GroupedBatchSampler(BucketBatchSampler):
+    """Shuffled batches in which records sharing a group key (the image several questions
+    ask about) sit together: groups are shuffled, each group's records shuffled, and the
+    concatenation cut into batches, which are shuffled again. A batch then holds a few
+    groups whole, so a shared input is processed and encoded once for all of them."""
+
+    def __init__(self, groups: Sequence[Any], batch_size: int, **kwargs: Any) -> None:
+        super().__init__([1] * len(groups), batch_size, **kwargs)
+        members: dict[Any, list[int]] = {}
+        for index, key in enumerate(groups):
+            members.setdefault(key, []).append(index)
+        self.groups = list(members.values())
+
+    def batches(self) -> list[list[int]]:
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        groups = [list(g) for g in self.groups]
+        if self.shuffle:
+            rng.shuffle(groups)
+            for group in groups:
+                rng.shuffle(group)
+        order = [i for group in groups for i in group]
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if self.shuffle:
+            rng.shuffle(batches)
+        return batches
+
+
 def record_lengths(records: list[Record], model: Any) -> list[int]:
     """Sum of each record's processor length estimates, over all inputs."""
     from polymodal.model import field_value
@@ -110,13 +137,21 @@ def length_chunks(lengths: Sequence[int], max_batch: int, *, slack: float = 1.3,
 
 
 def make_loader(records: list[Record], collate: Any, *, batch_size: int, shuffle: bool,
-                seed: int, lengths: list[int] | None = None, num_workers: int = 0,
-                pin_memory: bool = False, rank: int = 0, world_size: int = 1) -> DataLoader:
-    """A DataLoader yielding collated batches. With ``lengths``, batches are bucketed; with
-    ``world_size`` > 1, each rank gets its share of every global batch of ``batch_size``."""
-    sampler_cls = BucketBatchSampler if lengths is not None else ShuffledBatchSampler
-    sampler = sampler_cls(lengths if lengths is not None else [1] * len(records), batch_size,
-                          shuffle=shuffle, seed=seed, rank=rank, world_size=world_size)
+                seed: int, lengths: list[int] | None = None, groups: list[Any] | None = None,
+                num_workers: int = 0, pin_memory: bool = False, rank: int = 0,
+                world_size: int = 1) -> DataLoader:
+    """A DataLoader yielding collated batches. With ``groups`` (a hashable key per record),
+    records sharing a key are batched together; else with ``lengths``, batches are
+    bucketed; with ``world_size`` > 1, each rank gets its share of every global batch of
+    ``batch_size``."""
+    options = {"shuffle": shuffle, "seed": seed, "rank": rank, "world_size": world_size}
+    sampler: BucketBatchSampler
+    if groups is not None:
+        sampler = GroupedBatchSampler(groups, batch_size, **options)
+    elif lengths is not None:
+        sampler = BucketBatchSampler(lengths, batch_size, **options)
+    else:
+        sampler = ShuffledBatchSampler([1] * len(records), batch_size, **options)
     return DataLoader(
         records,  # type: ignore[arg-type]  - a list is a map-style dataset
         batch_sampler=sampler,
