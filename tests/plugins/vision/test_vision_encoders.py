@@ -58,3 +58,18 @@ def test_small_cnn_shapes() -> None:
     encoder = build("small-cnn", image_size=32, output_dim=64)
     out = encoder({"pixels": torch.randn(3, 3, 32, 32)})
     assert out.pooled.shape == (3, 64) and out.tokens.shape == (3, 4, 64)  # 2x2 grid
+
+
+@pytest.mark.parametrize("coords", [True, False])
+def test_small_cnn_coordinates_make_a_tokens_place_linear_in_it(coords: bool) -> None:
+    torch.manual_seed(0)
+    encoder = build("small-cnn", image_size=64, output_dim=32, blocks=3, coords=coords)
+    with torch.no_grad():
+        tokens = encoder({"pixels": torch.zeros(1, 3, 64, 64)}).tokens[0]  # a blank image
+    assert tokens.shape == (64, 32)  # an 8x8 grid
+    steps = torch.linspace(-1, 1, 8)
+    places = torch.stack(torch.meshgrid(steps, steps, indexing="xy"), -1).reshape(64, 2)
+    probe = torch.cat([tokens, torch.ones(64, 1)], 1)
+    fitted = probe @ torch.linalg.lstsq(probe, places).solution
+    error = (fitted - places).abs().max().item()
+    assert (error < 1e-3) if coords else (error > 0.1)
