@@ -168,9 +168,8 @@ class Collator:
         for inp in self.inputs:
             values = [field_value(r, inp) for r in records]
             present[inp.name] = torch.tensor([v is not None for v in values], dtype=torch.bool)
-            distinct = _distinct(values) if inp.name == self.shared else None
-            if distinct is not None:
-                values, repeat[inp.name] = distinct
+            if inp.name == self.shared:
+                values, repeat[inp.name] = _distinct(values)
             inputs[inp.name] = self.processors[inp.name](values)
         batch: dict[str, Any] = {"inputs": inputs, "present": present}
         if repeat:
@@ -180,15 +179,28 @@ class Collator:
         return batch
 
 
-def _distinct(values: list[Any]) -> tuple[list[Any], torch.Tensor] | None:
-    """The distinct values (first-seen order) and, per value, its index among them; None
-    when a value cannot be a dict key (then nothing is shared)."""
-    index: dict[Any, int] = {}
+def shared_key(value: Any) -> Any:
+    """What tells records that share an input apart (``train.group_by``): the value, or its
+    repr where the value cannot be a dict key (a list of columns)."""
     try:
-        positions = [index.setdefault(v, len(index)) for v in values]
+        hash(value)
     except TypeError:
-        return None
-    return list(index), torch.tensor(positions, dtype=torch.long)
+        return repr(value)
+    return value
+
+
+def _distinct(values: list[Any]) -> tuple[list[Any], torch.Tensor]:
+    """The distinct values (first-seen order) and, per value, its index among them."""
+    index: dict[Any, int] = {}
+    distinct: list[Any] = []
+    positions = []
+    for value in values:
+        key = shared_key(value)
+        if key not in index:
+            index[key] = len(distinct)
+            distinct.append(value)
+        positions.append(index[key])
+    return distinct, torch.tensor(positions, dtype=torch.long)
 
 
 def ordered_loader(model: MultimodalModel, records: list[Record], batch_size: int, *,

@@ -29,7 +29,7 @@ from polymodal.device import autocast, autocast_dtype
 from polymodal.distributed import SINGLE, DistContext, any_rank, barrier, sum_across
 from polymodal.errors import SpecError, TrainingInterrupted, unknown
 from polymodal.evaluation import evaluate_batches
-from polymodal.model import Collator, MultimodalModel, field_value, move_batch
+from polymodal.model import Collator, MultimodalModel, field_value, move_batch, shared_key
 from polymodal.reporting import write_history
 from polymodal.spec import Spec
 
@@ -151,7 +151,7 @@ class Trainer:
         groups = lengths = None
         if shared is not None:
             inp = next(i for i in self.spec.inputs if i.name == shared)
-            groups = [_group_key(field_value(r, inp)) for r in records]
+            groups = [shared_key(field_value(r, inp)) for r in records]
         elif cfg.bucket_by_length:
             lengths = record_lengths(records, self.model)
         size = cfg.batch_size if train else (cfg.eval_batch_size or cfg.batch_size * 2)
@@ -367,16 +367,6 @@ class Trainer:
         best_path = ckpt / "best.safetensors"
         best = load_file(str(best_path)) if best_path.is_file() else None
         return state, best
-
-
-def _group_key(value: Any) -> Any:
-    """A record's group for ``train.group_by``: its value, or its repr where the value
-    cannot be a dict key."""
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value
 
 
 def _jsonable_rng(rng_state: tuple[Any, ...]) -> list[Any]:
