@@ -32,7 +32,8 @@ SPEC = {
                                                 "query": "question"}},
     "task": {"name": "classification", "target": "answer"},
     # Batches of whole scenes (group_by: each image is encoded once for all its questions,
-    # 2.5x the questions per second), which also mixes the question families in a batch.
+    # 2.50x the questions per second: benchmarks/grouped_batches.py); every batch also
+    # mixes the question families.
     "train": {"epochs": 14, "batch_size": 64, "lr": 1.0e-3, "warmup": 0.05,
               "schedule": "cosine", "seed": 0, "group_by": "image", "ablation_epochs": 1},
     "ablation": True,
