@@ -34,11 +34,34 @@ def data_fingerprint(records: list[dict[str, Any]]) -> str:
     return f"sha256:{digest.hexdigest()[:32]} ({len(records)} records)"
 
 
+def is_artifact(directory: Path) -> bool:
+    """Whether ``directory`` is a polymodal model directory (it has a manifest)."""
+    return (directory / MANIFEST).is_file()
+
+
+def check_output_dir(directory: str | Path) -> Path:
+    """Refuse an output directory that writing a model there would destroy or cannot use:
+    only an absent or empty directory, or an earlier polymodal artifact, may be replaced.
+    Called before any training starts (and again just before the final rename)."""
+    directory = Path(directory)
+    if directory.name in ("", ".", "..") or directory.resolve() == Path.cwd().resolve():
+        raise ArtifactError(f"--out {directory}: name a new directory for the model, not "
+                            "the current or a parent directory")
+    if directory.exists() or directory.is_symlink():
+        if not directory.is_dir() or directory.is_symlink():
+            raise ArtifactError(f"--out {directory}: exists and is not a directory")
+        if not is_artifact(directory) and any(directory.iterdir()):
+            raise ArtifactError(f"--out {directory}: exists and is not a polymodal model "
+                                "directory; refusing to replace it (choose another path or "
+                                "empty it yourself)")
+    return directory
+
+
 @contextlib.contextmanager
 def building_directory(directory: str | Path) -> Iterator[Path]:
     """Write a directory atomically: files go into ``DIR.partial``, which replaces ``DIR`` by
     rename when the block finishes; on an error nothing is left behind."""
-    directory = Path(directory)
+    directory = check_output_dir(directory)
     work = directory.parent / f"{directory.name}.partial"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -59,8 +82,30 @@ def write_manifest(directory: Path, kind: str, spec: dict[str, Any],
     (directory / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
 
+def _remove_stale_old_copies(target: Path) -> None:
+    """``.OUT.old-PID`` directories left by a replace that was killed half-way."""
+    for stale in target.parent.glob(f".{target.name}.old-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            continue  # another process is replacing the same target right now
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def replace_directory(source: Path, target: Path) -> None:
-    """Move a finished directory to ``target`` by rename, replacing an older one there."""
+    """Move a finished directory to ``target`` by rename, replacing an older artifact (or an
+    empty directory) there; anything else at ``target`` is refused, untouched."""
+    check_output_dir(target)
+    _remove_stale_old_copies(target)
     old = None
     if target.exists():
         old = target.parent / f".{target.name}.old-{os.getpid()}"
@@ -100,12 +145,49 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ArtifactError(f"{directory} is not a polymodal model directory (no {MANIFEST})")
     try:
-        manifest = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
+        manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ArtifactError(f"{path} is not UTF-8 text") from None
+    except (yaml.YAMLError, RecursionError):
         raise ArtifactError(f"{path} is not valid YAML") from None
     if not isinstance(manifest, dict) or "spec" not in manifest:
         raise ArtifactError(f"{path} has no spec")
+    if not isinstance(manifest["spec"], dict):
+        raise ArtifactError(f"{path}: 'spec' is not a mapping")
     return manifest
+
+
+def inside(directory: Path, *parts: str) -> Path:
+    """``directory/parts...``, refused if it resolves outside ``directory`` (a tampered
+    manifest naming ``../../x``)."""
+    path = directory.joinpath(*parts)
+    if not path.resolve().is_relative_to(directory.resolve()):
+        raise ArtifactError(f"{directory}: {'/'.join(parts)!r} points outside the model "
+                            "directory")
+    return path
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    """A JSON file of a model directory, or a one-line ArtifactError."""
+    if not path.is_file():
+        raise ArtifactError(f"{path.parent.parent}: missing {what} {path.name}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ArtifactError(f"{path}: {what} is corrupt (not valid JSON)") from None
+
+
+def check_weights(path: Path, state: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Refuse weights whose dtype differs from the model's, or that hold NaN/inf."""
+    import torch
+
+    for key, tensor in state.items():
+        want = expected[key]
+        if tensor.dtype != want.dtype:
+            raise ArtifactError(f"{path}: tensor {key} is {tensor.dtype}, the model expects "
+                                f"{want.dtype}")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ArtifactError(f"{path}: tensor {key} holds NaN or infinite values")
 
 
 def load_model_dir(directory: str | Path, device: Any = None) -> tuple[Any, dict[str, Any]]:
@@ -124,10 +206,10 @@ def load_model_dir(directory: str | Path, device: Any = None) -> tuple[Any, dict
     task.load_state(manifest.get("task_state", {}))
     states = {}
     for inp in spec.inputs:
-        path = directory / "processors" / f"{inp.name}.json"
-        if not path.is_file():
-            raise ArtifactError(f"{directory}: missing processor file {path.name}")
-        states[inp.name] = json.loads(path.read_text())
+        path = inside(directory, "processors", f"{inp.name}.json")
+        states[inp.name] = read_json_file(path, "processor file")
+        if not isinstance(states[inp.name], dict):
+            raise ArtifactError(f"{path}: processor file is not a JSON object")
     device = device or torch.device("cpu")
     model = build_model(spec, task=task, processor_states=states, artifact_dir=directory,
                         device=device)
@@ -138,13 +220,15 @@ def load_model_dir(directory: str | Path, device: Any = None) -> tuple[Any, dict
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ArtifactError(f"{weights} is corrupt or unreadable: {exc}") from None
-    expected = set(model.trainable_state_dict())
+    own = model.trainable_state_dict()
+    expected = set(own)
     missing, extra = expected - set(state), set(state) - expected
     if missing or extra:
         raise ArtifactError(
             f"{weights} does not match the spec: {len(missing)} missing and {len(extra)} "
             f"unexpected tensors (e.g. {sorted(missing or extra)[0]})"
         )
+    check_weights(weights, state, own)
     try:
         model.load_state_dict(state, strict=False)
     except RuntimeError as exc:

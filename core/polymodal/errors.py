@@ -18,6 +18,20 @@ class DataError(PolymodalError):
     """A data file is missing, empty, malformed, or lacks a column the spec needs."""
 
 
+class FieldError(DataError):
+    """A record's field holds a value the model cannot take; ``index`` and ``field`` say
+    where (the server answers 422 naming ``records[index].field``)."""
+
+    def __init__(self, message: str, index: int, field: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.field = field
+
+
+class RequestTooLarge(DataError):
+    """One request asks for more work than a served model allows (pixels, records): 413."""
+
+
 class ArtifactError(PolymodalError):
     """A model directory is missing, incomplete or corrupt."""
 
@@ -28,6 +42,10 @@ class PluginError(PolymodalError):
 
 class TrainingInterrupted(PolymodalError):
     """SIGINT/SIGTERM arrived during training; a checkpoint to resume from was saved."""
+
+
+class NonFiniteLoss(PolymodalError):
+    """The training loss became NaN or infinite: the run is stopped and nothing is written."""
 
 
 class UnknownNameError(PolymodalError):

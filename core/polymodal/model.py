@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from polymodal.encoders.base import BuildContext, Encoder, EncoderOutput
-from polymodal.errors import SpecError
+from polymodal.errors import ArtifactError, SpecError
 from polymodal.fusions import Fusion
 from polymodal.hub import ComponentHub, get_hub
 from polymodal.registry import get_registry
@@ -140,7 +140,15 @@ def build_model(spec: Spec, *, task: Task, train_records: list[Record] | None = 
                 context.processor_dir = artifact_dir / "processors" / inp.name
         elif train_records is not None:
             context.values = [field_value(r, inp) for r in train_records]
-        encoders[inp.name] = build_encoder(inp, context)
+        try:
+            encoders[inp.name] = build_encoder(inp, context)
+        except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            if processor_states is not None:
+                raise ArtifactError(f"{artifact_dir}: input {inp.name!r} cannot be restored "
+                                    f"from its processor files ({reason})") from None
+            raise SpecError(f"spec: inputs[{inp.name}]: encoder {inp.encoder!r} cannot be "
+                            f"built with options {inp.options} ({reason})") from None
     input_dims = {name: enc.output_dim for name, enc in encoders.items()}
     try:
         fusion = registry.build("fusion", spec.fusion.name, input_dims, **spec.fusion.options)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from polymodal.data.readers import columns_of, read_records
-from polymodal.errors import DataError, PolymodalError
+from polymodal.errors import DataError, NonFiniteLoss, PolymodalError
 from polymodal.spec import Spec, check_columns
 
 Record = dict[str, Any]
@@ -32,9 +32,13 @@ class RunResult:
 def load_split(spec: Spec, source: str, records: list[Record] | None = None) -> list[Record]:
     """Read a data source (or take given records), check its columns, drop rows without a
     target, and apply ``data.limit``."""
+    from polymodal.encoders.numeric import check_numbers
+
     if records is None:
         records = read_records(source)
     check_columns(spec, columns_of(records), source)
+    check_numbers(records, [f for i in spec.inputs if i.modality == "numeric"
+                            for f in i.fields], f"{source}: record")
     kept = [r for r in records if r.get(spec.task.target) is not None]
     if not kept:
         raise DataError(f"{source}: no record has a value for target {spec.task.target!r}")
@@ -97,12 +101,15 @@ def _evaluate(model: Any, records: list[Record], spec: Spec, device: Any) -> dic
 
 
 def _prepare_work_dir(out_dir: Path, resume: bool) -> Path:
+    from polymodal.checkpoint import find_checkpoint
+
     work = out_dir.parent / f"{out_dir.name}.partial"
     if resume:
-        if not (work / "checkpoints" / "last").is_dir():
-            finished = out_dir / "checkpoints" / "last"
-            if not finished.is_dir():
-                raise PolymodalError(f"--resume: no checkpoint under {work} or {out_dir}")
+        if find_checkpoint(work) is None:
+            if find_checkpoint(out_dir) is None:
+                raise PolymodalError(
+                    f"--resume: no checkpoint under {work} or {out_dir} (a finished model "
+                    "keeps one only when trained with --keep-checkpoint)")
             shutil.rmtree(work, ignore_errors=True)
             shutil.copytree(out_dir, work)
         return work
@@ -117,9 +124,10 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
                  ablate: bool | None = None) -> RunResult:
     """Train ``spec`` and write a model directory at ``out_dir``."""
     from polymodal import artifacts, distributed
+    from polymodal.checkpoint import drop_checkpoints, find_checkpoint
 
     started = time.perf_counter()
-    out_dir = Path(out_dir)
+    out_dir = artifacts.check_output_dir(out_dir)
     if train_records is None and not spec.data.train:
         raise PolymodalError("spec: data.train is not set and no training data was given")
     records = load_split(spec, spec.data.train or "<records>", train_records)
@@ -163,11 +171,16 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
         _write_run(work, spec, result, metrics, comparisons, counts=(len(train), len(val),
                                                                      len(test or [])),
                    fingerprint=artifacts.data_fingerprint(train), device=torch_device)
-    except BaseException:
+    except BaseException as exc:
         distributed.shutdown()
-        if ctx.is_main and not (work / "checkpoints" / "last").is_dir():
+        # An interrupted or crashed run keeps its checkpoint for --resume; a run that
+        # diverged (NaN loss) would only diverge again, so nothing of it is kept.
+        diverged = isinstance(exc, NonFiniteLoss) and not resume
+        if ctx.is_main and (diverged or find_checkpoint(work) is None):
             shutil.rmtree(work, ignore_errors=True)
         raise
+    if not spec.train.keep_checkpoint:
+        drop_checkpoints(work)
     artifacts.replace_directory(work, out_dir)
     return RunResult(out_dir=out_dir, metrics=metrics, comparisons=comparisons,
                      seconds=time.perf_counter() - started)

@@ -62,7 +62,11 @@ class Predictor:
             outputs["labels"] = labels
         return outputs
 
-    def _check(self, records: list[Record]) -> None:
+    def validate(self, records: list[Record]) -> None:
+        """Refuse records the model cannot take (DataError naming the record and field);
+        the server calls it for each request before batching it with others."""
+        from polymodal.encoders.numeric import check_numbers
+
         wanted = set(self.input_names)
         for i, record in enumerate(records):
             if not isinstance(record, dict):
@@ -71,6 +75,19 @@ class Predictor:
             if not wanted & set(record):
                 raise DataError(f"record {i}: none of the model's inputs "
                                 f"({', '.join(sorted(wanted))}) is present")
+        check_numbers(records, [f for i in self.spec.inputs if i.modality == "numeric"
+                                for f in i.fields], "record")
+
+    def check_request(self, records: list[Record]) -> None:
+        """What the server checks of one request before batching it: ``validate``, then
+        each processor's own per-request limits (``check_request(values)``, e.g. the
+        pixels of all images together)."""
+        self.validate(records)
+        for inp in self.spec.inputs:
+            check = getattr(self.model.processors.get(inp.name), "check_request", None)
+            if check is not None:
+                for name in inp.fields:
+                    check([r.get(name) for r in records])
 
     def predict(self, records: list[Record], batch_size: int = 64) -> list[dict[str, Any]]:
         """One prediction per record, in order (``label`` and ``scores`` for classification).
@@ -84,7 +101,7 @@ class Predictor:
 
         if not records:
             return []
-        self._check(records)
+        self.validate(records)
         chunks = length_chunks(record_lengths(records, self.model), batch_size)
         loader = chunked_batches(self.model, records, chunks)
         results: list[dict[str, Any]] = [{}] * len(records)
@@ -104,7 +121,7 @@ class Predictor:
         labelled = [r for r in records if r.get(target) is not None]
         if not labelled:
             raise DataError(f"no record has the target field {target!r}")
-        self._check(labelled)
+        self.validate(labelled)
         return evaluate_batches(
             self.model, ordered_loader(self.model, labelled, batch_size, with_target=True),
             self.device)

@@ -35,8 +35,12 @@ class DataSpec(_Strict):
         return value
 
 
+# Input names become file names (processors/<name>.json) and keys of weights and URLs.
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
+
+
 class InputSpec(_Strict):
-    name: str
+    name: str = Field(pattern=NAME_PATTERN)
     modality: str
     encoder: str
     columns: list[str] | None = None
@@ -87,6 +91,9 @@ class TrainSpec(_Strict):
     # encoded once per batch (gradients summed over the records that share it). Takes
     # precedence over ``bucket_by_length``.
     group_by: str | None = None
+    # Keep the resumable state (checkpoints/) in the finished model directory, so that
+    # ``--resume`` can continue it later (e.g. with more epochs).
+    keep_checkpoint: bool = False
 
 
 class Spec(_Strict):
@@ -171,6 +178,9 @@ def _format_error(exc: ValidationError) -> str:
         return f"spec: unknown key {where!r}{hint}"
     if err["type"] == "missing":
         return f"spec: missing required key {where!r}"
+    if err["type"] == "string_pattern_mismatch" and loc[-1] == "name":
+        return (f"spec: {where}: {err.get('input')!r} is not a valid name (up to 64 letters, "
+                "digits, '_' or '-', starting with a letter or '_')")
     return f"spec: {where}: {err['msg']}"
 
 
@@ -193,7 +203,9 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
     if not path.is_file():
         raise SpecError(f"spec file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"spec {path} is not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -210,6 +222,27 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
     return spec
 
 
+def _parse_override_value(item: str, raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise SpecError(f"override {item!r}: the value is not a plain YAML value "
+                        f"({problem})") from None
+
+
+def _list_index(item: str, node: list[Any], part: str) -> int:
+    try:
+        index = int(part)
+    except ValueError:
+        raise SpecError(f"override {item!r}: {part!r} is not a list index (0 to "
+                        f"{len(node) - 1})") from None
+    if not -len(node) <= index < len(node):
+        raise SpecError(f"override {item!r}: index {index} is out of range (the list has "
+                        f"{len(node)} items)")
+    return index
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``a.b.c=value`` strings (value parsed as YAML) to a spec dict."""
     data = copy.deepcopy(data)
@@ -219,17 +252,25 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             raise SpecError(f"override {item!r} must look like key.path=value")
         node: Any = data
         parts = key.split(".")
-        for part in parts[:-1]:
+        if any(not part for part in parts):
+            raise SpecError(f"override {item!r}: empty part in the key {key!r}")
+        for depth, part in enumerate(parts[:-1]):
             if isinstance(node, list):
-                node = node[int(part)]
-            else:
+                node = node[_list_index(item, node, part)]
+            elif isinstance(node, dict):
                 node = node.setdefault(part, {})
+            else:
+                raise SpecError(f"override {item!r}: {'.'.join(parts[:depth]) or 'spec'} "
+                                f"is a value ({node!r}), not a mapping or list")
         last = parts[-1]
-        value = yaml.safe_load(raw)
+        value = _parse_override_value(item, raw)
         if isinstance(node, list):
-            node[int(last)] = value
-        else:
+            node[_list_index(item, node, last)] = value
+        elif isinstance(node, dict):
             node[last] = value
+        else:
+            raise SpecError(f"override {item!r}: {'.'.join(parts[:-1])} is a value "
+                            f"({node!r}), not a mapping or list")
     return data
 
 

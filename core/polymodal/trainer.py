@@ -2,18 +2,15 @@
 early stopping on a validation metric, best-checkpoint selection, resumable checkpoints,
 autocast on CUDA, length-bucketed batches, rich progress bars.
 
-Checkpoints (``<work>/checkpoints/last/``) hold the model, optimizer, scheduler, trainer
-state and RNG states; they are written atomically. Tensors go through safetensors or
-``torch.save``/``torch.load(weights_only=True)`` (optimizer state), never pickle.
+Checkpoints (``<work>/checkpoints/last/``, see ``polymodal.checkpoint``) hold the model,
+optimizer, scheduler, trainer state and RNG states in safetensors + JSON; they are written
+atomically and never unpickled.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import random
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,10 +21,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from polymodal.checkpoint import (
+    LAST,
+    CheckpointError,
+    checkpoints_dir,
+    find_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from polymodal.data.loader import make_loader, record_lengths
 from polymodal.device import autocast, autocast_dtype
 from polymodal.distributed import SINGLE, DistContext, any_rank, barrier, sum_across
-from polymodal.errors import SpecError, TrainingInterrupted, unknown
+from polymodal.errors import NonFiniteLoss, SpecError, TrainingInterrupted, unknown
 from polymodal.evaluation import evaluate_batches
 from polymodal.model import Collator, MultimodalModel, field_value, move_batch, shared_key
 from polymodal.reporting import write_history
@@ -139,7 +144,7 @@ class Trainer:
 
     @property
     def checkpoint_dir(self) -> Path:
-        return self.work_dir / "checkpoints" / "last"
+        return checkpoints_dir(self.work_dir) / LAST
 
     def _loader(self, records: list[Record], *, train: bool) -> Any:
         cfg = self.spec.train
@@ -193,8 +198,9 @@ class Trainer:
                                  "best_epoch": 0, "bad_epochs": 0, "history": [],
                                  "loss_sum": 0.0, "seen": 0}
         best_state: dict[str, torch.Tensor] | None = None
-        if resume and (self.checkpoint_dir / "trainer_state.json").is_file():
-            state, best_state = self._load_checkpoint(optimizer, scheduler)
+        found = find_checkpoint(self.work_dir) if resume else None
+        if found is not None:
+            state, best_state = self._load_checkpoint(found, optimizer, scheduler)
         started = time.perf_counter()
         self._emit("train_start", epoch=state["epoch"], step=state["step"])
         stopped_early = False
@@ -279,9 +285,15 @@ class Trainer:
             with autocast(self.device, self.amp_dtype):
                 outputs = forward_model(batch["inputs"], batch["present"], batch.get("repeat"))
             loss = self.model.task.loss(outputs, batch["target"])
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLoss(
+                    f"training stopped: the loss is {value} at epoch {state['epoch'] + 1}, "
+                    f"batch {state['batch'] + 1}; check the data for extreme values, or "
+                    "lower train.lr")
             self.scaler.scale(loss / self.spec.train.grad_accum).backward()
         n = len(batch["target"])
-        state["loss_sum"] += float(loss.detach()) * n
+        state["loss_sum"] += value * n
         state["seen"] += n
 
     def _optimizer_step(self, optimizer: Any, scheduler: Any) -> None:
@@ -316,57 +328,50 @@ class Trainer:
 
     def _save_checkpoint(self, optimizer: Any, scheduler: Any, state: dict[str, Any],
                          best_state: dict[str, torch.Tensor] | None) -> None:
-        from safetensors.torch import save_file
-
         if not self.dist.is_main:
             barrier()  # wait until rank 0 has written it, so no rank exits before
             return
-        final = self.checkpoint_dir
-        tmp = final.parent / ".last.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        weights = {k: v.detach().cpu().contiguous()
-                   for k, v in self.model.trainable_state_dict().items()}
-        save_file(weights, str(tmp / "model.safetensors"))
-        if best_state is not None:
-            save_file({k: v.contiguous() for k, v in best_state.items()},
-                      str(tmp / "best.safetensors"))
-        torch.save({
+        extra = {
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        }, tmp / "optimizer.pt")
-        payload = dict(state, python_rng=_jsonable_rng(random.getstate()))
-        (tmp / "trainer_state.json").write_text(json.dumps(payload, default=float))
-        old = final.parent / ".last.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
+        }
+        payload = dict(state, python_rng=_jsonable_rng(random.getstate()),
+                       model_spec=_model_spec(self.spec))
+        save_checkpoint(self.work_dir, weights=self.model.trainable_state_dict(),
+                        best=best_state, state=payload, extra=extra)
         barrier()
 
-    def _load_checkpoint(self, optimizer: Any, scheduler: Any
+    def _load_checkpoint(self, directory: Path, optimizer: Any, scheduler: Any
                          ) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
-        from safetensors.torch import load_file
-
-        ckpt = self.checkpoint_dir
-        self.model.load_state_dict(load_file(str(ckpt / "model.safetensors"),
-                                             device=str(self.device)), strict=False)
-        extra = torch.load(ckpt / "optimizer.pt", map_location=self.device, weights_only=True)
-        optimizer.load_state_dict(extra["optimizer"])
-        scheduler.load_state_dict(extra["scheduler"])
-        self.scaler.load_state_dict(extra["scaler"])
-        torch.set_rng_state(extra["torch_rng"].cpu())
+        weights, best, state, extra = load_checkpoint(directory, self.device)
+        if state.get("model_spec") != _model_spec(self.spec):
+            raise CheckpointError(
+                f"--resume: the checkpoint in {directory} was written for another model "
+                "(inputs, fusion or task changed); train again without --resume")
+        try:
+            self.model.load_state_dict(weights, strict=False)
+            optimizer.load_state_dict(extra["optimizer"])
+            scheduler.load_state_dict(extra["scheduler"])
+            self.scaler.load_state_dict(extra["scaler"])
+            torch.set_rng_state(extra["torch_rng"].cpu())
+            random.setstate(_restore_rng(state.pop("python_rng")))
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"--resume: the checkpoint in {directory} does not fit "
+                                  f"this model ({str(exc).splitlines()[0][:160]})") from None
         if extra["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(extra["cuda_rng"])
-        state = json.loads((ckpt / "trainer_state.json").read_text())
-        random.setstate(_restore_rng(state.pop("python_rng")))
-        best_path = ckpt / "best.safetensors"
-        best = load_file(str(best_path)) if best_path.is_file() else None
+        state.pop("model_spec", None)
         return state, best
+
+
+def _model_spec(spec: Spec) -> dict[str, Any]:
+    """The parts of a spec a checkpoint's tensors depend on (training settings may change
+    between runs: more epochs, another learning rate)."""
+    data = spec.to_dict()
+    return {key: data[key] for key in ("inputs", "fusion", "task")}
 
 
 def _jsonable_rng(rng_state: tuple[Any, ...]) -> list[Any]:

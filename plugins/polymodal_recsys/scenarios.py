@@ -13,7 +13,7 @@ from polymodal.scenario import Scenario
 CF_SPEC: dict[str, Any] = {
     "name": "movielens-cf",
     "scenario": "recsys.cf",
-    "data": {"positive_threshold": 4.0},
+    "data": {"positive_threshold": "auto"},
     "model": {"name": "als", "factors": 16, "regularization": 0.05, "iterations": 15,
               "weighting": "alpha", "alpha": 1.0},
     "evaluation": {"split": "temporal", "test_fraction": 0.2, "k": 10},

@@ -20,7 +20,10 @@ class DataSpec(_Strict):
     item: str | None = None
     weight: str | None = None
     timestamp: str | None = None
-    positive_threshold: float | None = None  # ratings >= this are positives; None: all
+    # Weights >= this are the positives (any weight column); null keeps every event; "auto":
+    # ratings >= 4 for explicit ratings (a "rating" column, as in MovieLens), every event
+    # for implicit weights (clicks, plays).
+    positive_threshold: float | Literal["auto"] | None = "auto"
 
 
 class ModelSpec(_Strict):

@@ -19,7 +19,7 @@ from polymodal_recsys.recommender import Recommender
 
 def prepare(spec: Any, data: Interactions) -> tuple[Interactions, Interactions, IdMap, IdMap]:
     """Positives, then the spec's split; id maps over every user and item seen."""
-    data = positives(data, spec.data.positive_threshold)
+    data = positives(data, spec.data)
     train, test = split(data, spec.evaluation.split, spec.evaluation.test_fraction,
                         spec.evaluation.seed)
     if not len(train):
@@ -74,7 +74,7 @@ def train_hybrid(spec: Any, data: Interactions, out_dir: Path | None = None,
 
     limit_blas_threads()
     hybrid = spec.hybrid
-    data = positives(data, spec.data.positive_threshold)
+    data = positives(data, spec.data)
     users, items = IdMap.of(data.users), IdMap.of(data.items)
     missing = [i for i in items.ids if i not in data.item_content]
     if missing:

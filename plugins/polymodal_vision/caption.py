@@ -153,6 +153,11 @@ class CaptionModel:
                 texts.append(self.vocab.decode(ids))
         return texts
 
+    def check_request(self, records: list[Record]) -> None:
+        """The server's per-request checks (the image pixel budget)."""
+        self.model.image_encoder.processor.check_request(
+            [r.get("image") for r in records if isinstance(r, dict)])
+
     def predict(self, records: list[Record], batch_size: int = 64) -> list[Record]:
         if any(r.get("image") is None for r in records):
             raise DataError("each record needs \"image\"")

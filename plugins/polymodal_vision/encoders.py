@@ -60,6 +60,12 @@ class ImageProcessor(Processor):
             if value is not None:
                 self._open(value)
 
+    def check_request(self, values: list[Any]) -> None:
+        """A served request's images, before they are decoded: the per-request budget."""
+        from polymodal_vision.images import check_pixel_budget
+
+        check_pixel_budget(values)
+
     def __call__(self, values: list[Any]) -> dict[str, torch.Tensor]:
         resize = self.transform()[0]
         resized = torch.zeros(len(values), 3, self.size, self.size, dtype=torch.uint8)

@@ -9,10 +9,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from polymodal.errors import DataError
+from polymodal.errors import DataError, RequestTooLarge
 
 # Larger images are refused (PIL's decompression-bomb guard), not decoded: 64 megapixels.
 MAX_PIXELS = 64_000_000
+# Pixels of all the images in one served request together: many images just under the
+# per-image limit would otherwise cost seconds and hundreds of MB each.
+MAX_PIXELS_PER_REQUEST = 64_000_000
+# The only decoders PIL may use: it also knows EPS/PS (which start Ghostscript where that is
+# installed) and a long tail of rarely audited formats.
+ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "BMP", "TIFF", "GIF")
 # Modes converted to RGB; others (CMYK, 16/32-bit, float) are refused: their colours or
 # ranges need a decision the user should make (e.g. a window for 16-bit medical images).
 CONVERTIBLE_MODES = {"RGB", "RGBA", "L", "LA", "P", "1"}
@@ -49,7 +55,7 @@ def open_image(value: Any, where: str | None = None) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise DataError(f"{name}: {width}x{height} pixels is over the limit of "
@@ -64,7 +70,28 @@ def open_image(value: Any, where: str | None = None) -> Any:
         raise DataError(f"{name}: too many pixels (decompression-bomb guard, limit "
                         f"{MAX_PIXELS:,})") from None
     except UnidentifiedImageError:
-        raise DataError(f"{name}: not an image PIL can read") from None
+        raise DataError(f"{name}: not an image in an accepted format "
+                        f"({', '.join(f for f in ALLOWED_FORMATS if f != 'MPO')})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{name}: truncated or corrupt image ({exc})") from None
     return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def check_pixel_budget(values: list[Any], budget: int = MAX_PIXELS_PER_REQUEST) -> None:
+    """Refuse a request whose images hold more than ``budget`` pixels in all, reading only
+    their headers (nothing is decoded)."""
+    from PIL import Image, UnidentifiedImageError
+
+    total = 0
+    for value in values:
+        if not isinstance(value, bytes | bytearray):
+            continue
+        try:
+            with Image.open(io.BytesIO(value), formats=ALLOWED_FORMATS) as image:
+                width, height = image.size
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            continue  # decoding it later gives the precise error for that image
+        total += width * height
+        if total > budget:
+            raise RequestTooLarge(f"the images of one request hold over {budget:,} pixels; "
+                                  "send fewer or smaller images per request")

@@ -125,6 +125,11 @@ class Retriever:
         vectors = text_vectors(self.spec, texts, str(self.device)).to(self.device)
         return self.model.embed_text_vectors(vectors).cpu()
 
+    def check_request(self, records: list[Record]) -> None:
+        """The server's per-request checks (the image pixel budget)."""
+        self.model.image_encoder.processor.check_request(
+            [r.get("image") for r in records if isinstance(r, dict)])
+
     def predict(self, records: list[Record], batch_size: int = 128) -> list[Record]:
         """``{"image": ...}`` or ``{"text": ...}`` -> ``{"embedding": [...]}``."""
         results: list[Record | None] = [None] * len(records)

@@ -41,7 +41,7 @@ def write_run(tmp_path: Path, rows: int = 256, **train: object) -> Path:
 
 
 def weights(model_dir: Path) -> dict:
-    return load_file(str(model_dir / "checkpoints" / "last" / "model.safetensors"))
+    return load_file(str(model_dir / "model.safetensors"))
 
 
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path: Path) -> None:

@@ -16,14 +16,32 @@ device_option = click.option("--device", default=None,
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
+def checked_out_dir(ctx: click.Context, param: click.Parameter, value: str | None
+                    ) -> str | None:
+    """Click callback of every ``--out DIR`` that writes a model: refuse, before any work
+    starts, a directory that replacing would destroy (see ``check_output_dir``)."""
+    if value is not None and not ctx.resilient_parsing:
+        from polymodal.artifacts import check_output_dir
+
+        check_output_dir(value)
+    return value
+
+
+def out_dir_option(default: str | None = None, *, required: bool = False,
+                   help: str = "Model directory to write.") -> Any:
+    """``--out DIR`` of a command that writes a model directory (checked up front)."""
+    return click.option("--out", "out_dir", type=click.Path(file_okay=False),
+                        default=default, required=required, show_default=default is not None,
+                        callback=checked_out_dir, help=help)
+
+
 def _held_out(metrics: dict[str, Any]) -> dict[str, Any]:
     return metrics.get("test") or metrics.get("validation") or {}
 
 
 @click.command("train")
 @click.argument("spec_path", metavar="SPEC.yaml")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Model directory to write (default runs/<spec name>).")
+@out_dir_option(help="Model directory to write (default runs/<spec name>).")
 @set_option
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint of OUT.")
 @click.option("--ablate/--no-ablate", default=None,
@@ -32,6 +50,8 @@ def _held_out(metrics: dict[str, Any]) -> dict[str, Any]:
               default=None, help="Autocast precision (spec train.precision).")
 @click.option("--grad-accum", type=int, default=None,
               help="Gradient accumulation steps (spec train.grad_accum).")
+@click.option("--keep-checkpoint", is_flag=True, default=None,
+              help="Keep the resumable state in OUT/checkpoints (spec train.keep_checkpoint).")
 @click.option("--nproc-per-node", type=int, default=1, show_default=True,
               help="Processes per machine (torch.distributed, one per GPU).")
 @click.option("--nnodes", default="1", show_default=True, help="Machines (or MIN:MAX).")
@@ -44,7 +64,8 @@ def _held_out(metrics: dict[str, Any]) -> dict[str, Any]:
 @json_option
 def train_cmd(spec_path: str, out_dir: str | None, overrides: tuple[str, ...], resume: bool,
               ablate: bool | None, precision: str | None, grad_accum: int | None,
-              nproc_per_node: int, nnodes: str, node_rank: int, rdzv_endpoint: str | None,
+              keep_checkpoint: bool | None, nproc_per_node: int, nnodes: str, node_rank: int,
+              rdzv_endpoint: str | None,
               max_restarts: int, device: str | None, quiet: bool, as_json: bool) -> None:
     """Train a model from a YAML spec and write a model directory.
 
@@ -57,7 +78,8 @@ def train_cmd(spec_path: str, out_dir: str | None, overrides: tuple[str, ...], r
 
     overrides = overrides + tuple(
         f"train.{key}={value}" for key, value in
-        (("precision", precision), ("grad_accum", grad_accum)) if value is not None)
+        (("precision", precision), ("grad_accum", grad_accum),
+         ("keep_checkpoint", "true" if keep_checkpoint else None)) if value is not None)
     spec = load_spec(spec_path, list(overrides))  # validate before starting any process
     out = Path(out_dir or Path("runs") / spec.name)
     if nproc_per_node > 1 or nnodes != "1":
@@ -133,20 +155,36 @@ def predict_cmd(model_dir: str, input_path: str, batch_size: int, device: str | 
     predict_and_print(model_dir, read_records(input_path), device, batch_size)
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
 @click.command("serve")
 @click.argument("model_dirs", nargs=-1, required=True, type=click.Path())
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--max-batch-size", default=32, show_default=True,
               help="Records per forward pass (dynamic batching).")
 @click.option("--max-delay-ms", default=5.0, show_default=True,
               help="How long a batch waits for more requests.")
 @click.option("--max-queue", default=256, show_default=True,
               help="Queued requests per model before 503.")
+@click.option("--max-records", default=1024, show_default=True,
+              help="Records in one request before 413.")
 @click.option("--timeout-s", default=30.0, show_default=True, help="Per-request limit (504).")
 @click.option("--max-body-mb", default=16.0, show_default=True, help="Body size limit (413).")
+@click.option("--header-timeout-s", default=10.0, show_default=True,
+              help="Time a connection has to send complete request headers (then closed).")
+@click.option("--body-timeout-s", default=30.0, show_default=True,
+              help="Time a request has to send its whole body (408).")
+@click.option("--max-connections", default=256, show_default=True,
+              help="Open connections and requests at once before 503.")
+@click.option("--drain-s", default=30.0, show_default=True,
+              help="On SIGTERM/SIGINT: time open requests get to finish.")
 @click.option("--api-key-env", default=None, metavar="VAR",
               help="Require the API key held in this environment variable.")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Host header value to accept besides the bound address (repeatable); on "
+              "a loopback address only localhost names are accepted by default.")
 @click.option("--precision", type=click.Choice(["fp32", "auto", "bf16", "fp16"]),
               default="fp32", show_default=True,
               help="Inference autocast; auto = bf16 where the CPU/GPU has it (faster).")
@@ -154,8 +192,10 @@ def predict_cmd(model_dir: str, input_path: str, batch_size: int, device: str | 
               help="Server processes on the port; each loads its own copy of the models.")
 @device_option
 def serve_cmd(model_dirs: tuple[str, ...], host: str, port: int, max_batch_size: int,
-              max_delay_ms: float, max_queue: int, timeout_s: float, max_body_mb: float,
-              api_key_env: str | None, precision: str, workers: int,
+              max_delay_ms: float, max_queue: int, max_records: int, timeout_s: float,
+              max_body_mb: float, header_timeout_s: float, body_timeout_s: float,
+              max_connections: int, drain_s: float, api_key_env: str | None,
+              allow_hosts: tuple[str, ...], precision: str, workers: int,
               device: str | None) -> None:
     """Serve trained models over HTTP (FastAPI + uvicorn) with dynamic batching."""
     import os
@@ -164,29 +204,39 @@ def serve_cmd(model_dirs: tuple[str, ...], host: str, port: int, max_batch_size:
 
     from polymodal.errors import PolymodalError
     from polymodal.serving.app import ServeSettings, create_app
+    from polymodal.serving.protocol import protocol_with
 
     api_key = None
     if api_key_env:
         api_key = os.environ.get(api_key_env)
         if not api_key:
             raise PolymodalError(f"--api-key-env {api_key_env}: the variable is not set")
+    if host in LOOPBACK_HOSTS or host.startswith("127."):
+        allowed: list[str] | None = [*LOOPBACK_HOSTS, host, *allow_hosts]
+    else:  # bound to a network address: the Host check is the user's choice
+        allowed = [host, *allow_hosts] if allow_hosts else None
     settings = ServeSettings(max_batch_size=max_batch_size, max_delay_ms=max_delay_ms,
-                             max_queue=max_queue, timeout_s=timeout_s,
-                             max_body_bytes=int(max_body_mb * 1024 * 1024), api_key=api_key,
-                             precision=precision)
+                             max_queue=max_queue, max_records=max_records,
+                             timeout_s=timeout_s, max_body_bytes=int(max_body_mb * 1024 * 1024),
+                             header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s,
+                             max_connections=max_connections, drain_s=drain_s,
+                             api_key=api_key, precision=precision, allowed_hosts=allowed)
     if workers < 1:
         raise PolymodalError("--workers must be at least 1")
+    server_options: dict[str, Any] = {
+        "host": host, "port": port, "log_level": "warning",
+        "http": protocol_with(header_timeout_s), "limit_concurrency": max_connections,
+        "timeout_graceful_shutdown": drain_s}
     if workers == 1:
         app = create_app(list(model_dirs), settings, device=device)
-        uvicorn.run(app, host=host, port=port, log_level="warning",
-                    timeout_graceful_shutdown=30)
+        uvicorn.run(app, **server_options)
         return
     from polymodal.serving.workers import WORKER_CONFIG_ENV, check_model_dirs, worker_config
 
     check_model_dirs(list(model_dirs))  # fail here, once, not in every worker
     os.environ[WORKER_CONFIG_ENV] = worker_config(list(model_dirs), settings, device)
     uvicorn.run("polymodal.serving.workers:app_from_env", factory=True, workers=workers,
-                host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+                **server_options)
 
 
 @click.command("demo")

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from polymodal.cli.commands import device_option, json_option, set_option
+from polymodal.cli.commands import device_option, json_option, out_dir_option, set_option
 from polymodal.cli.output import emit_json, emit_jsonl, print_metrics
 
 Record = dict[str, Any]
@@ -35,8 +35,7 @@ def model_group(scenario: str, description: str, *, train: TrainFunction,
     @group.command("train")
     @click.option("--data", default=None, help=f"{data_help} Default: the embedded data.")
     @click.option("--test", default=None, help="Held-out data, reported at the end.")
-    @click.option("--out", "out_dir", default=f"runs/{domain}-{verb}", show_default=True,
-                  type=click.Path(file_okay=False))
+    @out_dir_option(f"runs/{domain}-{verb}")
     @set_option
     @click.option("--quick", is_flag=True, help="Tiny smoke run.")
     @device_option

@@ -15,6 +15,7 @@ from polymodal.cli.commands import (
     device_option,
     evaluate_and_print,
     json_option,
+    out_dir_option,
     set_option,
 )
 from polymodal.cli.model_group import predict_command
@@ -60,8 +61,7 @@ def scenario_group(name: str, description: str,
     @click.option("--data", "train_path", default=None,
                   help="Training data (default: the embedded data set).")
     @click.option("--test", "test_path", default=None, help="Held-out test data.")
-    @click.option("--out", "out_dir", type=click.Path(file_okay=False),
-                  default=f"runs/{domain}-{verb}", show_default=True)
+    @out_dir_option(f"runs/{domain}-{verb}")
     @set_option
     @click.option("--quick", is_flag=True, help="Tiny smoke run.")
     @click.option("--resume", is_flag=True, help="Continue from the last checkpoint of OUT.")

@@ -114,4 +114,28 @@ def options_of(spec: InputSpec, defaults: dict[str, Any]) -> dict[str, Any]:
                 f"spec: inputs[{spec.name}].options: "
                 + str(unknown(f"option of encoder {spec.encoder!r}", key, defaults))
             )
+    for key, value in spec.options.items():
+        problem = _option_problem(value, defaults[key])
+        if problem:
+            raise SpecError(f"spec: inputs[{spec.name}].options.{key}: {value!r} is not "
+                            f"{problem} (default {defaults[key]!r})")
     return {**defaults, **spec.options}
+
+
+def _option_problem(value: Any, default: Any) -> str | None:
+    """What an option value fails to be, judged by its default's type (None: any value)."""
+    if default is None:
+        return None
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "an integer"
+        return None if value >= min(default, 1) else f"at least {min(default, 1)}"
+    if isinstance(default, float):
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return "a number"
+        return None if value >= 0 else "zero or more"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "a string"
+    return None

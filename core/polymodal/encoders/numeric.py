@@ -16,18 +16,45 @@ from polymodal.encoders.base import (
     options_of,
     prepare_processor,
 )
-from polymodal.errors import DataError
+from polymodal.errors import DataError, FieldError
 from polymodal.spec import InputSpec
+
+# The largest magnitude a float32 tensor holds; beyond it a value becomes infinite.
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _to_float(value: Any) -> float | None:
     if value is None:
         return None
+    if isinstance(value, bool):
+        return float(value)
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DataError(f"not a number: {value!r}") from None
-    return None if math.isnan(number) else number
+    if math.isnan(number):
+        return None
+    if not abs(number) <= FLOAT32_MAX:
+        raise DataError(f"{value!r} is not a finite number (or beyond float32's range)")
+    return number
+
+
+def check_numbers(records: list[dict[str, Any]], fields: list[str], where: str) -> None:
+    """Refuse a record whose numeric field holds text, infinity or an overflowing value,
+    naming the record (``where`` + index) and field: one bad value would otherwise train a
+    model whose statistics are infinite, or predict NaN."""
+    for i, record in enumerate(records):
+        for name in fields:
+            value = record.get(name) if isinstance(record, dict) else None
+            if isinstance(value, list | tuple):
+                values = list(value)
+            else:
+                values = [value]
+            for part in values:
+                try:
+                    _to_float(part)
+                except DataError as exc:
+                    raise FieldError(f"{where} {i}, field {name!r}: {exc}", i, name) from None
 
 
 class NumericProcessor(Processor):
@@ -67,8 +94,8 @@ class NumericProcessor(Processor):
             for j, v in enumerate(row):
                 if v is None:
                     missing[i, j] = 1.0
-                else:
-                    x[i, j] = (v - self.mean[j]) / self.std[j]
+                else:  # clamped: a value far outside the training range stays finite
+                    x[i, j] = max(-1e6, min(1e6, (v - self.mean[j]) / self.std[j]))
         return {"values": x, "missing": missing}
 
     def state(self) -> dict[str, Any]:

@@ -1,28 +1,32 @@
 """The FastAPI app behind ``polymodal serve``.
 
 Models are loaded once at start from directories named on the command line; no endpoint
-loads anything from a URL or a path given at run time. Errors are JSON
-``{"error": ..., "field": ...}`` with a 4xx/5xx status; the server keeps serving.
+loads anything from a URL or a path given at run time. Every error is JSON
+``{"error": ..., "field"?: ...}`` with a 4xx/5xx status; the server keeps serving.
+docs/serving.md lists each limit, its default and its status code.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
-import os
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException
 
-from polymodal.errors import PolymodalError
-from polymodal.serving.batcher import DynamicBatcher, QueueFull
+from polymodal.cli.output import to_json
+from polymodal.errors import FieldError, PolymodalError, RequestTooLarge
+from polymodal.serving.batcher import DynamicBatcher, QueueFull, ShuttingDown
+from polymodal.serving.guard import Guard
 from polymodal.serving.requests import (
     BINARY_MODALITIES,
     LIST_MODALITIES,
@@ -33,8 +37,8 @@ from polymodal.serving.requests import (
 )
 from polymodal.serving.telemetry import ServerMetrics
 
-# The playground page itself holds no data: it asks for the key and sends it with requests.
-PUBLIC_PATHS = {"/", "/health", "/ready", "/metrics", "/openapi.json", "/docs"}
+log = logging.getLogger("polymodal.serving")
+PREDICT_MEDIA_TYPES = ("application/json", "multipart/form-data")
 
 
 @dataclass
@@ -44,8 +48,37 @@ class ServeSettings:
     max_queue: int = 256
     timeout_s: float = 30.0
     max_body_bytes: int = 16 * 1024 * 1024
+    max_records: int = 1024
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_connections: int = 256
+    drain_s: float = 30.0
     api_key: str | None = None
     precision: str = "fp32"
+    # Host header values accepted (DNS-rebinding guard); None accepts any.
+    allowed_hosts: list[str] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        positive = {"--max-batch-size": self.max_batch_size, "--max-queue": self.max_queue,
+                    "--timeout-s": self.timeout_s, "--max-body-mb": self.max_body_bytes,
+                    "--max-records": self.max_records,
+                    "--header-timeout-s": self.header_timeout_s,
+                    "--body-timeout-s": self.body_timeout_s,
+                    "--max-connections": self.max_connections}
+        for flag, value in positive.items():
+            if not value > 0:
+                raise PolymodalError(f"{flag} must be greater than 0 (got {value})")
+        for flag, value in {"--max-delay-ms": self.max_delay_ms,
+                            "--drain-s": self.drain_s}.items():
+            if not value >= 0:
+                raise PolymodalError(f"{flag} must be 0 or more (got {value})")
+
+
+class StrictJSONResponse(JSONResponse):
+    """JSON with no NaN/Infinity in it (they are not JSON): non-finite numbers are null."""
+
+    def render(self, content: Any) -> bytes:
+        return to_json(content).encode("utf-8")
 
 
 def _error(status: int, message: str, field: str | None = None,
@@ -59,6 +92,43 @@ def _error(status: int, message: str, field: str | None = None,
 def describe(name: str, predictor: Any) -> dict[str, Any]:
     return {"name": name, "scenario": predictor.scenario,
             "inputs": predictor.describe_inputs(), "outputs": predictor.describe_outputs()}
+
+
+def _parse_json(raw: bytes, modalities: dict[str, str], predictor: Any,
+                max_records: int) -> list[Any]:
+    """Body -> checked records (runs in a thread: big bodies must not stall the loop)."""
+    try:
+        body = json.loads(raw or b"null")
+    except RecursionError:
+        raise BadRequest("request body is nested too deeply", "body") from None
+    except ValueError:
+        raise BadRequest("request body is not valid JSON", "body") from None
+    records = check_records(body, modalities, max_records)
+    _validate(predictor, records)
+    return records
+
+
+def _validate(predictor: Any, records: list[Any]) -> None:
+    """The model's own checks of one request (non-finite numbers, image budgets ...)."""
+    check = getattr(predictor, "check_request", None) or getattr(predictor, "validate", None)
+    if check is None:
+        return
+    try:
+        check(records)
+    except FieldError as exc:
+        raise BadRequest(str(exc), f"records[{exc.index}].{exc.field}") from None
+    except RequestTooLarge as exc:
+        raise BadRequest(str(exc), "records", 413) from None
+    except PolymodalError as exc:
+        raise BadRequest(str(exc), "records") from None
+
+
+async def _wait_for_disconnect(request: Request) -> None:
+    """Returns when the client has gone (its body is already read)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = None,
@@ -87,16 +157,35 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
             batcher = DynamicBatcher(
                 predictor.predict, max_batch_size=settings.max_batch_size,
                 max_delay_s=settings.max_delay_ms / 1000, max_queue=settings.max_queue,
-                on_batch=metrics.batch_size.labels(model=name).observe, executor=torch_thread)
+                on_batch=metrics.batch_size.labels(model=name).observe, executor=torch_thread,
+                name=name)
             batcher.start()
             batchers[name] = batcher
         yield
-        await asyncio.gather(*(b.drain() for b in batchers.values()))
-        torch_thread.shutdown(wait=True)
+        # uvicorn has already given open requests ``drain_s`` to finish; what is still
+        # queued is answered 503 here, and a forward pass in flight is not waited for.
+        await asyncio.gather(*(b.drain(timeout_s=0.0) for b in batchers.values()))
+        torch_thread.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="polymodal", lifespan=lifespan)
+    app = FastAPI(title="polymodal", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  default_response_class=StrictJSONResponse)
+    app.router.redirect_slashes = False
+    app.add_middleware(Guard, settings=settings)
 
-    app.add_middleware(LimitsAndAuth, settings=settings)
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = (exc.errors() or [{}])[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+        return _error(422, str(first.get("msg", "invalid request")), where)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal error on %s: %s", request.url.path, type(exc).__name__)
+        return _error(500, f"internal error ({type(exc).__name__}); see the server log")
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -104,9 +193,14 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
-        ok = len(batchers) == len(predictors)
-        return JSONResponse({"ready": ok, "models": sorted(batchers)},
-                            status_code=200 if ok else 503)
+        down = sorted(n for n, b in batchers.items() if not b.alive)
+        for name in down:  # answer not ready now; the restarted worker serves the next
+            batchers[name].ensure_running()
+        ok = len(batchers) == len(predictors) and not down
+        body: dict[str, Any] = {"ready": ok, "models": sorted(batchers)}
+        if down:
+            body["restarted"] = down
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics")
     async def prometheus() -> Response:
@@ -126,25 +220,57 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
         return response
 
     async def _predict(name: str, request: Request) -> tuple[int, JSONResponse]:
-        raw = await request.body()
-        if len(raw) > settings.max_body_bytes:
-            return 413, _error(413, f"request body over {settings.max_body_bytes} bytes")
-        modalities = field_modalities(predictors[name])
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in PREDICT_MEDIA_TYPES:
+            return 415, _error(415, "send the records as application/json (or one record "
+                               "as multipart/form-data)", "content-type")
+        predictor = predictors[name]
+        modalities = field_modalities(predictor)
         try:
-            records = await _records(request, raw, modalities)
+            if media_type == "multipart/form-data":
+                records = await _form_records(request, modalities)
+                await asyncio.to_thread(_validate, predictor, records)
+            else:
+                raw = await request.body()
+                records = await asyncio.to_thread(_parse_json, raw, modalities, predictor,
+                                                  settings.max_records)
         except BadRequest as bad:
             return bad.status, _error(bad.status, bad.message, bad.field)
+        work = asyncio.ensure_future(batchers[name].submit(records))
+        gone = asyncio.ensure_future(_wait_for_disconnect(request))
         try:
-            results = await asyncio.wait_for(batchers[name].submit(records),
-                                             settings.timeout_s)
+            done, _ = await asyncio.wait({work, gone}, timeout=settings.timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if work not in done:
+            work.cancel()  # the batcher skips it (or stops between its chunks)
+            if gone in done:
+                return 499, _error(499, "client closed the request")
+            return 504, _error(504, f"no prediction within {settings.timeout_s:g} s")
+        try:
+            results = work.result()
         except QueueFull:
             return 503, _error(503, "the model's queue is full; retry shortly",
                                headers={"Retry-After": "1"})
-        except TimeoutError:
-            return 504, _error(504, f"no prediction within {settings.timeout_s} s")
+        except ShuttingDown:
+            return 503, _error(503, "the server is shutting down")
+        except FieldError as exc:
+            return 422, _error(422, str(exc), f"records[{exc.index}].{exc.field}")
         except PolymodalError as exc:
-            return 422, _error(422, str(exc))
-        return 200, JSONResponse({"predictions": results})
+            return 422, _error(422, str(exc), "records")
+        except Exception as exc:  # a model failure answers this request, not the server
+            log.error("model %s failed on a request: %s", name, type(exc).__name__)
+            return 500, _error(500, f"the model failed ({type(exc).__name__}); see the "
+                               "server log")
+        return 200, StrictJSONResponse({"predictions": results})
+
+    async def _form_records(request: Request, modalities: dict[str, str]) -> list[Any]:
+        try:
+            form = await request.form()
+        except Exception as exc:  # starlette raises several types for broken multipart
+            raise BadRequest(f"malformed multipart body: {exc}", "body") from None
+        return await form_record(form, modalities)
 
     for name, predictor in predictors.items():
         app.add_api_route(f"/v1/models/{name}/predict", _endpoint(predict, name),
@@ -156,6 +282,11 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
     async def playground() -> HTMLResponse:
         return HTMLResponse(PLAYGROUND.read_text(encoding="utf-8"))
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        # Swagger UI would load its scripts from a CDN (a blank page offline).
+        return HTMLResponse(DOCS_PAGE)
+
     @app.post("/v1/models/{name}/predict", include_in_schema=False)
     async def unknown_model(name: str) -> JSONResponse:
         return _error(404, f"no model named {name!r}", "name")
@@ -164,57 +295,12 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
 
 
 PLAYGROUND = Path(__file__).with_name("playground.html")
-
-
-async def _records(request: Request, raw: bytes, modalities: dict[str, str]) -> list[Any]:
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
-        try:
-            form = await request.form()
-        except Exception as exc:  # starlette raises several types for broken multipart
-            raise BadRequest(f"malformed multipart body: {exc}", "body") from None
-        return await form_record(form, modalities)
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        raise BadRequest("request body is not valid JSON", "body") from None
-    return check_records(body, modalities)
-
-
-class LimitsAndAuth:
-    """Body-size limit (413), API key (401) and the ``X-Worker-Pid`` header, as plain ASGI
-    middleware (Starlette's ``BaseHTTPMiddleware`` costs about a millisecond a request)."""
-
-    def __init__(self, app: Any, settings: ServeSettings) -> None:
-        self.app = app
-        self.settings = settings
-        self.pid = str(os.getpid()).encode()
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        limit = self.settings.max_body_bytes
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit:
-            await _error(413, f"request body over {limit} bytes")(scope, receive, send)
-            return
-        key = self.settings.api_key
-        if key and scope["path"] not in PUBLIC_PATHS:
-            given = headers.get("x-api-key") or headers.get(
-                "authorization", "").removeprefix("Bearer ").strip()
-            if not given or not hmac.compare_digest(given, key):
-                await _error(401, "missing or wrong API key")(scope, receive, send)
-                return
-
-        async def send_with_pid(message: Any) -> None:
-            if message["type"] == "http.response.start":  # which replica answered
-                message["headers"] = [*message.get("headers", []),
-                                      (b"x-worker-pid", self.pid)]
-            await send(message)
-
-        await self.app(scope, receive, send_with_pid)
+DOCS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>polymodal API</title></head><body>
+<h1>polymodal API</h1>
+<p>Try the models in the <a href="/">playground</a>. The OpenAPI description is at
+<a href="/openapi.json">/openapi.json</a> (send the API key if the server has one).</p>
+</body></html>"""
 
 
 def _endpoint(handler: Any, name: str) -> Any:

@@ -13,6 +13,8 @@ holding it for company that will not come.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,10 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Record = dict[str, Any]
+log = logging.getLogger("polymodal.serving")
 
 
 class QueueFull(Exception):
     """The model's queue is at its bound; the client should retry later."""
+
+
+class ShuttingDown(Exception):
+    """The server is stopping and will not predict this request."""
 
 
 @dataclass
@@ -32,13 +39,32 @@ class _Pending:
     future: asyncio.Future[list[dict[str, Any]]] = field(repr=False)
 
 
+def _settle(future: asyncio.Future[Any], result: Any = None,
+            error: BaseException | None = None) -> None:
+    """Give a request its result, unless its client is gone (timed out, disconnected)."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
 class DynamicBatcher:
+    """One model's queue and the task that turns it into forward passes.
+
+    A request larger than ``max_batch_size`` runs alone, in chunks of that size, each a
+    separate job on the prediction thread: other models' batches run between its chunks,
+    and a request whose client has gone stops at the next chunk.
+    """
+
     def __init__(self, predict: Callable[[list[Record]], list[dict[str, Any]]], *,
                  max_batch_size: int = 32, max_delay_s: float = 0.005,
                  max_queue: int = 256,
                  on_batch: Callable[[int], None] | None = None,
-                 executor: ThreadPoolExecutor | None = None) -> None:
+                 executor: ThreadPoolExecutor | None = None, name: str = "model") -> None:
         self.predict = predict
+        self.name = name
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_s
         self.max_queue = max_queue
@@ -51,6 +77,8 @@ class DynamicBatcher:
         self._executor = executor or ThreadPoolExecutor(max_workers=1,
                                                         thread_name_prefix="predict")
         self._busy = False
+        self._stopping = False
+        self.restarts = 0
         self._last_arrival = 0.0
         self._mean_gap_s = float("inf")
 
@@ -59,12 +87,33 @@ class DynamicBatcher:
         """Requests waiting (not counting the batch being predicted)."""
         return self._queue.qsize() if self._queue is not None else 0
 
+    @property
+    def alive(self) -> bool:
+        """Whether the task that serves the queue is running."""
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
-        self._queue = asyncio.Queue()
+        if self._queue is None:
+            self._queue = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def ensure_running(self) -> bool:
+        """Restart a worker task that died; returns whether it had to."""
+        if self.alive or self._stopping:
+            return False
+        if self._task is not None and not self._task.cancelled() and \
+                self._task.exception() is not None:
+            log.error("batcher of %s had stopped (%r); restarting it", self.name,
+                      self._task.exception())
+        self.restarts += 1
+        self.start()
+        return True
 
     async def submit(self, records: list[Record]) -> list[dict[str, Any]]:
         assert self._queue is not None, "start() the batcher first"
+        if self._stopping:
+            raise ShuttingDown
+        self.ensure_running()
         if self._queue.qsize() >= self.max_queue:
             raise QueueFull
         future: asyncio.Future[list[dict[str, Any]]] = \
@@ -112,54 +161,77 @@ class DynamicBatcher:
 
     async def _run(self) -> None:
         assert self._queue is not None
-        loop = asyncio.get_running_loop()
         while True:
             first = await self._queue.get()
             if first.future.done():
                 continue
-            batch = await self._collect(first)
-            records = [r for item in batch for r in item.records]
-            self.on_batch(len(records))
-            self._busy = True
+            batch = [first]
             try:
-                results = await loop.run_in_executor(self._executor, self.predict, records)
-            except Exception as exc:  # one bad batch must not stop the batcher
-                if len(batch) == 1:
-                    if not batch[0].future.done():
-                        batch[0].future.set_exception(exc)
-                else:  # one bad request must not fail the others batched with it
-                    await self._one_by_one(batch)
-                continue
+                batch = await self._collect(first)
+                await self._serve(batch)
+            except asyncio.CancelledError:
+                for item in batch:
+                    _settle(item.future, error=ShuttingDown())
+                raise
+            except Exception as exc:  # the batcher outlives any failure of a request
+                log.exception("batcher of %s: a batch failed outside the model", self.name)
+                for item in batch:
+                    _settle(item.future, error=exc)
             finally:
                 self._busy = False
-            start = 0
-            for item in batch:
-                end = start + len(item.records)
-                if not item.future.done():
-                    item.future.set_result(results[start:end])
-                start = end
 
-    async def _one_by_one(self, batch: list[_Pending]) -> None:
+    async def _call(self, records: list[Record]) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
+        self._busy = True
+        self.on_batch(len(records))
+        return await loop.run_in_executor(self._executor, self.predict, records)
+
+    async def _serve(self, batch: list[_Pending]) -> None:
+        if len(batch) == 1:
+            await self._serve_one(batch[0])
+            return
+        records = [r for item in batch for r in item.records]
+        try:
+            results = await self._call(records)
+        except Exception:  # one bad request must not fail the others batched with it
+            for item in batch:
+                await self._serve_one(item)
+            return
+        start = 0
         for item in batch:
-            if item.future.done():
-                continue
+            end = start + len(item.records)
+            _settle(item.future, results[start:end])
+            start = end
+
+    async def _serve_one(self, item: _Pending) -> None:
+        """One request, in chunks of at most ``max_batch_size`` records."""
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(item.records), self.max_batch_size):
+            if item.future.done():  # its client is gone: drop the rest of its work
+                return
             try:
-                result = await loop.run_in_executor(self._executor, self.predict,
-                                                    item.records)
+                results.extend(await self._call(item.records[start:start +
+                                                             self.max_batch_size]))
             except Exception as exc:
-                item.future.set_exception(exc)
-            else:
-                item.future.set_result(result)
+                _settle(item.future, error=exc)
+                return
+        _settle(item.future, results)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
-        """Let queued requests finish (graceful shutdown), then stop."""
+        """Stop taking requests, let queued ones finish within ``timeout_s``, then answer
+        the rest as shutting down and stop. Work in flight on the prediction thread is not
+        waited for (its result is dropped)."""
+        self._stopping = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while (self._queue is not None and (not self._queue.empty() or self._busy)
-               and loop.time() < deadline):
+               and self.alive and loop.time() < deadline):
             await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        while self._queue is not None and not self._queue.empty():
+            _settle(self._queue.get_nowait().future, error=ShuttingDown())
         if self._own_executor:
-            self._executor.shutdown(wait=True)
+            self._executor.shutdown(wait=False, cancel_futures=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,16 +62,22 @@ def _check_value(value: Any, modality: str, where: str) -> Any:
         raise BadRequest("expected a list of ids (strings or integers)", where)
     if not isinstance(value, str | int | float | bool | type(None)):
         raise BadRequest("a field value must be a string, number or null", where)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadRequest(f"{value} is not a finite number", where)
     return value
 
 
-def check_records(body: Any, modalities: dict[str, str]) -> list[Record]:
+def check_records(body: Any, modalities: dict[str, str],
+                  max_records: int | None = None) -> list[Record]:
     """The records of a JSON body, binary fields decoded; BadRequest otherwise."""
     if not isinstance(body, dict) or "records" not in body:
         raise BadRequest('expected a JSON object {"records": [...]}', "records")
     records = body["records"]
     if not isinstance(records, list) or not records:
         raise BadRequest("records must be a non-empty list", "records")
+    if max_records is not None and len(records) > max_records:
+        raise BadRequest(f"{len(records)} records in one request; the limit is {max_records} "
+                         "(send several requests, or raise --max-records)", "records", 413)
     checked = []
     for i, record in enumerate(records):
         if not isinstance(record, dict):

@@ -29,6 +29,9 @@ def worker_config(model_dirs: list[str], settings: ServeSettings, device: str | 
 
 def app_from_env() -> Any:
     """The app of one worker process (uvicorn calls this factory in each)."""
+    from polymodal.serving.protocol import protocol_with
+
     config = json.loads(os.environ[WORKER_CONFIG_ENV])
+    protocol_with(config["settings"]["header_timeout_s"])
     return create_app(config["model_dirs"], ServeSettings(**config["settings"]),
                       device=config["device"])
