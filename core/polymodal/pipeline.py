@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from polymodal.data.readers import columns_of, read_records
-from polymodal.errors import DataError, NonFiniteLoss, PolymodalError
+from polymodal.errors import DataError, PolymodalError, TrainingInterrupted
 from polymodal.spec import Spec, check_columns
 
 Record = dict[str, Any]
@@ -100,7 +100,8 @@ def _evaluate(model: Any, records: list[Record], spec: Spec, device: Any) -> dic
                             device)
 
 
-def _prepare_work_dir(out_dir: Path, resume: bool) -> Path:
+def _prepare_work_dir(out_dir: Path, resume: bool) -> tuple[Path, bool]:
+    """``OUT.partial`` to train in, and whether it is new (nothing of it is the user's)."""
     from polymodal.checkpoint import find_checkpoint
 
     work = out_dir.parent / f"{out_dir.name}.partial"
@@ -112,10 +113,11 @@ def _prepare_work_dir(out_dir: Path, resume: bool) -> Path:
                     "keeps one only when trained with --keep-checkpoint)")
             shutil.rmtree(work, ignore_errors=True)
             shutil.copytree(out_dir, work)
-        return work
+            return work, True
+        return work, False
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    return work
+    return work, True
 
 
 def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record] | None = None,
@@ -143,8 +145,9 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
     resume = resume or distributed.restart_count() > 0  # restarted by the elastic agent
 
     work = out_dir.parent / f"{out_dir.name}.partial"
+    fresh = True
     if ctx.is_main:
-        work = _prepare_work_dir(out_dir, resume)
+        work, fresh = _prepare_work_dir(out_dir, resume)
     distributed.barrier()
     try:
         result = fit_model(spec, train, val, work, device=torch_device, resume=resume,
@@ -174,9 +177,12 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
     except BaseException as exc:
         distributed.shutdown()
         # An interrupted or crashed run keeps its checkpoint for --resume; a run that
-        # diverged (NaN loss) would only diverge again, so nothing of it is kept.
-        diverged = isinstance(exc, NonFiniteLoss) and not resume
-        if ctx.is_main and (diverged or find_checkpoint(work) is None):
+        # diverged (NaN loss) would only diverge again, and a user mistake (a corrupt
+        # checkpoint, a changed spec) is fixed by the user: nothing of those is kept,
+        # except an OUT.partial that was there before this run.
+        progressed = isinstance(exc, TrainingInterrupted) or not isinstance(
+            exc, PolymodalError)
+        if ctx.is_main and fresh and (not progressed or find_checkpoint(work) is None):
             shutil.rmtree(work, ignore_errors=True)
         raise
     if not spec.train.keep_checkpoint:

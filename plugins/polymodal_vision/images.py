@@ -18,7 +18,7 @@ MAX_PIXELS = 64_000_000
 MAX_PIXELS_PER_REQUEST = 64_000_000
 # The only decoders PIL may use: it also knows EPS/PS (which start Ghostscript where that is
 # installed) and a long tail of rarely audited formats.
-ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "BMP", "TIFF", "GIF")
+ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 # Modes converted to RGB; others (CMYK, 16/32-bit, float) are refused: their colours or
 # ranges need a decision the user should make (e.g. a window for 16-bit medical images).
 CONVERTIBLE_MODES = {"RGB", "RGBA", "L", "LA", "P", "1"}
@@ -71,7 +71,7 @@ def open_image(value: Any, where: str | None = None) -> Any:
                         f"{MAX_PIXELS:,})") from None
     except UnidentifiedImageError:
         raise DataError(f"{name}: not an image in an accepted format "
-                        f"({', '.join(f for f in ALLOWED_FORMATS if f != 'MPO')})") from None
+                        f"({', '.join(ALLOWED_FORMATS)})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{name}: truncated or corrupt image ({exc})") from None
     return image.convert("RGB") if image.mode != "RGB" else image

@@ -39,6 +39,8 @@ from polymodal.serving.telemetry import ServerMetrics
 
 log = logging.getLogger("polymodal.serving")
 PREDICT_MEDIA_TYPES = ("application/json", "multipart/form-data")
+# JSON values (fields, list items) one request may hold per record it is allowed.
+VALUES_PER_RECORD = 256
 
 
 @dataclass
@@ -97,6 +99,14 @@ def describe(name: str, predictor: Any) -> dict[str, Any]:
 def _parse_json(raw: bytes, modalities: dict[str, str], predictor: Any,
                 max_records: int) -> list[Any]:
     """Body -> checked records (runs in a thread: big bodies must not stall the loop)."""
+    # json.loads holds the GIL: a body of a million small values would stall every other
+    # request for a second. Values are counted first (a C-speed scan) and a body with far
+    # more than ``max_records`` records can hold is refused unparsed.
+    values = raw.count(b",") + raw.count(b":")
+    if values > max_records * VALUES_PER_RECORD:
+        raise BadRequest(f"the body holds about {values:,} JSON values; the limit is "
+                         f"{max_records * VALUES_PER_RECORD:,} ({VALUES_PER_RECORD} per record "
+                         "of --max-records)", "records", 413)
     try:
         body = json.loads(raw or b"null")
     except RecursionError:
@@ -171,6 +181,7 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
                   default_response_class=StrictJSONResponse)
     app.router.redirect_slashes = False
     app.add_middleware(Guard, settings=settings)
+    app.state.batchers = batchers
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -18,9 +18,10 @@ from typing import Any
 # Paths anyone may read even with an API key set: liveness/readiness and the playground page
 # (which holds no data; it asks for the key and sends it with its requests).
 PUBLIC_PATHS = frozenset({"/", "/health", "/ready", "/metrics"})
-# A body over the limit is read and dropped up to this many times the limit, so that its
-# sender can read the 413; beyond that the connection is closed.
+# A body over the limit is read and dropped (never kept) up to the larger of these, so that
+# its sender can read the 413; beyond that, or after the time, the connection is closed.
 DRAIN_FACTOR = 4
+DRAIN_MIN_BYTES = 64 * 1024 * 1024
 DRAIN_TIMEOUT_S = 10.0
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -138,7 +139,7 @@ class Guard:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_TIMEOUT_S
         size = already
-        while size <= DRAIN_FACTOR * limit:
+        while size <= max(DRAIN_FACTOR * limit, DRAIN_MIN_BYTES):
             try:
                 message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
             except TimeoutError:

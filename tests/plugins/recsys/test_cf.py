@@ -165,3 +165,22 @@ def test_bad_files_are_refused_in_one_line(tmp_path: Path, content: str, message
     assert message in result.stderr and str(path) in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ratings.csv"]
+
+
+def test_implicit_weights_are_not_thresholded_like_ratings(tmp_path: Path) -> None:
+    """Plays/clicks of weight 1 are all positives (the rating threshold is for ratings);
+    an explicit threshold nothing reaches says what was read and how to change it."""
+    rows = ["user,item,weight,timestamp"] + [
+        f"u{u},i{(u * 3 + k) % 7},1,{u * 10 + k}" for u in range(6) for k in range(4)]
+    (tmp_path / "plays.csv").write_text("\n".join(rows) + "\n")
+    result = run_cli("recsys", "cf", "train", "--data", str(tmp_path / "plays.csv"),
+                     "--out", str(tmp_path / "m"), "--set", "model.factors=2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["users"] == 6
+    strict = run_cli("recsys", "cf", "train", "--data", str(tmp_path / "plays.csv"),
+                     "--out", str(tmp_path / "m2"), "--set", "data.positive_threshold=4")
+    assert strict.returncode == 2
+    message = strict.stderr.strip()
+    assert "weight >= 4" in message and "24 events" in message
+    assert "from 1 to 1" in message and "data.positive_threshold" in message
+    assert not (tmp_path / "m2").exists()

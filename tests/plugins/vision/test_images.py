@@ -33,7 +33,7 @@ def write_bad(kind: str, path: Path) -> Path:
 
 CASES = [("empty", "a.png", "empty file (0 bytes)"),
          ("truncated", "b.jpg", "truncated or corrupt image"),
-         ("text", "c.png", "not an image PIL can read"),
+         ("text", "c.png", "not an image in an accepted format"),
          ("cmyk", "d.jpg", "unsupported image mode CMYK"),
          ("16-bit", "e.png", "unsupported image mode I;16"),
          ("huge", "f.png", "20000x20000 pixels is over the limit")]

@@ -33,3 +33,50 @@ def test_upload_base64_and_bad_bytes(digits_model: Path) -> None:
         assert a_path.status_code == 422 and a_path.json()["field"] == "records[0].image"
         assert http.get("/health").status_code == 200
         assert http.post(url, files={"image": ("d.png", png, "image/png")}).status_code == 200
+
+
+def _big_png(width: int, height: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (width, height)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_pixels_are_budgeted_per_request_not_only_per_image(digits_model: Path) -> None:
+    """Two 40 MP images (each under the per-image limit, 100 KB compressed) in one request
+    are refused before decoding; one alone is still served."""
+    big = base64.b64encode(_big_png(6400, 6250)).decode()
+    url = f"/v1/models/{digits_model.name}/predict"
+    with TestClient(create_app([digits_model], ServeSettings())) as http:
+        both = http.post(url, json={"records": [{"image": {"base64": big}}] * 2})
+        assert both.status_code == 413, both.text
+        assert both.json()["field"] == "records" and "pixels" in both.json()["error"]
+        assert http.post(url, json={"records": [{"image": {"base64": big}}]}).status_code \
+            == 200
+
+
+EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n%%EndComments\n"
+       b"newpath 0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n")
+
+
+def test_only_allow_listed_image_formats_are_opened(digits_model: Path) -> None:
+    """EPS/PS would start Ghostscript where it is installed: never opened."""
+    from PIL import Image
+
+    from polymodal.errors import DataError
+    from polymodal_vision.images import ALLOWED_FORMATS, open_image
+
+    assert "EPS" in Image.registered_extensions().values()  # PIL itself would try it
+    assert "EPS" not in ALLOWED_FORMATS
+    import pytest
+
+    with pytest.raises(DataError, match="not an image in an accepted format"):
+        open_image(EPS, "upload.eps")
+    url = f"/v1/models/{digits_model.name}/predict"
+    with TestClient(create_app([digits_model], ServeSettings())) as http:
+        response = http.post(url, files={"image": ("x.eps", EPS, "application/postscript")})
+        assert response.status_code == 422
+        assert "accepted format" in response.json()["error"]
