@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from polymodal.errors import unknown
+from polymodal.scenario import DemoSummary
 
 
 def run_demos(names: list[str], out_dir: Path, *, quick: bool = False,
-              device: str | None = None, progress: bool = True) -> dict[str, Any]:
+              device: str | None = None, progress: bool = True) -> dict[str, DemoSummary]:
     """Train, evaluate on held-out data and predict examples; returns a summary per scenario."""
     import polymodal
     from polymodal.registry import get_registry
@@ -19,7 +19,7 @@ def run_demos(names: list[str], out_dir: Path, *, quick: bool = False,
     for name in names:
         if name not in available:
             raise unknown("scenario", name, available)
-    summary: dict[str, Any] = {}
+    summary: dict[str, DemoSummary] = {}
     for name in names or available:
         scenario = load_scenario(name)
         if scenario.run_demo is not None:
@@ -31,10 +31,8 @@ def run_demos(names: list[str], out_dir: Path, *, quick: bool = False,
         examples = demo.examples if demo else []
         predictions = polymodal.load(result.out_dir, device=device).predict(examples) \
             if examples else []
-        summary[name] = {
-            "out": str(result.out_dir),
-            "seconds": round(result.seconds, 1),
-            "metrics": {k: v for k, v in held_out.items() if not isinstance(v, dict)},
-            "examples": list(zip(examples, predictions, strict=True)),
-        }
+        summary[name] = DemoSummary(
+            out=str(result.out_dir), seconds=round(result.seconds, 1),
+            metrics={k: v for k, v in held_out.items() if not isinstance(v, dict | list)},
+            examples=list(zip(examples, predictions, strict=True)))
     return summary

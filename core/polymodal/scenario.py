@@ -27,6 +27,43 @@ class DemoData:
 
 
 @dataclass
+class DemoSummary:
+    """What ``polymodal demo`` reports of one scenario, whatever kind of model it trains:
+    the human-readable table and ``--json`` print the same facts from it."""
+
+    out: str
+    seconds: float
+    # Held-out metrics, scalars only (name -> value), the headline of the run.
+    metrics: dict[str, Any]
+    # (input record, prediction) pairs on the scenario's example inputs.
+    examples: list[tuple[Any, Any]] = field(default_factory=list)
+    # Anything more a scenario reports beside its metrics (a baseline's metrics ...).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, out: Any, seconds: float, metrics: dict[str, Any],
+           examples: list[tuple[Any, Any]] | None = None, **extra: Any) -> DemoSummary:
+        """A summary keeping only the scalar metrics (nested ones are flattened
+        ``a.b``; lists such as example rows are dropped)."""
+        return cls(out=str(out), seconds=round(seconds, 1), metrics=scalar_metrics(metrics),
+                   examples=list(examples or []), extra=extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": self.out, "seconds": self.seconds, "metrics": self.metrics,
+                "examples": [list(pair) for pair in self.examples], **self.extra}
+
+
+def scalar_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            flat.update(scalar_metrics(value, f"{prefix}{key}."))
+        elif isinstance(value, int | float | str | bool) or value is None:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+@dataclass
 class Scenario:
     name: str
     description: str
@@ -39,10 +76,10 @@ class Scenario:
     primary_input: str | None = None
     notes: list[str] = field(default_factory=list)
     # Scenarios whose models are not spec-trained networks (e.g. recommenders) bring their
-    # own demo (out_dir, quick, device) -> summary, and loader (model_dir, device,
+    # own demo (out_dir, quick, device) -> DemoSummary, and loader (model_dir, device,
     # precision) -> an object with ``predict(records)``; polymodal.load, predict, serve and
     # demo use them through the scenario named in the model's manifest.
-    run_demo: Callable[..., dict[str, Any]] | None = None
+    run_demo: Callable[..., DemoSummary] | None = None
     load_model: Callable[..., Any] | None = None
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from polymodal.errors import DataError, SpecError
 from polymodal.loop import LoopTrain
+from polymodal.scenario import DemoSummary
 
 Record = dict[str, Any]
 
@@ -336,14 +337,15 @@ def train_command_impl(out_dir: Path, *, data: str | None, model: str | None,
 
 
 def run_demo(out_dir: Path, quick: bool = False, device: str | None = None
-             ) -> dict[str, Any]:
+             ) -> DemoSummary:
     metrics = train_command_impl(Path(out_dir), data=None, model=None, overrides=[],
                                  quick=quick, device=device)
     generator = Generator(out_dir, device)
-    samples = generator.generate(["This coffee", "I bought these cookies"],
-                                 GenerationOptions(max_new_tokens=25, seed=0, top_p=0.9))
-    return {"out": str(out_dir), "test": metrics["test"], "seconds": metrics["seconds"],
-            "examples": samples}
+    prompts = ["This coffee", "I bought these cookies"]
+    samples = generator.generate(prompts, GenerationOptions(max_new_tokens=25, seed=0,
+                                                            top_p=0.9))
+    return DemoSummary.of(out_dir, metrics["seconds"], metrics["test"],
+                          [({"prompt": p}, s) for p, s in zip(prompts, samples, strict=True)])
 
 
 def generate_scenario() -> Any:

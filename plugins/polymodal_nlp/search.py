@@ -18,7 +18,7 @@ import click
 
 from polymodal.cli.commands import json_option, out_dir_option
 from polymodal.errors import DataError
-from polymodal.scenario import Scenario
+from polymodal.scenario import DemoSummary, Scenario
 
 if TYPE_CHECKING:
     import torch
@@ -151,18 +151,22 @@ def load_search(directory: str | Path, device: str | None = None,
     return SearchIndex(directory, device)
 
 
-def run_demo(out_dir: Path, quick: bool = False, device: str | None = None) -> dict[str, Any]:
+def run_demo(out_dir: Path, quick: bool = False, device: str | None = None) -> DemoSummary:
     from polymodal_nlp.search_corpus import documents, queries
 
+    started = time.perf_counter()
     docs, asked = documents(), queries()
     if quick:
         docs = docs[:40]
         keep = {d["id"] for d in docs}
         asked = [q for q in asked if q["id"] in keep]
     built = build_index(docs, out_dir, device=device)
-    metrics = SearchIndex(out_dir, device).evaluate(asked)
-    return {"out": str(out_dir), **built, "test": metrics,
-            "baseline_tfidf": lexical_baseline(docs, asked)}
+    index = SearchIndex(out_dir, device)
+    metrics = index.evaluate(asked)
+    examples = [{"query": q["query"]} for q in asked[:2]]
+    return DemoSummary.of(out_dir, time.perf_counter() - started, metrics,
+                          list(zip(examples, index.predict(examples), strict=True)),
+                          index=built, baseline_tfidf=lexical_baseline(docs, asked))
 
 
 def search_scenario() -> Scenario:

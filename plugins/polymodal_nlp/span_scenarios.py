@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from polymodal.scenario import Scenario
+from polymodal.scenario import DemoSummary, Scenario
 
 Record = dict[str, Any]
 
@@ -93,20 +93,17 @@ def train_kind(name: str, out_dir: Path, *, data: str | None = None, test: str |
 
 def demo_for(name: str) -> Callable[..., dict[str, Any]]:
     def run_demo(out_dir: Path, quick: bool = False, device: str | None = None
-                 ) -> dict[str, Any]:
+                 ) -> DemoSummary:
         kind = KINDS[name]
         started = time.perf_counter()
         metrics = train_kind(name, Path(out_dir), quick=quick, device=device)
-        summary: dict[str, Any] = {"out": str(out_dir),
-                                   "seconds": round(time.perf_counter() - started, 1),
-                                   "test": {k: v for k, v in metrics.get("test", {}).items()
-                                            if not isinstance(v, dict | list)}}
-        examples = kind.examples or kind.embedded()[1][:2]
-        model = kind.load(out_dir, device=device)
-        summary["examples"] = model.predict([{k: v for k, v in r.items()
-                                              if k in ("text", "question", "context")}
-                                             for r in examples])
-        return summary
+        examples = [{k: v for k, v in r.items() if k in ("text", "question", "context")}
+                    for r in (kind.examples or kind.embedded()[1][:2])]
+        predictions = kind.load(out_dir, device=device).predict(examples)
+        return DemoSummary.of(out_dir, time.perf_counter() - started,
+                              {k: v for k, v in metrics.get("test", {}).items()
+                               if not isinstance(v, dict | list)},
+                              list(zip(examples, predictions, strict=True)))
 
     return run_demo
 

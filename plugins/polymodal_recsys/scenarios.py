@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from polymodal.scenario import Scenario
+from polymodal.scenario import DemoSummary, Scenario
 
 # Tuned with `polymodal recsys cf tune` on a validation split carved from the training
 # split (docs/recsys.md has the search and its result).
@@ -34,7 +34,7 @@ def spec_for(name: str, overrides: list[str] | None = None, quick: bool = False)
 
 
 def run_demo(name: str, out_dir: Path, quick: bool = False,
-             device: str | None = None) -> dict[str, Any]:
+             device: str | None = None) -> DemoSummary:
     from polymodal_recsys.data import movielens_demo
     from polymodal_recsys.recommender import load_recommender
     from polymodal_recsys.train import train_cf, train_hybrid
@@ -49,19 +49,8 @@ def run_demo(name: str, out_dir: Path, quick: bool = False,
     recommender = load_recommender(out_dir)
     examples = [{"user": recommender.users.ids[0], "k": 5},
                 {"liked": ["1", "2", "3"], "k": 5}]
-    return {"out": str(out_dir), "seconds": round(time.perf_counter() - start, 1),
-            "metrics": {key: value for key, value in _flat(metrics).items()},
-            "examples": list(zip(examples, recommender.predict(examples), strict=True))}
-
-
-def _flat(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+    return DemoSummary.of(out_dir, time.perf_counter() - start, metrics,
+                          list(zip(examples, recommender.predict(examples), strict=True)))
 
 
 def _scenario(name: str, description: str, spec: dict[str, Any]) -> Scenario:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from polymodal.scenario import Scenario
+from polymodal.scenario import DemoSummary, Scenario
 
 TRAIN_SCENES, TEST_SCENES = 3000, 500
 QUICK_SCENES = 400
@@ -54,7 +54,7 @@ def train_pairs(kind: str, out_dir: Path, *, data: str | None = None, test: str 
 
 
 def run_demo(kind: str, out_dir: Path, quick: bool = False,
-             device: str | None = None) -> dict[str, Any]:
+             device: str | None = None) -> DemoSummary:
     import polymodal
 
     start = time.perf_counter()
@@ -66,9 +66,8 @@ def run_demo(kind: str, out_dir: Path, quick: bool = False,
     predictions = polymodal.load(out_dir, device=device).predict(examples)
     if kind == "retrieve":
         predictions = [{"embedding": p["embedding"][:4] + ["..."]} for p in predictions]
-    held_out = {k: v for k, v in metrics.get("test", {}).items() if not isinstance(v, list)}
-    return {"out": str(out_dir), "seconds": round(time.perf_counter() - start, 1),
-            "metrics": held_out, "examples": list(zip(examples, predictions, strict=True))}
+    return DemoSummary.of(out_dir, time.perf_counter() - start, metrics.get("test", {}),
+                          list(zip(examples, predictions, strict=True)))
 
 
 def retrieve_scenario() -> Scenario:

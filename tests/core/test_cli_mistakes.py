@@ -223,7 +223,7 @@ def test_a_nan_loss_stops_training_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_json_output_never_holds_nan() -> None:
-    from polymodal.cli.output import to_json
+    from polymodal.strict_json import to_json
 
     text = to_json({"scores": [float("nan"), float("inf"), 1.5]})
     assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {

@@ -255,18 +255,18 @@ def demo_cmd(scenario_names: tuple[str, ...], out_dir: str, quick: bool, device:
     summary = run_demos(list(scenario_names), Path(out_dir), quick=quick, device=device,
                         progress=not as_json)
     if as_json:
-        emit_json(summary)
+        emit_json({name: item.to_dict() for name, item in summary.items()})
         return
     rows = []
     for name, item in summary.items():
-        metrics = item["metrics"]
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in item.metrics.items()
                           if isinstance(v, float) and k != "loss")
-        rows.append([name, shown, f"{item['seconds']:.0f} s", item["out"]])
+        rows.append([name, shown, f"{item.seconds:.0f} s", item.out])
     print_table("demo: held-out metrics", ["scenario", "metrics", "time", "model"], rows)
     for name, item in summary.items():
-        print_table(f"{name}: example predictions", ["input", "prediction"],
-                    [[str(ex)[:80], str(pred)[:80]] for ex, pred in item["examples"]])
+        if item.examples:
+            print_table(f"{name}: example predictions", ["input", "prediction"],
+                        [[str(ex)[:80], str(pred)[:80]] for ex, pred in item.examples])
 
 
 @click.command("export")

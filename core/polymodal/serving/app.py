@@ -23,7 +23,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from polymodal.cli.output import to_json
 from polymodal.errors import FieldError, PolymodalError, RequestTooLarge
 from polymodal.serving.batcher import DynamicBatcher, QueueFull, ShuttingDown
 from polymodal.serving.guard import Guard
@@ -36,6 +35,7 @@ from polymodal.serving.requests import (
     form_record,
 )
 from polymodal.serving.telemetry import ServerMetrics
+from polymodal.strict_json import to_json
 
 log = logging.getLogger("polymodal.serving")
 PREDICT_MEDIA_TYPES = ("application/json", "multipart/form-data")
