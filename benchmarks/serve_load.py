@@ -62,31 +62,9 @@ def raw_forward_rate(directory: Path, texts: list[str], precision: str) -> float
     return len(texts) / (time.perf_counter() - start)
 
 
-async def load(url: str, texts: list[str], concurrency: int) -> dict[str, float]:
+async def load(url: str, texts: list[str], concurrency: int) -> dict[str, Any]:
     """Send every text once with ``concurrency`` requests in flight; latencies and rate."""
-    latencies: list[float] = []
-    failures = 0
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for text in texts:
-        queue.put_nowait(text)
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-        async def worker() -> None:
-            nonlocal failures
-            while not queue.empty():
-                text = queue.get_nowait()
-                start = time.perf_counter()
-                response = await http.post(url, json={"records": [{"text": text}]})
-                latencies.append(time.perf_counter() - start)
-                failures += response.status_code != 200
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
-    latencies.sort()
-    return {"rps": len(texts) / elapsed, "p50": statistics.median(latencies),
-            "p95": latencies[int(0.95 * len(latencies)) - 1],
-            "p99": latencies[int(0.99 * len(latencies)) - 1], "failed": failures}
+    return await mixed_load(url, "", texts, concurrency, 0)
 
 
 def serve_and_load(directory: Path, texts: list[str], batching: bool, concurrency: int,
@@ -208,6 +186,7 @@ async def mixed_load(url: str, base: str, texts: list[str], concurrency: int,
         elapsed = time.perf_counter() - start
     latencies.sort()
     return {"rps": len(texts) / elapsed, "p50": statistics.median(latencies),
+            "p95": latencies[int(0.95 * len(latencies)) - 1],
             "p99": latencies[int(0.99 * len(latencies)) - 1], "failed": failures,
             "outcomes": outcomes}
 

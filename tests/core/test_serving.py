@@ -7,33 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from polymodal.pipeline import run_training
-from polymodal.serving.app import ServeSettings, create_app
-from polymodal.spec import parse_spec
-from tests.conftest import review_rows
-
-SPEC = {
-    "name": "shops",
-    "inputs": [{"name": "shop", "modality": "categorical", "encoder": "categorical"},
-               {"name": "price", "modality": "numeric", "encoder": "numeric"}],
-    "fusion": {"name": "concat"},
-    "task": {"name": "classification", "target": "label"},
-    "train": {"epochs": 3, "lr": 0.01},
-}
-GOOD = {"records": [{"shop": "north", "price": 10}, {"shop": "east", "price": 14}]}
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("serve") / "shops"
-    run_training(parse_spec(SPEC), out, train_records=review_rows(200), progress=False)
-    return out
-
-
-def client(model_dir: Path, **settings: object) -> TestClient:
-    return TestClient(create_app([model_dir], ServeSettings(**settings)))
+from tests.core.conftest import GOOD, client
 
 
 def test_endpoints_and_predictions(model_dir: Path) -> None:

@@ -19,35 +19,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from polymodal.pipeline import run_training
-from polymodal.serving.app import ServeSettings, create_app
 from polymodal.serving.batcher import DynamicBatcher
-from polymodal.spec import parse_spec
-from tests.conftest import review_rows, serving
+from tests.conftest import serving
+from tests.core.conftest import GOOD, client
 
-SPEC = {
-    "name": "shops",
-    "inputs": [{"name": "shop", "modality": "categorical", "encoder": "categorical"},
-               {"name": "price", "modality": "numeric", "encoder": "numeric"}],
-    "fusion": {"name": "concat"},
-    "task": {"name": "classification", "target": "label"},
-    "train": {"epochs": 2, "lr": 0.01},
-}
-GOOD = {"records": [{"shop": "north", "price": 10}, {"shop": "east", "price": 14}]}
 PREDICT = "/v1/models/shops/predict"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("reliable") / "shops"
-    run_training(parse_spec(SPEC), out, train_records=review_rows(120), progress=False)
-    return out
-
-
-def client(model_dir: Path, **settings: object) -> TestClient:
-    return TestClient(create_app([model_dir], ServeSettings(**settings)))
 
 
 def rss_mb(pid: int) -> float:
