@@ -41,6 +41,9 @@ log = logging.getLogger("polymodal.serving")
 PREDICT_MEDIA_TYPES = ("application/json", "multipart/form-data")
 # JSON values (fields, list items) one request may hold per record it is allowed.
 VALUES_PER_RECORD = 256
+# Bodies up to this size are parsed on the event loop (well under a millisecond); larger
+# ones in a worker thread, so that a big body never holds up other requests.
+INLINE_PARSE_BYTES = 64 * 1024
 
 
 @dataclass
@@ -62,7 +65,8 @@ class ServeSettings:
 
     def __post_init__(self) -> None:
         positive = {"--max-batch-size": self.max_batch_size, "--max-queue": self.max_queue,
-                    "--timeout-s": self.timeout_s, "--max-body-mb": self.max_body_bytes,
+                    "--timeout-s": self.timeout_s,
+                    "--max-body-mb": self.max_body_bytes / (1024 * 1024),
                     "--max-records": self.max_records,
                     "--header-timeout-s": self.header_timeout_s,
                     "--body-timeout-s": self.body_timeout_s,
@@ -243,8 +247,11 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
                 await asyncio.to_thread(_validate, predictor, records)
             else:
                 raw = await request.body()
-                records = await asyncio.to_thread(_parse_json, raw, modalities, predictor,
-                                                  settings.max_records)
+                if len(raw) <= INLINE_PARSE_BYTES:  # microseconds: a thread hop costs more
+                    records = _parse_json(raw, modalities, predictor, settings.max_records)
+                else:
+                    records = await asyncio.to_thread(_parse_json, raw, modalities, predictor,
+                                                      settings.max_records)
         except BadRequest as bad:
             return bad.status, _error(bad.status, bad.message, bad.field)
         work = asyncio.ensure_future(batchers[name].submit(records))
