@@ -17,15 +17,19 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 class GuardedH11Protocol(H11Protocol):
     # Set by ``polymodal serve`` (the class travels by name to worker processes).
     header_timeout_s: float = 10.0
+    _header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._header_timer: asyncio.TimerHandle | None = None
         self._arm_header_timer(self.header_timeout_s)
 
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
     def _arm_header_timer(self, delay: float) -> None:
-        if getattr(self, "_header_timer", None) is not None:
-            self._header_timer.cancel()  # type: ignore[union-attr]
+        self._cancel_header_timer()
         self._header_timer = self.loop.call_later(delay, self._headers_overdue)
 
     def _waiting_for_headers(self) -> bool:
@@ -38,9 +42,8 @@ class GuardedH11Protocol(H11Protocol):
 
     def handle_events(self) -> None:
         super().handle_events()
-        if not self._waiting_for_headers() and self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        if not self._waiting_for_headers():
+            self._cancel_header_timer()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -49,9 +52,7 @@ class GuardedH11Protocol(H11Protocol):
             self._arm_header_timer(self.timeout_keep_alive + self.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if getattr(self, "_header_timer", None) is not None:
-            self._header_timer.cancel()  # type: ignore[union-attr]
-            self._header_timer = None
+        self._cancel_header_timer()
         super().connection_lost(exc)
 
 
