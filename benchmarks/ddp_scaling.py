@@ -81,7 +81,8 @@ HAND_WRITTEN = textwrap.dedent('''
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DataLoader
     from polymodal.data.readers import read_records
-    from polymodal.model import Collator, build_model, build_task
+    from polymodal.data.collate import Collator
+    from polymodal.model import build_model, build_task
     from polymodal.spec import load_spec
 
     dist.init_process_group("gloo")

@@ -14,7 +14,8 @@ import torch
 
 from polymodal.data.loader import make_loader
 from polymodal.device import autocast, autocast_dtype
-from polymodal.model import Collator, build_model, build_task, field_value, shared_key
+from polymodal.data.collate import Collator, field_value, shared_key
+from polymodal.model import build_model, build_task
 from polymodal.spec import parse_spec
 from polymodal.trainer import seed_everything
 from polymodal_vision.vqa import SPEC, load_demo

@@ -49,7 +49,7 @@ def raw_forward_rate(directory: Path, texts: list[str], precision: str) -> float
 
     import polymodal
     from polymodal.device import autocast
-    from polymodal.model import move_batch, ordered_loader
+    from polymodal.data.collate import move_batch, ordered_loader
 
     predictor = polymodal.load(directory, precision=precision)
     model = predictor.model.eval()

@@ -28,6 +28,9 @@ def register_fusions(register: Any) -> None:
              description="transformer over one token per modality plus a summary token")
     register("late", "polymodal.fusions:LateFusion",
              description="per-modality heads, logits averaged over present modalities")
+    register("tokens", "polymodal.fusions:TokenFusion",
+             description="one input's token states, conditioned on the others' pooled "
+                         "vectors (for token-level tasks)")
 
 
 @hookimpl
@@ -39,6 +42,10 @@ def register_tasks(register: Any) -> None:
                          "per-label F1")
     register("regression", "polymodal.tasks.regression:RegressionTask",
              description="one float target; MAE, RMSE, R2")
+    register("token-classification",
+             "polymodal.tasks.token_classification:TokenClassificationTask",
+             description="labelled character spans by BIO tagging of token states "
+                         "(named entities); exact-span P/R/F1")
 
 
 @hookimpl

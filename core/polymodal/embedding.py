@@ -13,11 +13,12 @@ def embed_values(values: list[Any], *, encoder: str, modality: str,
                  options: dict[str, Any] | None = None, source: str | None = None,
                  batch_size: int = 64, device: str | None = None) -> torch.Tensor:
     """One pooled vector per value (rows in input order), as float32 on the CPU."""
+    from polymodal.data.collate import move_batch
     from polymodal.data.loader import length_chunks
     from polymodal.device import pick_device
     from polymodal.encoders.base import BuildContext
     from polymodal.hub import get_hub
-    from polymodal.model import build_encoder, move_batch
+    from polymodal.model import build_encoder
     from polymodal.spec import InputSpec
 
     torch_device = pick_device(device)

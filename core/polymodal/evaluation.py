@@ -8,7 +8,9 @@ import torch
 
 from polymodal.device import autocast
 from polymodal.distributed import sum_across
-from polymodal.model import MultimodalModel, move_batch
+from polymodal.data.collate import move_batch
+from polymodal.model import MultimodalModel
+from polymodal.tasks.base import batch_size
 
 
 @torch.inference_mode()
@@ -24,10 +26,10 @@ def evaluate_batches(model: MultimodalModel, loader: Any, device: torch.device,
         batch = move_batch(batch, device)
         with autocast(device, dtype):
             outputs = model(batch["inputs"], batch["present"])
-        target = batch["target"]
-        total_loss += float(task.loss(outputs, target)) * len(target)
-        count += len(target)
-        metrics.update(task.metric_inputs(outputs), target)
+        size = batch_size(batch)
+        total_loss += float(task.loss(outputs, batch)) * size
+        count += size
+        task.update_metrics(metrics, outputs, batch)
     model.train(was_training)
     result = task.finalize_metrics(metrics.compute())  # torchmetrics syncs across ranks
     total_loss, total = sum_across([total_loss, float(count)], device)
@@ -46,5 +48,5 @@ def predict_batches(model: MultimodalModel, loader: Any, device: torch.device,
         batch = move_batch(batch, device)
         with autocast(device, dtype):
             outputs = model(batch["inputs"], batch["present"])
-        results.extend(model.task.decode(outputs))
+        results.extend(model.task.decode(outputs, batch))
     return results

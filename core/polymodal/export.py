@@ -65,9 +65,9 @@ def sample_records(spec: Any) -> list[Record]:
 
 def _flatten(model: Any, records: list[Record]) -> tuple[list[tuple[str, str]],
                                                           list[torch.Tensor]]:
-    from polymodal.model import Collator
+    from polymodal.data.collate import model_collator
 
-    batch = Collator(model.spec, model.processors, None)(records)
+    batch = model_collator(model, with_target=False)(records)
     layout = [(name, key) for name, tensors in batch["inputs"].items() for key in tensors]
     tensors = [batch["inputs"][name][key] for name, key in layout]
     tensors += [batch["present"][inp.name] for inp in model.spec.inputs]

@@ -16,23 +16,46 @@ from polymodal.encoders.base import EncoderOutput
 
 @dataclass
 class FusedOutput:
-    """A joint embedding, or (late fusion) one embedding per field for per-field heads."""
+    """What a fusion hands the task head: a joint pooled vector, a fused token sequence
+    (aligned with the tokens of input ``token_field``) with its mask, or (late fusion) one
+    pooled vector per field for per-field heads."""
 
-    embedding: torch.Tensor | None = None  # [B, D]
+    pooled: torch.Tensor | None = None  # [B, D]
+    tokens: torch.Tensor | None = None  # [B, T, D_tokens]
+    token_mask: torch.Tensor | None = None  # [B, T], True where a token is real
     per_field: dict[str, torch.Tensor] | None = None  # field -> [B, D_field]
     present: dict[str, torch.Tensor] | None = None
 
 
+@dataclass(frozen=True)
+class FusedDims:
+    """The widths a task builds its head from. ``tokens`` is None for a fusion without a
+    token sequence (a token-level task refuses such a fusion); ``token_field`` names the
+    input whose tokens the fused sequence is aligned with."""
+
+    pooled: int | None
+    tokens: int | None = None
+    token_field: str | None = None
+
+
 class Fusion(nn.Module):
-    """Base class: built from ``input_dims``; exposes ``output_dim`` (or ``output_dims``)."""
+    """Base class: built from ``input_dims``; exposes ``output_dim`` (or ``output_dims``)
+    and, when it produces a token sequence, ``token_dim`` and ``token_field``."""
 
     output_dim: int
+    token_dim: int | None = None
+    token_field: str | None = None
     late: bool = False
 
     def __init__(self, input_dims: dict[str, int]) -> None:
         super().__init__()
         self.fields = list(input_dims)
         self.input_dims = dict(input_dims)
+
+    @property
+    def dims(self) -> FusedDims:
+        return FusedDims(pooled=self.output_dim, tokens=self.token_dim,
+                         token_field=self.token_field)
 
 
 def _mask(x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
@@ -51,7 +74,7 @@ class ConcatFusion(Fusion):
                 present: dict[str, torch.Tensor]) -> FusedOutput:
         parts = [_mask(outputs[f].pooled, present[f]) for f in self.fields]
         flags = torch.stack([present[f] for f in self.fields], dim=-1).to(parts[0].dtype)
-        return FusedOutput(embedding=self.dropout(torch.cat(parts + [flags], dim=-1)))
+        return FusedOutput(pooled=self.dropout(torch.cat(parts + [flags], dim=-1)))
 
 
 class GatedFusion(Fusion):
@@ -77,7 +100,7 @@ class GatedFusion(Fusion):
         logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
         weights = torch.softmax(logits, dim=-1) * mask  # all-absent rows become zeros
         fused = (weights.to(hidden.dtype).unsqueeze(-1) * hidden).sum(dim=1)
-        return FusedOutput(embedding=self.dropout(fused))
+        return FusedOutput(pooled=self.dropout(fused))
 
 
 class AttentionFusion(Fusion):
@@ -135,6 +158,8 @@ class AttentionFusion(Fusion):
                                                        norm_first=True)
             self.decoder = nn.TransformerDecoder(decoder_layer, layers)
             self.empty_memory = nn.Parameter(torch.randn(1, 1, hidden) * 0.02)
+            if tokens:  # the decoded query tokens are a sequence aligned with that input
+                self.token_dim, self.token_field = hidden, query
         self.norm = nn.LayerNorm(hidden)
 
     def _sequence(self, index: int, field: str, output: EncoderOutput,
@@ -172,7 +197,7 @@ class AttentionFusion(Fusion):
         mask = torch.cat([m for _, m in parts], dim=1)
         keep = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=mask.device), mask], 1)
         encoded = self.encoder(tokens, src_key_padding_mask=~keep)
-        return FusedOutput(embedding=self.norm(encoded[:, 0]))
+        return FusedOutput(pooled=self.norm(encoded[:, 0]))
 
     def _decode(self, parts: list[tuple[torch.Tensor, torch.Tensor]]) -> FusedOutput:
         """Summary + query tokens attend to the other fields' tokens in every layer."""
@@ -186,9 +211,12 @@ class AttentionFusion(Fusion):
         memory = torch.cat([self.empty_memory.expand(batch, -1, -1).to(query.dtype)]
                            + [seq for seq, _ in others], dim=1)
         memory_keep = torch.cat([ones] + [m for _, m in others], dim=1)
-        decoded = self.decoder(target, memory, tgt_key_padding_mask=~target_keep,
-                               memory_key_padding_mask=~memory_keep)
-        return FusedOutput(embedding=self.norm(decoded[:, 0]))
+        decoded = self.norm(self.decoder(target, memory, tgt_key_padding_mask=~target_keep,
+                                         memory_key_padding_mask=~memory_keep))
+        if self.token_field is None:
+            return FusedOutput(pooled=decoded[:, 0])
+        return FusedOutput(pooled=decoded[:, 0], tokens=decoded[:, 1:],
+                           token_mask=query_mask)
 
 
 class LateFusion(Fusion):
@@ -209,3 +237,45 @@ class LateFusion(Fusion):
             per_field={f: self.dropout(outputs[f].pooled) for f in self.fields},
             present=present,
         )
+
+
+class TokenFusion(Fusion):
+    """The token sequence of one input (``field``; default: the first input) for token-level
+    tasks (tagging, span extraction), each token conditioned on the other inputs: their
+    pooled vectors (zeroed when absent) are projected and added to every token. The pooled
+    output is the field's own pooled vector, so a pooled task still works."""
+
+    def __init__(self, input_dims: dict[str, int], field: str | None = None,
+                 dropout: float = 0.1) -> None:
+        super().__init__(input_dims)
+        field = field or self.fields[0]
+        if field not in input_dims:
+            from polymodal.errors import SpecError
+
+            raise SpecError(f"fusion tokens: field {field!r} is not an input "
+                            f"({', '.join(input_dims)})")
+        self.token_field = field
+        self.others = [f for f in self.fields if f != field]
+        width = input_dims[field]
+        self.output_dim = self.token_dim = width
+        self.condition = nn.Linear(sum(input_dims[f] for f in self.others), width) \
+            if self.others else None
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, outputs: dict[str, EncoderOutput],
+                present: dict[str, torch.Tensor]) -> FusedOutput:
+        own = outputs[self.token_field]
+        if own.tokens is None:
+            from polymodal.errors import SpecError
+
+            raise SpecError(f"fusion tokens: the encoder of {self.token_field!r} gives no "
+                            "token states")
+        tokens = own.tokens
+        mask = own.token_mask if own.token_mask is not None else torch.ones(
+            tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+        if self.condition is not None:
+            context = torch.cat([_mask(outputs[f].pooled, present[f]) for f in self.others],
+                                dim=-1)
+            tokens = tokens + self.condition(context).to(tokens.dtype).unsqueeze(1)
+        return FusedOutput(pooled=self.dropout(own.pooled), tokens=self.dropout(tokens),
+                           token_mask=mask & present[self.token_field].unsqueeze(1))

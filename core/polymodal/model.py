@@ -1,34 +1,23 @@
-"""Model assembly: encoders per input, a fusion, a task head; and the batch collator."""
+"""Model assembly: encoders per input, a fusion, a task head."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from polymodal.data.collate import field_value
 from polymodal.encoders.base import BuildContext, Encoder, EncoderOutput
 from polymodal.errors import ArtifactError, SpecError
-from polymodal.fusions import Fusion
+from polymodal.fusions import FusedDims, FusedOutput, Fusion
 from polymodal.hub import ComponentHub, get_hub
+from polymodal.options import build_with_options
+from polymodal.records import Record
 from polymodal.registry import get_registry
 from polymodal.spec import InputSpec, Spec
 from polymodal.tasks.base import Task
-
-Record = dict[str, Any]
-
-
-def field_value(record: Record, inp: InputSpec) -> Any:
-    """The raw value of an input in a record: its own column, the one column it names
-    (``columns: [review]`` reads ``review``), or a list over several ``columns``."""
-    if inp.columns and len(inp.columns) == 1:
-        return record.get(inp.columns[0])
-    if inp.columns:
-        values = [record.get(c) for c in inp.columns]
-        return None if all(v is None for v in values) else values
-    return record.get(inp.name)
 
 
 class MultimodalModel(nn.Module):
@@ -46,12 +35,17 @@ class MultimodalModel(nn.Module):
         self.encoders = nn.ModuleDict(encoders)
         self.fusion = fusion
         self.frozen_fields = {i.name for i in spec.inputs if i.frozen}
+        if task.reads == "tokens" and (fusion.late or fusion.token_dim is None):
+            raise SpecError(
+                f"spec: task {spec.task.name!r} reads token states, and fusion "
+                f"{spec.fusion.name!r} gives none; use fusion 'tokens' (or 'attention' with "
+                "query and tokens: true)")
         if fusion.late:
             self.heads = nn.ModuleDict(
-                {f: task.build_head(d) for f, d in fusion.output_dims.items()}
+                {f: task.build_head(FusedDims(pooled=d)) for f, d in fusion.output_dims.items()}
             )
         else:
-            self.head = task.build_head(fusion.output_dim)
+            self.head = task.build_head(fusion.dims)
 
     @property
     def processors(self) -> dict[str, Any]:
@@ -77,9 +71,9 @@ class MultimodalModel(nn.Module):
                 encoded[name] = encoder(inputs[name])
             if repeat and name in repeat:
                 encoded[name] = _repeat(encoded[name], repeat[name])
-        fused = self.fusion(encoded, present)
+        fused: FusedOutput = self.fusion(encoded, present)
         if fused.per_field is None:
-            return self.head(fused.embedding)
+            return self.head(fused.tokens if self.task.reads == "tokens" else fused.pooled)
         total: torch.Tensor | None = None
         count: torch.Tensor | None = None
         for name, embedding in fused.per_field.items():
@@ -150,92 +144,10 @@ def build_model(spec: Spec, *, task: Task, train_records: list[Record] | None = 
             raise SpecError(f"spec: inputs[{inp.name}]: encoder {inp.encoder!r} cannot be "
                             f"built with options {inp.options} ({reason})") from None
     input_dims = {name: enc.output_dim for name, enc in encoders.items()}
-    try:
-        fusion = registry.build("fusion", spec.fusion.name, input_dims, **spec.fusion.options)
-    except TypeError as exc:
-        raise SpecError(f"spec: fusion {spec.fusion.name!r}: bad options ({exc})") from None
+    factory = registry.get("fusion", spec.fusion.name).resolve()
+    fusion = build_with_options(factory, spec.fusion.options, "fusion.options",
+                                f"fusion {spec.fusion.name!r}", input_dims, skip=1)
     model = MultimodalModel(spec, encoders, fusion, task)
     return model.to(device)
 
 
-class Collator:
-    """Records -> batch. Runs in DataLoader workers: all preprocessing happens here."""
-
-    def __init__(self, spec: Spec, processors: dict[str, Any], task: Task | None, *,
-                 shared: str | None = None) -> None:
-        self.inputs = list(spec.inputs)
-        self.processors = processors
-        self.task = task
-        self.target = spec.task.target
-        self.shared = shared
-
-    def __call__(self, records: list[Record]) -> dict[str, Any]:
-        inputs: dict[str, dict[str, torch.Tensor]] = {}
-        present: dict[str, torch.Tensor] = {}
-        repeat: dict[str, torch.Tensor] = {}
-        for inp in self.inputs:
-            values = [field_value(r, inp) for r in records]
-            present[inp.name] = torch.tensor([v is not None for v in values], dtype=torch.bool)
-            if inp.name == self.shared:
-                values, repeat[inp.name] = _distinct(values)
-            inputs[inp.name] = self.processors[inp.name](values)
-        batch: dict[str, Any] = {"inputs": inputs, "present": present}
-        if repeat:
-            batch["repeat"] = repeat
-        if self.task is not None:
-            batch["target"] = self.task.encode_targets([r.get(self.target) for r in records])
-        return batch
-
-
-def shared_key(value: Any) -> Any:
-    """What tells records that share an input apart (``train.group_by``): the value, or its
-    repr where the value cannot be a dict key (a list of columns)."""
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value
-
-
-def _distinct(values: list[Any]) -> tuple[list[Any], torch.Tensor]:
-    """The distinct values (first-seen order) and, per value, its index among them."""
-    index: dict[Any, int] = {}
-    distinct: list[Any] = []
-    positions = []
-    for value in values:
-        key = shared_key(value)
-        if key not in index:
-            index[key] = len(distinct)
-            distinct.append(value)
-        positions.append(index[key])
-    return distinct, torch.tensor(positions, dtype=torch.long)
-
-
-def ordered_loader(model: MultimodalModel, records: list[Record], batch_size: int, *,
-                   with_target: bool) -> Any:
-    """Batches of ``records`` in the given order (evaluation and prediction)."""
-    from polymodal.data.loader import make_loader
-
-    task = model.task if with_target else None
-    return make_loader(records, Collator(model.spec, model.processors, task),
-                       batch_size=batch_size, shuffle=False, seed=0)
-
-
-def chunked_batches(model: MultimodalModel, records: list[Record],
-                    chunks: list[list[int]]) -> Iterator[dict[str, Any]]:
-    """Collated batches of ``records`` exactly as ``chunks`` (lists of indices) say. In the
-    calling thread: a served request should not pay for setting up a DataLoader."""
-    collate = Collator(model.spec, model.processors, None)
-    for chunk in chunks:
-        yield collate([records[i] for i in chunk])
-
-
-def move_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    def move(obj: Any) -> Any:
-        if isinstance(obj, torch.Tensor):
-            return obj.to(device, non_blocking=True)
-        if isinstance(obj, dict):
-            return {k: move(v) for k, v in obj.items()}
-        return obj
-
-    return move(batch)

@@ -97,7 +97,7 @@ class Predictor:
         """
         from polymodal.data.loader import length_chunks, record_lengths
         from polymodal.evaluation import predict_batches
-        from polymodal.model import chunked_batches
+        from polymodal.data.collate import chunked_batches
 
         if not records:
             return []
@@ -115,7 +115,7 @@ class Predictor:
     def evaluate(self, records: list[Record], batch_size: int = 64) -> dict[str, Any]:
         """Task metrics over records that carry the target."""
         from polymodal.evaluation import evaluate_batches
-        from polymodal.model import ordered_loader
+        from polymodal.data.collate import ordered_loader
 
         target = self.spec.task.target
         labelled = [r for r in records if r.get(target) is not None]

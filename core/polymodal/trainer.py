@@ -34,7 +34,9 @@ from polymodal.device import autocast, autocast_dtype
 from polymodal.distributed import SINGLE, DistContext, any_rank, barrier, sum_across
 from polymodal.errors import NonFiniteLoss, SpecError, TrainingInterrupted, unknown
 from polymodal.evaluation import evaluate_batches
-from polymodal.model import Collator, MultimodalModel, field_value, move_batch, shared_key
+from polymodal.data.collate import field_value, model_collator, move_batch, shared_key
+from polymodal.model import MultimodalModel
+from polymodal.tasks.base import batch_size
 from polymodal.reporting import write_history
 from polymodal.spec import Spec
 
@@ -150,7 +152,7 @@ class Trainer:
         cfg = self.spec.train
         ctx = self.dist
         shared = cfg.group_by if train else None
-        collate = Collator(self.spec, self.model.processors, self.model.task, shared=shared)
+        collate = model_collator(self.model, with_target=True, shared=shared)
         if not train and ctx.enabled:  # each rank evaluates its own slice; metrics are synced
             records = records[ctx.rank::ctx.world_size]
         groups = lengths = None
@@ -284,7 +286,7 @@ class Trainer:
         with context:
             with autocast(self.device, self.amp_dtype):
                 outputs = forward_model(batch["inputs"], batch["present"], batch.get("repeat"))
-            loss = self.model.task.loss(outputs, batch["target"])
+            loss = self.model.task.loss(outputs, batch)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise NonFiniteLoss(
@@ -292,7 +294,7 @@ class Trainer:
                     f"batch {state['batch'] + 1}; check the data for extreme values, or "
                     "lower train.lr")
             self.scaler.scale(loss / self.spec.train.grad_accum).backward()
-        n = len(batch["target"])
+        n = batch_size(batch)
         state["loss_sum"] += value * n
         state["seen"] += n
 

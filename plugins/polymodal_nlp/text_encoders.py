@@ -94,6 +94,20 @@ class TextProcessor(Processor):
             enc = self._head_tail(texts)
         return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
 
+    def with_alignment(self, values: list[Any]
+                       ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        if self.truncation != "head":
+            raise SpecError("a token-level task needs text truncation 'head' (head_tail "
+                            "drops the middle of the text, and with it the token offsets)")
+        texts = ["" if v is None else str(v) for v in values]
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length,
+                             padding=True, return_tensors="pt", return_offsets_mapping=True)
+        word_ids = torch.tensor([[-1 if w is None else w for w in enc.word_ids(i)]
+                                 for i in range(len(texts))], dtype=torch.long)
+        tensors = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")
+                   if k in enc}
+        return tensors, {"offsets": enc["offset_mapping"], "word_ids": word_ids}
+
     def _special(self) -> tuple[list[int], list[int]]:
         tok = self.tokenizer
         first = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id

@@ -63,30 +63,30 @@ def test_fusions_handle_missing_modalities(fusion_cls: type) -> None:
     if fusion.late:
         assert set(fused.per_field) == {"text", "image"}
         return
-    assert fused.embedding.shape == (3, fusion.output_dim)
-    assert torch.isfinite(fused.embedding).all()
+    assert fused.pooled.shape == (3, fusion.output_dim)
+    assert torch.isfinite(fused.pooled).all()
     # An absent modality's values must not matter.
     shift = 100 * torch.tensor([[0.0], [1.0], [1.0]])
     changed = {"text": outputs["text"],
                "image": EncoderOutput(outputs["image"].pooled + shift,
                                       outputs["image"].tokens + shift.unsqueeze(-1),
                                       outputs["image"].token_mask)}
-    again = fusion(changed, present).embedding
-    assert torch.allclose(again[1:], fused.embedding[1:], atol=1e-5)
+    again = fusion(changed, present).pooled
+    assert torch.allclose(again[1:], fused.pooled[1:], atol=1e-5)
 
 
 def test_classification_metrics_and_decoding() -> None:
     task = ClassificationTask(TaskSpec(name="classification", target="y"))
     task.fit(["b", "a", "b", None])
     assert task.labels == ["a", "b"]
-    targets = task.encode_targets(["a", "b", "b", "a"])
+    targets = task.collate_targets(["a", "b", "b", "a"], {})
     logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [3.0, 0.0]])
     metrics = task.metrics()
     metrics.update(task.metric_inputs(logits), targets)
     result = task.finalize_metrics(metrics.compute())
     assert result["accuracy"] == pytest.approx(0.75)
     assert result["confusion_matrix"]["matrix"] == [[2, 0], [1, 1]]
-    decoded = task.decode(logits[:1])[0]
+    decoded = task.decode(logits[:1], {})[0]
     assert decoded["label"] == "a" and decoded["scores"]["a"] > 0.8
 
 
@@ -96,7 +96,7 @@ def test_classification_refuses_unseen_labels() -> None:
     task = ClassificationTask(TaskSpec(name="classification", target="y"))
     task.fit(["a", "b"])
     with pytest.raises(DataError, match="not seen in training: c"):
-        task.encode_targets(["c"])
+        task.collate_targets(["c"], {})
 
 
 def test_regression_metrics_on_original_scale() -> None:
@@ -108,4 +108,4 @@ def test_regression_metrics_on_original_scale() -> None:
     result = task.finalize_metrics(metrics.compute())
     assert result["mae"] == pytest.approx(0.0, abs=1e-4)
     assert result["r2"] == pytest.approx(1.0, abs=1e-4)
-    assert task.decode(outputs)[1]["value"] == pytest.approx(20.0)
+    assert task.decode(outputs, {})[1]["value"] == pytest.approx(20.0)

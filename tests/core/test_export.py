@@ -12,7 +12,7 @@ import torch
 import yaml
 
 import polymodal
-from polymodal.model import Collator
+from polymodal.data.collate import Collator
 from tests.conftest import review_rows, run_cli, write_csv
 from tests.core.test_plugins import make_distribution
 
@@ -70,8 +70,8 @@ class BatchMaxNorm(ConcatFusion):
     a value tracing bakes in as a constant."""
 
     def forward(self, outputs, present):
-        fused = super().forward(outputs, present).embedding
-        return FusedOutput(embedding=fused / float(fused.abs().max()))
+        fused = super().forward(outputs, present).pooled
+        return FusedOutput(pooled=fused / float(fused.abs().max()))
 
 
 @hookimpl

@@ -32,7 +32,7 @@ class MeanFusion(Fusion):
             w = present[f].float().unsqueeze(-1)
             total = total + self.project[f](outputs[f].pooled) * w
             count = count + w
-        return FusedOutput(embedding=total / count.clamp(min=1.0))
+        return FusedOutput(pooled=total / count.clamp(min=1.0))
 
 
 @hookimpl

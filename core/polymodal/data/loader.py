@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from polymodal.data.collate import field_value
+
 Record = dict[str, Any]
 
 
@@ -101,8 +103,6 @@ class GroupedBatchSampler(BucketBatchSampler):
 
 def record_lengths(records: list[Record], model: Any) -> list[int]:
     """Sum of each record's processor length estimates, over all inputs."""
-    from polymodal.model import field_value
-
     lengths = [0] * len(records)
     for inp in model.spec.inputs:
         processor = model.processors[inp.name]

@@ -46,6 +46,17 @@ class Processor:
         """A cheap size estimate of one value, used to bucket batches by length."""
         return 1
 
+    def with_alignment(self, values: list[Any]
+                       ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """``self(values)`` and, per token of the encoder's token states, where it came
+        from: ``offsets`` [B, T, 2] (character start/end; 0/0 for special tokens) and
+        ``word_ids`` [B, T] (-1 for special and padding tokens). Token-level tasks need it;
+        a processor whose tokens have no such origin refuses."""
+        from polymodal.errors import SpecError
+
+        raise SpecError(f"{type(self).__name__} gives no token offsets; a token-level task "
+                        "needs a text encoder with a sub-word tokenizer (minilm, hf-text)")
+
     def state(self) -> dict[str, Any]:
         return {}
 
@@ -98,10 +109,6 @@ def prepare_processor(processor: Processor, context: BuildContext) -> Processor:
     elif context.values is not None:
         processor.fit(context.values)
     return processor
-
-
-def presence(values: list[Any]) -> torch.Tensor:
-    return torch.tensor([v is not None for v in values], dtype=torch.bool)
 
 
 def options_of(spec: InputSpec, defaults: dict[str, Any]) -> dict[str, Any]:

@@ -1,17 +1,25 @@
-"""The task contract: a head built from the fused dim, its loss, metrics and decoding.
+"""The task contract: a head built from the fused dims, its loss over the batch, metrics,
+its own targets in any structure, and decoding.
 
-Tasks also own their target: ``fit`` learns a label map or target scale from training
-targets, ``encode_targets`` turns raw targets into a tensor, ``state``/``load_state``
-round-trip what ``fit`` learned as JSON.
+A task reads the pooled vector (``reads = "pooled"``: classification, regression) or the
+fused token sequence (``reads = "tokens"``: tagging, span extraction, a box head over grid
+cells). It owns its target: ``fit`` learns a label map or target scale from training
+targets, ``collate_targets`` turns a batch's raw targets into whatever structure its loss
+wants (a tensor, padded label sequences, a list of per-image dicts), and
+``state``/``load_state`` round-trip what ``fit`` learned as JSON.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
+
+from polymodal.fusions import FusedDims
+
+Batch = dict[str, Any]
 
 
 class Task:
@@ -22,6 +30,11 @@ class Task:
     monitor: str = "loss"
     # Metrics where lower is better; every other metric is maximised.
     minimized: tuple[str, ...] = ("loss",)
+    # What the head is given: the fused pooled vector [B, D] or token sequence [B, T, D].
+    reads: ClassVar[Literal["pooled", "tokens"]] = "pooled"
+    # Whether collate_targets / decode need the token field's alignment (character offsets
+    # and word ids of each token, from its processor's ``with_alignment``) and raw values.
+    needs_alignment: ClassVar[bool] = False
     output_dim: int
 
     def fit(self, targets: list[Any]) -> None:  # noqa: B027 - optional override
@@ -33,17 +46,24 @@ class Task:
     def load_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional override
         """Restore what ``state`` returned."""
 
-    def encode_targets(self, targets: list[Any]) -> torch.Tensor:
+    def collate_targets(self, targets: list[Any], batch: Batch) -> Any:
+        """The batch's raw targets in the structure ``loss`` and the metrics take; ``batch``
+        holds the collated inputs (and, with ``needs_alignment``, ``alignment`` and
+        ``raw``) for targets that must line up with them."""
         raise NotImplementedError
 
-    def build_head(self, in_dim: int) -> nn.Module:
+    def build_head(self, dims: FusedDims) -> nn.Module:
         raise NotImplementedError
 
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
 
     def metrics(self) -> MetricCollection:
         raise NotImplementedError
+
+    def update_metrics(self, metrics: MetricCollection, outputs: torch.Tensor,
+                       batch: Batch) -> None:
+        metrics.update(self.metric_inputs(outputs), batch["target"])
 
     def metric_inputs(self, outputs: torch.Tensor) -> torch.Tensor:
         """What the metrics are updated with (probabilities, de-standardised values ...)."""
@@ -53,9 +73,10 @@ class Task:
         """Turn computed metric tensors into JSON-able values."""
         return {k: float(v) for k, v in computed.items()}
 
-    def decode(self, outputs: torch.Tensor) -> list[dict[str, Any]]:
+    def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
         raise NotImplementedError
 
-    def targets_valid(self, targets: list[Any]) -> list[bool]:
-        """Which raw targets are usable; records with a missing target are skipped."""
-        return [t is not None for t in targets]
+
+def batch_size(batch: Batch) -> int:
+    """Records in a collated batch (every input has a presence flag per record)."""
+    return len(next(iter(batch["present"].values())))

@@ -19,9 +19,13 @@ from torchmetrics.classification import (
     MulticlassF1Score,
 )
 
+from pydantic import Field
+
 from polymodal.errors import DataError
+from polymodal.fusions import FusedDims
+from polymodal.options import Options, parse_options
 from polymodal.spec import TaskSpec
-from polymodal.tasks.base import Task
+from polymodal.tasks.base import Batch, Task
 
 
 class _PositiveClass(BinaryAUROC):
@@ -31,14 +35,24 @@ class _PositiveClass(BinaryAUROC):
         super().update(preds[:, 1], target)
 
 
+class ClassificationOptions(Options):
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    hidden: int | None = Field(default=None, ge=1,
+                               description="width of a hidden layer in the head (none: linear)")
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+
+
 class ClassificationTask(Task):
     monitor = "accuracy"
+    Options = ClassificationOptions
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
-        self.label_smoothing = float(spec.options.get("label_smoothing", 0.0))
-        self.hidden = spec.options.get("hidden")
-        self.dropout = float(spec.options.get("dropout", 0.1))
+        options = parse_options(self.Options, spec.options, "task.options",
+                                f"task {spec.name!r}")
+        self.label_smoothing = options.label_smoothing
+        self.hidden = options.hidden
+        self.dropout = options.dropout
         self.labels: list[str] = []
 
     @property
@@ -59,7 +73,7 @@ class ClassificationTask(Task):
     def load_state(self, state: dict[str, Any]) -> None:
         self.labels = list(state["labels"])
 
-    def encode_targets(self, targets: list[Any]) -> torch.Tensor:
+    def collate_targets(self, targets: list[Any], batch: Batch) -> torch.Tensor:
         index = {label: i for i, label in enumerate(self.labels)}
         unknown = sorted({str(t) for t in targets if str(t) not in index})
         if unknown:
@@ -69,15 +83,17 @@ class ClassificationTask(Task):
             )
         return torch.tensor([index[str(t)] for t in targets], dtype=torch.long)
 
-    def build_head(self, in_dim: int) -> nn.Module:
+    def build_head(self, dims: FusedDims) -> nn.Module:
+        in_dim = int(dims.pooled)  # type: ignore[arg-type]
         if self.hidden:
             return nn.Sequential(nn.Linear(in_dim, int(self.hidden)), nn.GELU(),
                                  nn.Dropout(self.dropout),
                                  nn.Linear(int(self.hidden), self.output_dim))
         return nn.Sequential(nn.Dropout(self.dropout), nn.Linear(in_dim, self.output_dim))
 
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(outputs.float(), targets, label_smoothing=self.label_smoothing)
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return F.cross_entropy(outputs.float(), batch["target"],
+                               label_smoothing=self.label_smoothing)
 
     def metrics(self) -> MetricCollection:
         n = self.output_dim
@@ -101,7 +117,7 @@ class ClassificationTask(Task):
                 out[key] = float(value)
         return out
 
-    def decode(self, outputs: torch.Tensor) -> list[dict[str, Any]]:
+    def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
         probs = torch.softmax(outputs.float(), dim=-1).cpu()
         best = probs.argmax(dim=-1).tolist()
         return [

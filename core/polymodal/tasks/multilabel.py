@@ -19,9 +19,17 @@ from torchmetrics.classification import (
     MultilabelHammingDistance,
 )
 
+from pydantic import Field
+
 from polymodal.errors import DataError
 from polymodal.spec import TaskSpec
-from polymodal.tasks.classification import ClassificationTask
+from polymodal.tasks.base import Batch
+from polymodal.tasks.classification import ClassificationOptions, ClassificationTask
+
+
+class MultilabelOptions(ClassificationOptions):
+    separator: str = Field(default="|", min_length=1)
+    threshold: float = Field(default=0.5, gt=0, lt=1)
 
 
 class _IntTargets(MetricCollection):
@@ -37,11 +45,13 @@ class MultilabelTask(ClassificationTask):
 
     monitor = "f1_micro"
     minimized = ("loss", "hamming_loss")
+    Options = MultilabelOptions
 
     def __init__(self, spec: TaskSpec) -> None:
         super().__init__(spec)
-        self.separator = str(spec.options.get("separator", "|"))
-        self.threshold = float(spec.options.get("threshold", 0.5))
+        options = MultilabelOptions.model_validate(spec.options)  # checked by super()
+        self.separator = options.separator
+        self.threshold = options.threshold
 
     def split(self, target: Any) -> list[str]:
         if isinstance(target, list | tuple):
@@ -55,7 +65,7 @@ class MultilabelTask(ClassificationTask):
             raise DataError(f"target {self.spec.target!r} needs at least 2 distinct labels; "
                             f"found {self.labels}")
 
-    def encode_targets(self, targets: list[Any]) -> torch.Tensor:
+    def collate_targets(self, targets: list[Any], batch: Batch) -> torch.Tensor:
         index = {label: i for i, label in enumerate(self.labels)}
         encoded = torch.zeros(len(targets), len(self.labels))
         for row, target in enumerate(targets):
@@ -66,8 +76,8 @@ class MultilabelTask(ClassificationTask):
                 encoded[row, index[label]] = 1.0
         return encoded
 
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(outputs.float(), targets.float())
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(outputs.float(), batch["target"].float())
 
     def metrics(self) -> MetricCollection:
         n, t = self.output_dim, self.threshold
@@ -92,7 +102,7 @@ class MultilabelTask(ClassificationTask):
                 out[key] = float(value)
         return out
 
-    def decode(self, outputs: torch.Tensor) -> list[dict[str, Any]]:
+    def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
         probs = torch.sigmoid(outputs.float()).cpu().tolist()
         return [{"labels": [label for label, p in zip(self.labels, row, strict=True)
                             if p >= self.threshold],

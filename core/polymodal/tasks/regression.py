@@ -10,9 +10,13 @@ from torch import nn
 from torch.nn import functional as F
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
+from pydantic import Field
+
 from polymodal.errors import DataError
+from polymodal.fusions import FusedDims
+from polymodal.options import Options, parse_options
 from polymodal.spec import TaskSpec
-from polymodal.tasks.base import Task
+from polymodal.tasks.base import Batch, Task
 
 
 def _as_float(value: Any, target: str) -> float:
@@ -22,14 +26,21 @@ def _as_float(value: Any, target: str) -> float:
         raise DataError(f"target {target!r}: not a number: {value!r}") from None
 
 
+class RegressionOptions(Options):
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+
+
 class RegressionTask(Task):
     monitor = "rmse"
     minimized = ("loss", "mae", "rmse")
     output_dim = 1
 
+    Options = RegressionOptions
+
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
-        self.dropout = float(spec.options.get("dropout", 0.1))
+        self.dropout = parse_options(self.Options, spec.options, "task.options",
+                                     f"task {spec.name!r}").dropout
         self.mean, self.std = 0.0, 1.0
 
     def fit(self, targets: list[Any]) -> None:
@@ -46,17 +57,18 @@ class RegressionTask(Task):
     def load_state(self, state: dict[str, Any]) -> None:
         self.mean, self.std = float(state["mean"]), float(state["std"])
 
-    def encode_targets(self, targets: list[Any]) -> torch.Tensor:
+    def collate_targets(self, targets: list[Any], batch: Batch) -> torch.Tensor:
         return torch.tensor([_as_float(t, self.spec.target) for t in targets])
 
-    def build_head(self, in_dim: int) -> nn.Module:
-        return nn.Sequential(nn.Dropout(self.dropout), nn.Linear(in_dim, 1))
+    def build_head(self, dims: FusedDims) -> nn.Module:
+        return nn.Sequential(nn.Dropout(self.dropout), nn.Linear(int(dims.pooled or 0), 1))
 
     def _scaled(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs.float().squeeze(-1) * self.std + self.mean
 
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(outputs.float().squeeze(-1), (targets - self.mean) / self.std)
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return F.mse_loss(outputs.float().squeeze(-1),
+                          (batch["target"] - self.mean) / self.std)
 
     def metrics(self) -> MetricCollection:
         return MetricCollection({
@@ -68,5 +80,5 @@ class RegressionTask(Task):
     def metric_inputs(self, outputs: torch.Tensor) -> torch.Tensor:
         return self._scaled(outputs)
 
-    def decode(self, outputs: torch.Tensor) -> list[dict[str, Any]]:
+    def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
         return [{"value": round(float(v), 6)} for v in self._scaled(outputs).cpu().tolist()]

@@ -22,17 +22,17 @@ def test_multilabel_task_targets_metrics_and_decoding() -> None:
     task = MultilabelTask(TaskSpec(name="multilabel", target="tags"))
     task.fit(["a|b", ["c"], "", "b"])
     assert task.labels == ["a", "b", "c"]
-    encoded = task.encode_targets(["a|b", [], "c"])
+    encoded = task.collate_targets(["a|b", [], "c"], {})
     assert encoded.tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
     with pytest.raises(DataError, match="not seen in training: d"):
-        task.encode_targets(["d"])
+        task.collate_targets(["d"], {})
     logits = torch.tensor([[3.0, 2.0, -3.0], [-3.0, -3.0, -3.0], [-3.0, -3.0, 3.0]])
     metrics = task.metrics()
     metrics.update(task.metric_inputs(logits), encoded)
     result = task.finalize_metrics(metrics.compute())
     assert result["f1_micro"] == 1.0 and result["subset_accuracy"] == 1.0
     assert result["per_label_f1"] == {"a": 1.0, "b": 1.0, "c": 1.0}
-    assert [d["labels"] for d in task.decode(logits)] == [["a", "b"], [], ["c"]]
+    assert [d["labels"] for d in task.decode(logits, {})] == [["a", "b"], [], ["c"]]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,233 @@
+"""``token-classification``: labelled character spans of a text (named entities, PII,
+skills ...) by BIO tagging of the fused token sequence.
+
+The target is a list of spans ``{"start", "end", "label"}`` (character offsets into the
+text of the token field). Alignment comes from the token field's processor
+(``with_alignment``: character offsets and word ids per token): the first sub-token of each
+word is trained on the word's B-/I-/O tag, the other sub-tokens are ignored; predictions are
+read off first sub-tokens and joined into spans ``{"text", "label", "start", "end",
+"score"}`` in the caller's string. Metrics: exact-span precision, recall and F1, micro and
+per type (CoNLL's definition), as a torchmetrics ``Metric`` (summed across ranks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import Field
+from torch import nn
+from torch.nn import functional as F
+from torchmetrics import Metric, MetricCollection
+
+from polymodal.errors import DataError
+from polymodal.fusions import FusedDims
+from polymodal.options import Options, parse_options
+from polymodal.records import Record
+from polymodal.spec import TaskSpec
+from polymodal.tasks.base import Batch, Task
+
+IGNORE = -100
+Span = tuple[int, int, str]
+
+
+class TokenClassificationOptions(Options):
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+
+
+def check_spans(spans: Any, text: Any, index: int) -> list[Record]:
+    """A record's gold spans, or a one-line DataError naming the record."""
+    if spans is None:
+        raise DataError(f"record {index}: no entities list (give [] for none)")
+    if not isinstance(spans, list):
+        raise DataError(f"record {index}: entities must be a list of {{start, end, label}}")
+    length = len(text) if isinstance(text, str) else 0
+    for span in spans:
+        try:
+            start, end, label = int(span["start"]), int(span["end"]), span["label"]
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"record {index}: each entity needs start, end and label"
+                            ) from None
+        if not 0 <= start < end <= length or not label:
+            raise DataError(f"record {index}: entity span {start}-{end} is outside the text "
+                            f"({length} characters)")
+    return spans
+
+
+class SpanScores(Metric):
+    """Exact-span true/false positives and false negatives per span type."""
+
+    full_state_update = False
+
+    def __init__(self, types: list[str]) -> None:
+        super().__init__()
+        self.types = types
+        for name in ("tp", "fp", "fn"):
+            self.add_state(name, torch.zeros(len(types), dtype=torch.long),
+                           dist_reduce_fx="sum")
+
+    def update(self, predicted: list[set[Span]], gold: list[set[Span]]) -> None:
+        index = {t: i for i, t in enumerate(self.types)}
+        for p, g in zip(predicted, gold, strict=True):
+            for spans, state in ((p & g, self.tp), (p - g, self.fp), (g - p, self.fn)):
+                for span in spans:
+                    if span[2] in index:
+                        state[index[span[2]]] += 1
+
+    def compute(self) -> dict[str, Any]:
+        def prf(tp: float, fp: float, fn: float) -> dict[str, float]:
+            precision = tp / (tp + fp) if tp + fp else 0.0
+            recall = tp / (tp + fn) if tp + fn else 0.0
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            return {"precision": precision, "recall": recall, "f1": f1}
+
+        tp, fp, fn = (s.tolist() for s in (self.tp, self.fp, self.fn))
+        return {**prf(sum(tp), sum(fp), sum(fn)),
+                "per_type": {t: {**prf(tp[i], fp[i], fn[i]), "support": tp[i] + fn[i]}
+                             for i, t in enumerate(self.types) if tp[i] + fn[i] + fp[i]}}
+
+
+def word_tags(spans: list[Record], offsets: list[list[int]], word_ids: list[int],
+              index: dict[str, int]) -> list[int]:
+    """Tag ids per token: B-/I-/O for the first sub-token of each word by where the word
+    starts relative to the gold spans; IGNORE for everything else."""
+    labels = [IGNORE] * len(word_ids)
+    previous = -1
+    for position, word in enumerate(word_ids):
+        if word < 0 or word == previous:
+            continue
+        previous = word
+        start = offsets[position][0]
+        tag = "O"
+        for span in spans:
+            if int(span["start"]) <= start < int(span["end"]):
+                prefix = "B" if start == int(span["start"]) else "I"
+                tag = f"{prefix}-{span['label']}"
+                break
+        labels[position] = index.get(tag, 0)
+    return labels
+
+
+def join_words(words: list[tuple[int, int, str, float]]) -> list[dict[str, Any]]:
+    """Word tags (start, end, tag, probability) -> spans with a mean probability. An I- tag
+    that does not continue a span of its type starts one."""
+    spans: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for start, end, tag, prob in words:
+        prefix, _, label = tag.partition("-")
+        if prefix == "I" and current is not None and current["label"] == label:
+            current["end"], current["probs"] = end, current["probs"] + [prob]
+            continue
+        if current is not None:
+            spans.append(current)
+            current = None
+        if prefix in ("B", "I"):
+            current = {"label": label, "start": start, "end": end, "probs": [prob]}
+    if current is not None:
+        spans.append(current)
+    return [{"label": s["label"], "start": s["start"], "end": s["end"],
+             "score": round(sum(s["probs"]) / len(s["probs"]), 4)} for s in spans]
+
+
+class TokenClassificationTask(Task):
+    monitor = "f1"
+    reads = "tokens"
+    needs_alignment = True
+    Options = TokenClassificationOptions
+
+    def __init__(self, spec: TaskSpec) -> None:
+        self.spec = spec
+        self.options = parse_options(self.Options, spec.options, "task.options",
+                                     f"task {spec.name!r}")
+        self.types: list[str] = []
+
+    @property
+    def tags(self) -> list[str]:
+        return ["O"] + [f"{prefix}-{t}" for t in self.types for prefix in ("B", "I")]
+
+    @property
+    def labels(self) -> list[str]:
+        return self.types
+
+    @property
+    def output_dim(self) -> int:  # type: ignore[override]
+        return len(self.tags)
+
+    def fit(self, targets: list[Any]) -> None:
+        for i, spans in enumerate(targets):
+            if not isinstance(spans, list):
+                check_spans(spans, "", i)
+        self.types = sorted({str(s["label"]) for spans in targets for s in spans
+                             if isinstance(s, dict) and s.get("label")})
+        if not self.types:
+            raise DataError(f"target {self.spec.target!r}: the training data has no spans")
+
+    def state(self) -> dict[str, Any]:
+        return {"types": self.types}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.types = list(state["types"])
+
+    def collate_targets(self, targets: list[Any], batch: Batch) -> dict[str, Any]:
+        alignment, texts = batch["alignment"], batch["raw"]
+        index = {t: i for i, t in enumerate(self.tags)}
+        offsets, word_ids = alignment["offsets"].tolist(), alignment["word_ids"].tolist()
+        rows, gold = [], []
+        for i, (spans, text) in enumerate(zip(targets, texts, strict=True)):
+            spans = check_spans(spans, text, i)
+            unknown = sorted({s["label"] for s in spans} - set(self.types))
+            if unknown:
+                raise DataError(f"record {i}: span label(s) not seen in training: "
+                                f"{', '.join(unknown[:5])}")
+            rows.append(word_tags(spans, offsets[i], word_ids[i], index))
+            gold.append([(int(s["start"]), int(s["end"]), str(s["label"])) for s in spans])
+        return {"tags": torch.tensor(rows, dtype=torch.long), "spans": gold}
+
+    def build_head(self, dims: FusedDims) -> nn.Module:
+        return nn.Sequential(nn.Dropout(self.options.dropout),
+                             nn.Linear(int(dims.tokens or 0), self.output_dim))
+
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        gold = batch["target"]["tags"][:, : outputs.shape[1]]
+        logits = outputs[:, : gold.shape[1]].float()
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), gold.reshape(-1),
+                               ignore_index=IGNORE)
+
+    def metrics(self) -> MetricCollection:
+        return MetricCollection({"spans": SpanScores(self.types)})
+
+    def update_metrics(self, metrics: MetricCollection, outputs: torch.Tensor,
+                       batch: Batch) -> None:
+        predicted = [{(s["start"], s["end"], s["label"]) for s in spans}
+                     for spans in self._spans(outputs, batch)]
+        metrics.update(predicted, [set(g) for g in batch["target"]["spans"]])
+
+    def finalize_metrics(self, computed: dict[str, Any]) -> dict[str, Any]:
+        return {k: (v if isinstance(v, dict) else float(v)) for k, v in computed.items()}
+
+    def _spans(self, outputs: torch.Tensor, batch: Batch) -> list[list[dict[str, Any]]]:
+        probs = torch.softmax(outputs.float(), dim=-1).cpu()
+        best, top = probs.argmax(dim=-1).tolist(), probs.max(dim=-1).values.tolist()
+        alignment = batch["alignment"]
+        offsets, word_ids = alignment["offsets"].tolist(), alignment["word_ids"].tolist()
+        tags = self.tags
+        out = []
+        for row in range(len(best)):
+            words: dict[int, tuple[int, int, str, float]] = {}
+            for position, word in enumerate(word_ids[row][: len(best[row])]):
+                if word < 0:
+                    continue
+                start, end = offsets[row][position]
+                seen = words.get(word)
+                if seen is None:
+                    words[word] = (start, end, tags[best[row][position]], top[row][position])
+                elif start >= seen[0]:  # a later sub-token: the word extends to here
+                    words[word] = (seen[0], max(seen[1], end), seen[2], seen[3])
+            out.append(join_words([words[k] for k in sorted(words)]))
+        return out
+
+    def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
+        texts = batch["raw"]
+        return [{"entities": [{"text": str(text or "")[s["start"]:s["end"]], **s}
+                              for s in spans]}
+                for spans, text in zip(self._spans(outputs, batch), texts, strict=True)]
