@@ -12,9 +12,9 @@ import time
 
 import torch
 
+from polymodal.data.collate import Collator, field_value, shared_key
 from polymodal.data.loader import make_loader
 from polymodal.device import autocast, autocast_dtype
-from polymodal.data.collate import Collator, field_value, shared_key
 from polymodal.model import build_model, build_task
 from polymodal.spec import parse_spec
 from polymodal.trainer import seed_everything

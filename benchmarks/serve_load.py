@@ -48,8 +48,8 @@ def raw_forward_rate(directory: Path, texts: list[str], precision: str) -> float
     import torch
 
     import polymodal
-    from polymodal.device import autocast
     from polymodal.data.collate import move_batch, ordered_loader
+    from polymodal.device import autocast
 
     predictor = polymodal.load(directory, precision=precision)
     model = predictor.model.eval()

@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
+from polymodal.data.collate import move_batch
 from polymodal.device import autocast
 from polymodal.distributed import sum_across
-from polymodal.data.collate import move_batch
 from polymodal.model import MultimodalModel
 from polymodal.tasks.base import batch_size
 

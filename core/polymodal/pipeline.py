@@ -92,8 +92,8 @@ def fit_model(spec: Spec, train: list[Record], val: list[Record], work_dir: Path
 
 
 def _evaluate(model: Any, records: list[Record], spec: Spec, device: Any) -> dict[str, Any]:
-    from polymodal.evaluation import evaluate_batches
     from polymodal.data.collate import ordered_loader
+    from polymodal.evaluation import evaluate_batches
 
     size = spec.train.eval_batch_size or spec.train.batch_size * 2
     return evaluate_batches(model, ordered_loader(model, records, size, with_target=True),

@@ -95,9 +95,9 @@ class Predictor:
         Records are cut into batches of similar length (``length_chunks``: little padding),
         and results put back in input order.
         """
+        from polymodal.data.collate import chunked_batches
         from polymodal.data.loader import length_chunks, record_lengths
         from polymodal.evaluation import predict_batches
-        from polymodal.data.collate import chunked_batches
 
         if not records:
             return []
@@ -114,8 +114,8 @@ class Predictor:
 
     def evaluate(self, records: list[Record], batch_size: int = 64) -> dict[str, Any]:
         """Task metrics over records that carry the target."""
-        from polymodal.evaluation import evaluate_batches
         from polymodal.data.collate import ordered_loader
+        from polymodal.evaluation import evaluate_batches
 
         target = self.spec.task.target
         labelled = [r for r in records if r.get(target) is not None]

@@ -29,16 +29,16 @@ from polymodal.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from polymodal.data.collate import field_value, model_collator, move_batch, shared_key
 from polymodal.data.loader import make_loader, record_lengths
 from polymodal.device import autocast, autocast_dtype
 from polymodal.distributed import SINGLE, DistContext, any_rank, barrier, sum_across
 from polymodal.errors import NonFiniteLoss, SpecError, TrainingInterrupted, unknown
 from polymodal.evaluation import evaluate_batches
-from polymodal.data.collate import field_value, model_collator, move_batch, shared_key
 from polymodal.model import MultimodalModel
-from polymodal.tasks.base import batch_size
 from polymodal.reporting import write_history
 from polymodal.spec import Spec
+from polymodal.tasks.base import batch_size
 
 Record = dict[str, Any]
 EventHook = Callable[[str, dict[str, Any]], None]

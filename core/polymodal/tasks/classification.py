@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 from torchmetrics import MetricCollection
@@ -18,8 +19,6 @@ from torchmetrics.classification import (
     MulticlassConfusionMatrix,
     MulticlassF1Score,
 )
-
-from pydantic import Field
 
 from polymodal.errors import DataError
 from polymodal.fusions import FusedDims

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from pydantic import Field
 from torch.nn import functional as F
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -18,8 +19,6 @@ from torchmetrics.classification import (
     MultilabelF1Score,
     MultilabelHammingDistance,
 )
-
-from pydantic import Field
 
 from polymodal.errors import DataError
 from polymodal.spec import TaskSpec

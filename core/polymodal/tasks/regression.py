@@ -6,11 +6,10 @@ import math
 from typing import Any
 
 import torch
+from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
-
-from pydantic import Field
 
 from polymodal.errors import DataError
 from polymodal.fusions import FusedDims
