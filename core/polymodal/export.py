@@ -24,8 +24,8 @@ from typing import Any
 import torch
 
 from polymodal.errors import ArtifactError
+from polymodal.records import Record
 
-Record = dict[str, Any]
 FORMATS = ("onnx", "torchscript")
 _SAMPLE_VALUES = {"text": ["an example review", "a much longer example review text, "
                            "with more words in it than the first one has"],

@@ -16,9 +16,8 @@ from typing import Any
 
 from polymodal.data.readers import columns_of, read_records
 from polymodal.errors import DataError, PolymodalError, TrainingInterrupted
+from polymodal.records import Record
 from polymodal.spec import Spec, check_columns
-
-Record = dict[str, Any]
 
 
 @dataclass

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from polymodal.errors import DataError
-
-Record = dict[str, Any]
+from polymodal.records import Record
 
 
 class ModelPredictor(Protocol):

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polymodal.errors import PolymodalError
-
-Record = dict[str, Any]
+from polymodal.records import Record
 
 
 @dataclass

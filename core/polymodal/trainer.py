@@ -36,11 +36,11 @@ from polymodal.distributed import SINGLE, DistContext, any_rank, barrier, sum_ac
 from polymodal.errors import NonFiniteLoss, SpecError, TrainingInterrupted, unknown
 from polymodal.evaluation import evaluate_batches
 from polymodal.model import MultimodalModel
+from polymodal.records import Record
 from polymodal.reporting import write_history
 from polymodal.spec import Spec
 from polymodal.tasks.base import batch_size
 
-Record = dict[str, Any]
 EventHook = Callable[[str, dict[str, Any]], None]
 
 

@@ -11,11 +11,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from polymodal.errors import DataError
-
-Record = dict[str, Any]
+from polymodal.records import Record
 
 
 def read_text_file(path: str | Path) -> str:

@@ -22,9 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from polymodal.errors import DataError, SpecError
 from polymodal.loop import LoopTrain
+from polymodal.records import Record
 from polymodal.scenario import DemoSummary
-
-Record = dict[str, Any]
 
 
 class SmallConfig(BaseModel):

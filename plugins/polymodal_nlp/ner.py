@@ -17,6 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from polymodal.errors import DataError
+from polymodal.records import Record
 from polymodal_nlp.token_model import (
     TokenHeadModel,
     TokenSpec,
@@ -28,7 +29,6 @@ from polymodal_nlp.token_model import (
     window_logits,
 )
 
-Record = dict[str, Any]
 IGNORE = -100
 
 

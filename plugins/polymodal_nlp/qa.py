@@ -16,6 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from polymodal.errors import DataError
+from polymodal.records import Record
 from polymodal_nlp.token_model import (
     TokenHeadModel,
     TokenSpec,
@@ -27,7 +28,6 @@ from polymodal_nlp.token_model import (
     window_logits,
 )
 
-Record = dict[str, Any]
 LABELS = ["start", "end"]
 MAX_ANSWER_TOKENS = 30
 

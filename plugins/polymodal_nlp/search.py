@@ -23,7 +23,8 @@ from polymodal.scenario import DemoSummary, Scenario
 if TYPE_CHECKING:
     import torch
 
-Record = dict[str, Any]
+from polymodal.records import Record
+
 DEFAULT_ENCODER = {"encoder": "minilm", "options": {"max_length": 256}}
 
 

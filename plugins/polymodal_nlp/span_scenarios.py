@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from polymodal.records import Record
 from polymodal.scenario import DemoSummary, Scenario
-
-Record = dict[str, Any]
 
 
 @dataclass

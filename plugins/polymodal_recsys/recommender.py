@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from polymodal.errors import ArtifactError, DataError
+from polymodal.records import Record
 
-Record = dict[str, Any]
 FACTORS = "factors.safetensors"
 IDS = "ids.json"
 

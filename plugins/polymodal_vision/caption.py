@@ -15,9 +15,9 @@ from torch import nn
 
 from polymodal.errors import DataError
 from polymodal.loop import LoopTrain, parse_model_spec
+from polymodal.records import Record
 from polymodal.spec import InputSpec
 
-Record = dict[str, Any]
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 
 

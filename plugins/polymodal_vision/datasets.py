@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-Record = dict[str, Any]
+from polymodal.records import Record
 
 
 def cache_dir(name: str) -> Path:

@@ -17,9 +17,9 @@ from torch import nn
 
 from polymodal.errors import DataError, SpecError
 from polymodal.loop import LoopTrain, parse_model_spec
+from polymodal.records import Record
 from polymodal.spec import InputSpec
 
-Record = dict[str, Any]
 WEIGHTS = "model.safetensors"
 
 

@@ -13,8 +13,8 @@ import click
 
 from polymodal.cli.commands import device_option, json_option, out_dir_option, set_option
 from polymodal.cli.output import emit_json, emit_jsonl, print_metrics
+from polymodal.records import Record
 
-Record = dict[str, Any]
 # train(out_dir, data=, test=, overrides=, quick=, device=, log=) -> metrics
 TrainFunction = Callable[..., dict[str, Any]]
 

@@ -10,8 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from polymodal.data.collate import field_value
-
-Record = dict[str, Any]
+from polymodal.records import Record
 
 
 class BucketBatchSampler(Sampler[list[int]]):

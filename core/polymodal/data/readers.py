@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from polymodal.errors import DataError
-
-Record = dict[str, Any]
+from polymodal.records import Record
 
 
 def _clean(value: Any) -> Any:

@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-Record = dict[str, Any]
+from polymodal.records import Record
+
 log = logging.getLogger("polymodal.serving")
 
 

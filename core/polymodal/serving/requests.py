@@ -19,13 +19,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from polymodal.records import Record
+
 # Modalities whose values are files (bytes); every other modality takes JSON scalars.
 BINARY_MODALITIES = frozenset({"image", "audio", "dicom"})
 # Modalities whose values are JSON lists of ids (a recommender's "liked" items).
 LIST_MODALITIES = frozenset({"id-list"})
-
-Record = dict[str, Any]
-
 
 @dataclass
 class BadRequest(Exception):
