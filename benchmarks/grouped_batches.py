@@ -17,7 +17,7 @@ from polymodal.data.loader import make_loader
 from polymodal.device import autocast, autocast_dtype
 from polymodal.model import build_model, build_task
 from polymodal.spec import parse_spec
-from polymodal.trainer import seed_everything
+from polymodal.training import seed_everything
 from polymodal_vision.vqa import SPEC, load_demo
 
 

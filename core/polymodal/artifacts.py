@@ -29,9 +29,20 @@ def data_fingerprint(records: list[dict[str, Any]]) -> str:
     """A sha256 over the training records, so a model says what it was trained on."""
     digest = hashlib.sha256()
     for record in records:
-        digest.update(json.dumps(record, sort_keys=True, default=str).encode())
+        digest.update(json.dumps(record, sort_keys=True, default=_value_digest).encode())
         digest.update(b"\n")
     return f"sha256:{digest.hexdigest()[:32]} ({len(records)} records)"
+
+
+def _value_digest(value: Any) -> str:
+    """A stand-in for a value JSON cannot hold: the digest of its bytes (arrays, images,
+    file contents), else its text."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "sha256:" + hashlib.sha256(bytes(value)).hexdigest()
+    to_bytes = getattr(value, "tobytes", None)
+    if callable(to_bytes):
+        return f"sha256:{hashlib.sha256(to_bytes()).hexdigest()}:{getattr(value, 'shape', '')}"
+    return str(value)
 
 
 def is_artifact(directory: Path) -> bool:
@@ -72,14 +83,30 @@ def building_directory(directory: str | Path) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def provenance(train_records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What every artifact records of where it came from: package and plugin versions, and
+    a fingerprint of its training data."""
+    from polymodal.versions import package_versions, plugin_versions
+
+    versions = {**package_versions(),
+                **{f"plugin:{k}": str(v) for k, v in plugin_versions().items()}}
+    return {"versions": versions, "data_fingerprint": data_fingerprint(train_records)}
+
+
 def write_manifest(directory: Path, kind: str, spec: dict[str, Any],
-                   metrics: dict[str, Any]) -> None:
-    """``polymodal.yaml`` (kind, spec, headline metrics) and ``metrics.json`` of a model
-    directory that is not a spec-trained network (recommenders, retrieval, captioning)."""
-    manifest = {"format_version": 1, "kind": kind, "spec": spec,
+                   metrics: dict[str, Any], *, train_records: list[dict[str, Any]]) -> None:
+    """``polymodal.yaml`` (kind, spec, headline metrics, versions, data fingerprint),
+    ``metrics.json`` and ``card.md`` of a model directory that is not a spec-trained network
+    (recommenders, retrieval, captioning, an index)."""
+    from polymodal.reporting import write_card
+
+    origin = provenance(train_records)
+    manifest = {"format_version": 1, "kind": kind, "spec": spec, **origin,
                 "metrics": {k: v for k, v in metrics.items() if k != "history"}}
     (directory / MANIFEST).write_text(yaml.safe_dump(manifest, sort_keys=False))
     (directory / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_card(directory, spec=spec, metrics=metrics, kind=kind,
+               fingerprint=origin["data_fingerprint"], versions=origin["versions"])
 
 
 def _remove_stale_old_copies(target: Path) -> None:

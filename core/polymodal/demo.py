@@ -31,8 +31,11 @@ def run_demos(names: list[str], out_dir: Path, *, quick: bool = False,
         examples = demo.examples if demo else []
         predictions = polymodal.load(result.out_dir, device=device).predict(examples) \
             if examples else []
+        baselines = {name: {k: v for k, v in metrics.items() if not isinstance(v, dict | list)}
+                     for name, metrics in result.metrics.get("baselines", {}).items()}
         summary[name] = DemoSummary(
             out=str(result.out_dir), seconds=round(result.seconds, 1),
             metrics={k: v for k, v in held_out.items() if not isinstance(v, dict | list)},
-            examples=list(zip(examples, predictions, strict=True)))
+            examples=list(zip(examples, predictions, strict=True)),
+            extra={"baselines": baselines} if baselines else {})
     return summary

@@ -44,7 +44,7 @@ def fit_loop(module: nn.Module, batches: Callable[[int], Iterable[Any]],
              log: Callable[[str], None] | None = None) -> list[dict[str, float]]:
     """Train ``module`` in place; ``batches(epoch)`` yields the epoch's batches. Returns the
     mean training loss per epoch."""
-    from polymodal.trainer import lr_lambda
+    from polymodal.training import lr_lambda
 
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)

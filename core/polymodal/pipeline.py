@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from polymodal.data.readers import columns_of, read_records
-from polymodal.errors import DataError, PolymodalError, TrainingInterrupted
+from polymodal.errors import DataError, PolymodalError
 from polymodal.records import Record
 from polymodal.spec import Spec, check_columns
 
@@ -60,34 +60,24 @@ def split_validation(records: list[Record], fraction: float, seed: int
             [r for i, r in enumerate(records) if i in val_idx])
 
 
-def _event_hook() -> Any:
-    from polymodal.plugins import get_plugin_manager
-
-    hook = get_plugin_manager().hook.on_training_event
-
-    def emit(event: str, state: dict[str, Any]) -> None:
-        hook(event=event, state=dict(state))
-
-    return emit
-
-
 def fit_model(spec: Spec, train: list[Record], val: list[Record], work_dir: Path, *,
               device: Any, resume: bool = False, progress: bool = True,
               dist: Any = None) -> Any:
     """Build a model for ``spec`` on ``train`` and train it; returns a TrainResult."""
     import torch
 
+    from polymodal.device import autocast_dtype
     from polymodal.model import build_model, build_task
-    from polymodal.trainer import Trainer, seed_everything
+    from polymodal.training import SpecModelSteps, fit_steps, seed_everything
 
     device = torch.device(device)
     seed_everything(spec.train.seed)
     task = build_task(spec)
     task.fit([r.get(spec.task.target) for r in train])
     model = build_model(spec, task=task, train_records=train, device=device)
-    trainer = Trainer(spec, model, work_dir=work_dir, device=device, on_event=_event_hook(),
-                      progress=progress, **({"dist": dist} if dist is not None else {}))
-    return trainer.fit(train, val, resume=resume)
+    steps = SpecModelSteps(spec, model, device, autocast_dtype(device, spec.train.precision))
+    return fit_steps(spec.train, steps, train, val, work_dir, device=device, resume=resume,
+                     progress=progress, dist=dist)
 
 
 def _evaluate(model: Any, records: list[Record], spec: Spec, device: Any) -> dict[str, Any]:
@@ -99,33 +89,14 @@ def _evaluate(model: Any, records: list[Record], spec: Spec, device: Any) -> dic
                             device)
 
 
-def _prepare_work_dir(out_dir: Path, resume: bool) -> tuple[Path, bool]:
-    """``OUT.partial`` to train in, and whether it is new (nothing of it is the user's)."""
-    from polymodal.checkpoint import find_checkpoint
-
-    work = out_dir.parent / f"{out_dir.name}.partial"
-    if resume:
-        if find_checkpoint(work) is None:
-            if find_checkpoint(out_dir) is None:
-                raise PolymodalError(
-                    f"--resume: no checkpoint under {work} or {out_dir} (a finished model "
-                    "keeps one only when trained with --keep-checkpoint)")
-            shutil.rmtree(work, ignore_errors=True)
-            shutil.copytree(out_dir, work)
-            return work, True
-        return work, False
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    return work, True
-
-
 def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record] | None = None,
                  test_records: list[Record] | None = None, resume: bool = False,
                  device: str | None = None, progress: bool = True,
-                 ablate: bool | None = None) -> RunResult:
+                 ablate: bool | None = None,
+                 baselines: dict[str, Any] | None = None) -> RunResult:
     """Train ``spec`` and write a model directory at ``out_dir``."""
     from polymodal import artifacts, distributed
-    from polymodal.checkpoint import drop_checkpoints, find_checkpoint
+    from polymodal.training import training_directory
 
     started = time.perf_counter()
     out_dir = artifacts.check_output_dir(out_dir)
@@ -143,70 +114,70 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
     torch_device = distributed.device_for(ctx, device)
     resume = resume or distributed.restart_count() > 0  # restarted by the elastic agent
 
-    work = out_dir.parent / f"{out_dir.name}.partial"
-    fresh = True
-    if ctx.is_main:
-        work, fresh = _prepare_work_dir(out_dir, resume)
-    distributed.barrier()
     try:
-        result = fit_model(spec, train, val, work, device=torch_device, resume=resume,
-                           progress=progress, dist=ctx)
-        distributed.barrier()
+        with training_directory(out_dir, resume=resume, is_main=ctx.is_main,
+                                keep_checkpoint=spec.train.keep_checkpoint) as work:
+            result = fit_model(spec, train, val, work, device=torch_device, resume=resume,
+                               progress=progress, dist=ctx)
+            distributed.barrier()
+            distributed.shutdown()
+            if not ctx.is_main:  # rank 0 alone evaluates and writes the model directory
+                return RunResult(out_dir=out_dir, metrics={}, seconds=result.seconds)
+            metrics, comparisons = _held_out_metrics(
+                spec, result, train, val, test, work, torch_device, progress, ablate,
+                baselines or {})
+            _write_run(work, spec, result, metrics, comparisons, train=train,
+                       counts=(len(train), len(val), len(test or [])), device=torch_device)
+    finally:
         distributed.shutdown()
-        if not ctx.is_main:  # rank 0 alone evaluates and writes the model directory
-            return RunResult(out_dir=out_dir, metrics={}, seconds=result.seconds)
-        model = result.model
-        metrics: dict[str, Any] = {"best_epoch": result.best_epoch,
-                                   "stopped_early": result.stopped_early,
-                                   "train_seconds": round(result.seconds, 2)}
-        if val:
-            metrics["validation"] = _evaluate(model, val, spec, torch_device)
-        if test:
-            metrics["test"] = _evaluate(model, test, spec, torch_device)
-        held_out = test or val
-        comparisons: dict[str, dict[str, dict[str, Any]]] = {}
-        do_ablate = spec.ablation if ablate is None else ablate
-        if do_ablate and len(spec.inputs) > 1 and held_out:
-            comparisons["modality ablation (held-out)"] = _ablation(
-                spec, train, val, held_out, work, torch_device, progress,
-                metrics["test" if test else "validation"])
-        _write_run(work, spec, result, metrics, comparisons, counts=(len(train), len(val),
-                                                                     len(test or [])),
-                   fingerprint=artifacts.data_fingerprint(train), device=torch_device)
-    except BaseException as exc:
-        distributed.shutdown()
-        # An interrupted or crashed run keeps its checkpoint for --resume; a run that
-        # diverged (NaN loss) would only diverge again, and a user mistake (a corrupt
-        # checkpoint, a changed spec) is fixed by the user: nothing of those is kept,
-        # except an OUT.partial that was there before this run.
-        progressed = isinstance(exc, TrainingInterrupted) or not isinstance(
-            exc, PolymodalError)
-        if ctx.is_main and fresh and (not progressed or find_checkpoint(work) is None):
-            shutil.rmtree(work, ignore_errors=True)
-        raise
-    if not spec.train.keep_checkpoint:
-        drop_checkpoints(work)
-    artifacts.replace_directory(work, out_dir)
     return RunResult(out_dir=out_dir, metrics=metrics, comparisons=comparisons,
                      seconds=time.perf_counter() - started)
 
 
+def _held_out_metrics(spec: Spec, result: Any, train: list[Record], val: list[Record],
+                      test: list[Record] | None, work: Path, device: Any, progress: bool,
+                      ablate: bool | None, baselines: dict[str, Any]
+                      ) -> tuple[dict[str, Any], dict[str, dict[str, dict[str, Any]]]]:
+    """The run's metrics (validation, test, baselines) and the report's comparisons."""
+    model = result.model
+    metrics: dict[str, Any] = {"best_epoch": result.best_epoch,
+                               "stopped_early": result.stopped_early,
+                               "train_seconds": round(result.seconds, 2)}
+    if val:
+        metrics["validation"] = _evaluate(model, val, spec, device)
+    if test:
+        metrics["test"] = _evaluate(model, test, spec, device)
+    held_out = test or val
+    final = metrics["test" if test else "validation"] if held_out else {}
+    comparisons: dict[str, dict[str, dict[str, Any]]] = {}
+    if baselines and held_out:
+        metrics["baselines"] = {name: baseline(train, held_out)
+                                for name, baseline in baselines.items()}
+        comparisons["held-out: model and baselines"] = {"model": final,
+                                                        **metrics["baselines"]}
+    do_ablate = spec.ablation if ablate is None else ablate
+    if do_ablate and len(spec.inputs) > 1 and held_out:
+        comparisons["modality ablation (held-out)"] = _ablation(
+            spec, train, val, held_out, work, device, progress, final)
+    return metrics, comparisons
+
+
 def _write_run(work: Path, spec: Spec, result: Any, metrics: dict[str, Any],
                comparisons: dict[str, dict[str, dict[str, Any]]], *,
-               counts: tuple[int, int, int], fingerprint: str, device: Any) -> None:
+               train: list[Record], counts: tuple[int, int, int], device: Any) -> None:
     """Model files, plots, card and report of a finished run into ``work``."""
     from polymodal import artifacts, reporting
-    from polymodal.versions import package_versions, plugin_versions
 
     images = reporting.plot_curves(work, result.history)
     final = metrics.get("test") or metrics.get("validation") or {}
     if "confusion_matrix" in final:
         images.append(reporting.plot_confusion(work, final["confusion_matrix"]))
-    versions = {**package_versions(),
-                **{f"plugin:{k}": str(v) for k, v in plugin_versions().items()}}
-    manifest = {"spec": spec.to_dict(), "versions": versions, "data_fingerprint": fingerprint}
+    origin = artifacts.provenance(train)
+    versions = origin["versions"]
+    manifest = {"spec": spec.to_dict(), **origin}
     artifacts.write_model_files(work, result.model, manifest=manifest, metrics=metrics)
-    reporting.write_card(work, spec=spec.to_dict(), metrics=metrics, fingerprint=fingerprint,
+    reporting.write_card(work, spec=spec.to_dict(), metrics=metrics,
+                         fingerprint=origin["data_fingerprint"],
                          versions=versions)
     n_train, n_val, n_test = counts
     notes = [f"Trained {n_train} records, validated on {n_val}"

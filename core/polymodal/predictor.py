@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from polymodal.errors import DataError
+from polymodal.errors import DataError, FieldError
 from polymodal.records import Record
 
 
@@ -76,6 +76,13 @@ class Predictor:
                                 f"({', '.join(sorted(wanted))}) is present")
         check_numbers(records, [f for i in self.spec.inputs if i.modality == "numeric"
                                 for f in i.fields], "record")
+        token_field = getattr(self.model.fusion, "token_field", None)
+        if self.model.task.needs_alignment and token_field is not None:
+            for i, record in enumerate(records):  # a token task has nothing to read
+                value = record.get(token_field)
+                if not isinstance(value, str) or not value.strip():
+                    raise FieldError(f"record {i}: \"{token_field}\" is empty or missing",
+                                     i, token_field)
 
     def check_request(self, records: list[Record]) -> None:
         """What the server checks of one request before batching it: ``validate``, then

@@ -140,11 +140,21 @@ def write_report(directory: Path, *, title: str, spec: dict[str, Any],
 
 
 def write_card(directory: Path, *, spec: dict[str, Any], metrics: dict[str, Any],
-               fingerprint: str, versions: dict[str, str]) -> None:
-    lines = [f"# {spec['name']}", "",
-             f"Task: {spec['task']['name']} of `{spec['task']['target']}`; "
-             f"fusion: {spec['fusion']['name']}.", "", "## Inputs", ""]
-    for inp in spec["inputs"]:
+               fingerprint: str, versions: dict[str, str], kind: str | None = None) -> None:
+    """``card.md``: what the model is, what it was trained on, how well it did, and with
+    which package versions. ``spec`` is a core spec (inputs, fusion, task) or a scenario's
+    own (its encoder sections are found by their ``encoder`` key)."""
+    title = spec.get("name") or spec.get("scenario") or kind or "model"
+    if "task" in spec and "fusion" in spec:
+        lines = [f"# {title}", "", f"Task: {spec['task']['name']} of "
+                 f"`{spec['task']['target']}`; fusion: {spec['fusion']['name']}."]
+        inputs = list(spec["inputs"])
+    else:
+        lines = [f"# {title}", "", f"A {kind or 'scenario'} model"
+                 + (f" of scenario `{spec['scenario']}`." if spec.get("scenario") else ".")]
+        inputs = [v for v in spec.values() if isinstance(v, dict) and "encoder" in v]
+    lines += ["", "## Inputs", ""]
+    for inp in inputs:
         source = f", source `{inp['source']}`" if inp.get("source") else ""
         frozen = ", frozen" if inp.get("frozen") else ""
         lines.append(f"- `{inp['name']}`: {inp['modality']} via `{inp['encoder']}`"

@@ -13,6 +13,10 @@ from typing import Any
 from polymodal.errors import PolymodalError
 from polymodal.records import Record
 
+# A reference method a scenario's model is compared with: (train, held-out) -> metrics of
+# the same kind as the model's, e.g. "tag every name seen in training".
+Baseline = Callable[[list[Record], list[Record]], dict[str, Any]]
+
 
 @dataclass
 class DemoData:
@@ -74,6 +78,9 @@ class Scenario:
     # Field filled from positional arguments of ``predict`` (``... predict MODEL "text"``).
     primary_input: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Baselines by name, scored on the same held-out records as the model: the numbers
+    # land in metrics.json (``baselines``), the report and the demo summary.
+    baselines: dict[str, Baseline] = field(default_factory=dict)
     # Scenarios whose models are not spec-trained networks (e.g. recommenders) bring their
     # own demo (out_dir, quick, device) -> DemoSummary, and loader (model_dir, device,
     # precision) -> an object with ``predict(records)``; polymodal.load, predict, serve and
@@ -121,5 +128,5 @@ def run_scenario(scenario: Scenario, out_dir: Any, *, quick: bool = False,
             test_records = test_records[: scenario.quick_records]
     result = run_training(spec, out_dir, train_records=train_records,
                           test_records=test_records, device=device, progress=progress,
-                          resume=resume)
+                          resume=resume, baselines=scenario.baselines)
     return result, demo

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from polymodal.errors import SpecError, closest, unknown
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -146,9 +149,9 @@ def _model_fields(model: type[BaseModel]) -> list[str]:
     return list(model.model_fields)
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+def _model_at(loc: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | None:
     """The pydantic model that owns the key at ``loc`` (for suggestions)."""
-    model: type[BaseModel] | None = Spec
+    model: type[BaseModel] | None = root
     for part in loc[:-1]:
         if model is None or isinstance(part, int):
             continue
@@ -163,13 +166,15 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-def _format_error(exc: ValidationError) -> str:
+def format_spec_error(exc: ValidationError, root: type[BaseModel]) -> str:
+    """The one line every spec error becomes (core specs and scenarios' own): the key, and
+    for an unknown key the closest valid ones."""
     err = exc.errors()[0]
     loc = tuple(err["loc"])
     where = ".".join(str(p) for p in loc) or "spec"
     if err["type"] == "extra_forbidden":
         key = str(loc[-1])
-        owner = _model_at(loc)
+        owner = _model_at(loc, root)
         choices = _model_fields(owner) if owner else []
         near = closest(key, choices)
         hint = f"; did you mean {', '.join(repr(c) for c in near)}?" if near else (
@@ -191,10 +196,21 @@ def parse_spec(data: Any, *, check_names: bool = True) -> Spec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(_format_error(exc)) from None
+        raise SpecError(format_spec_error(exc, Spec)) from None
     if check_names:
         check_component_names(spec)
     return spec
+
+
+def parse_model_spec(cls: type[ModelT], data: Any) -> ModelT:
+    """A scenario's own pydantic spec, or a one-line SpecError with the same wording and
+    suggestions as a core spec's."""
+    if not isinstance(data, dict):
+        raise SpecError("spec: the top level must be a mapping of keys to values")
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(format_spec_error(exc, cls)) from None
 
 
 def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:

@@ -30,7 +30,8 @@ def write_index(directory: str | Path, vectors: torch.Tensor, items: list[dict[s
         (work / META).write_text(json.dumps({**meta, "count": len(items),
                                              "dim": int(vectors.shape[1])}, indent=1))
         if manifest is not None:
-            write_manifest(work, "index", manifest["spec"], manifest.get("metrics", {}))
+            write_manifest(work, "index", manifest["spec"], manifest.get("metrics", {}),
+                           train_records=items)
 
 
 def read_index(directory: str | Path, what: str = "index"

@@ -150,7 +150,7 @@ def train_generator(spec: GenerateSpec, text: str, out_dir: Path, device: str | 
 
     from polymodal.device import pick_device
     from polymodal.loop import fit_loop
-    from polymodal.trainer import seed_everything
+    from polymodal.training import seed_everything
 
     _quiet()
     docs = documents_of(text)
@@ -190,18 +190,20 @@ def train_generator(spec: GenerateSpec, text: str, out_dir: Path, device: str | 
                "test": {"perplexity": perplexity(model, val, torch_device),
                         "perplexity_before": before},
                "seconds": round(time.perf_counter() - started, 1)}
-    save_generator(Path(out_dir), model, tokenizer, spec, metrics)
+    save_generator(Path(out_dir), model, tokenizer, spec, metrics,
+                   train_records=[{"text": d} for d in docs])
     return metrics
 
 
 def save_generator(directory: Path, model: Any, tokenizer: Any, spec: GenerateSpec,
-                   metrics: dict[str, Any]) -> None:
+                   metrics: dict[str, Any], *, train_records: list[dict[str, Any]]) -> None:
     from polymodal.artifacts import building_directory, write_manifest
 
     with building_directory(directory) as work:
         model.save_pretrained(str(work), safe_serialization=True)
         tokenizer.save_pretrained(str(work))
-        write_manifest(work, "generator", spec.model_dump(mode="json"), metrics)
+        write_manifest(work, "generator", spec.model_dump(mode="json"), metrics,
+                       train_records=train_records)
 
 
 class Generator:
@@ -322,7 +324,7 @@ QUICK = ["config.vocab_size=500", "config.n_layer=1", "config.n_embd=64", "confi
 def train_command_impl(out_dir: Path, *, data: str | None, model: str | None,
                        overrides: list[str], quick: bool, device: str | None,
                        log: Any = None) -> dict[str, Any]:
-    from polymodal.loop import parse_model_spec
+    from polymodal.spec import parse_model_spec
     from polymodal.spec import apply_overrides
     from polymodal_nlp.formats import read_text_file
 

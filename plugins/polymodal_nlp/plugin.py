@@ -37,7 +37,7 @@ def register_readers(register: Any) -> None:
 def register_scenarios(register: Any) -> None:
     register("nlp.sentiment", "polymodal_nlp.sentiment:sentiment_scenario",
              description="review text -> sentiment label (embedded: Amazon fine-food reviews)")
-    register("nlp.ner", "polymodal_nlp.span_scenarios:ner_scenario",
+    register("nlp.ner", "polymodal_nlp.ner:ner_scenario",
              description="named entities as character spans (embedded: the project's "
                          "PER/ORG/LOC/MISC corpus)")
     register("nlp.qa", "polymodal_nlp.span_scenarios:qa_scenario",
@@ -65,7 +65,6 @@ def register_commands(cli: Any) -> None:
 
     group = click.Group("nlp", help="NLP scenarios: sentiment and classification, named "
                                     "entities, question answering, search, generation.")
-    group.add_command(span_group("ner"))
     group.add_command(span_group("qa"))
     group.add_command(search_group)
     group.add_command(generate_group)

@@ -269,7 +269,8 @@ def train_qa(spec: TokenSpec, train: list[Record], test: list[Record] | None, ou
         metrics["baseline_lexical"] = lexical_baseline(test)
         comparison = {"model": metrics["test"],
                       "sliding-window word overlap": metrics["baseline_lexical"]}
-    save_token_model(Path(out_dir), model, spec, "qa", LABELS, metrics, comparison)
+    save_token_model(Path(out_dir), model, spec, "qa", LABELS, metrics, comparison,
+                     train_records=train)
     return metrics
 
 

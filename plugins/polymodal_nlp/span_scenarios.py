@@ -1,5 +1,5 @@
-"""``nlp.ner`` and ``nlp.qa`` as scenarios: their default specs, embedded data, demos,
-loaders and ``polymodal nlp ner|qa train|evaluate|predict``."""
+"""``nlp.qa`` as a scenario: its default spec, embedded data, demo, loader and
+``polymodal nlp qa train|evaluate|predict``."""
 
 from __future__ import annotations
 
@@ -48,12 +48,6 @@ def _resolve(ref: str) -> Any:
 
 
 KINDS = {
-    "ner": SpanKind("nlp.ner", "ner", "text -> named entities (PER, ORG, LOC, MISC)",
-                    "polymodal_nlp.ner_corpus:corpus", "polymodal_nlp.ner:train_ner",
-                    "polymodal_nlp.ner:load_tagger", "text",
-                    [{"text": "Ingrid Holm flew from Reykjavik to a meeting at Northwind "
-                              "Bank on Easter Monday."}],
-                    defaults=("train.epochs=3",)),
     "qa": SpanKind("nlp.qa", "qa", "question + context -> answer span",
                    "polymodal_nlp.qa_corpus:corpus", "polymodal_nlp.qa:train_qa",
                    "polymodal_nlp.qa:load_reader", None, [], quick_records=24),
@@ -61,7 +55,7 @@ KINDS = {
 
 
 def spec_for(kind: SpanKind, overrides: list[str], quick: bool) -> Any:
-    from polymodal.loop import parse_model_spec
+    from polymodal.spec import parse_model_spec
     from polymodal.spec import apply_overrides
     from polymodal_nlp.token_model import TokenSpec
 
@@ -114,10 +108,6 @@ def scenario_for(name: str) -> Scenario:
                     load_model=kind.load)
 
 
-def ner_scenario() -> Scenario:
-    return scenario_for("ner")
-
-
 def qa_scenario() -> Scenario:
     return scenario_for("qa")
 
@@ -130,8 +120,7 @@ def span_group(name: str) -> Any:
     def train(out_dir: Path, **options: Any) -> dict[str, Any]:
         return train_kind(name, out_dir, **options)
 
-    data_help = {"ner": "CoNLL (.conll) or JSONL with character spans.",
-                 "qa": "SQuAD v1.1/v2.0 JSON or JSONL of {context, question, answers}."}[name]
+    data_help = {"qa": "SQuAD v1.1/v2.0 JSON or JSONL of {context, question, answers}."}[name]
     return model_group(kind.scenario, kind.description, train=train,
                        held_out=lambda: kind.embedded()[1], primary_input=kind.primary_input,
                        data_help=data_help)

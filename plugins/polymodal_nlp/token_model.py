@@ -84,7 +84,7 @@ def new_token_model(spec: TokenSpec, outputs: int, device: str | None
     """A fresh, seeded model for training: the spec's encoder with an ``outputs``-wide head,
     on ``device`` (default: the best available)."""
     from polymodal.device import pick_device
-    from polymodal.trainer import seed_everything
+    from polymodal.training import seed_everything
 
     torch_device = pick_device(device)
     seed_everything(spec.train.seed)
@@ -110,7 +110,8 @@ def model_inputs(encoding: Any, rows: list[int], device: torch.device) -> dict[s
 
 def save_token_model(directory: Path, model: TokenHeadModel, spec: TokenSpec, kind: str,
                      labels: list[str], metrics: dict[str, Any],
-                     comparison: dict[str, dict[str, Any]] | None = None) -> None:
+                     comparison: dict[str, dict[str, Any]] | None = None, *,
+                     train_records: list[dict[str, Any]]) -> None:
     """The model directory, with ``report.html`` showing ``comparison`` (the held-out
     metrics of the model and its baseline) side by side."""
     from safetensors.torch import save_file
@@ -123,7 +124,7 @@ def save_token_model(directory: Path, model: TokenHeadModel, spec: TokenSpec, ki
                   str(work / WEIGHTS))
         model.encoder.processor.save_files(work / "processors" / "text")
         spec_data = {**spec.model_dump(mode="json"), "labels": labels}
-        write_manifest(work, kind, spec_data, metrics)
+        write_manifest(work, kind, spec_data, metrics, train_records=train_records)
         write_report(work, title=f"{spec.scenario}: {spec.name}", spec=spec_data,
                      metrics={k: v for k, v in metrics.items() if k != "history"},
                      history=metrics.get("history", []), images=[],
@@ -140,7 +141,7 @@ def load_token_model(directory: Path, device: str | None
     from polymodal.artifacts import read_manifest
     from polymodal.device import pick_device
     from polymodal.errors import ArtifactError
-    from polymodal.loop import parse_model_spec
+    from polymodal.spec import parse_model_spec
 
     manifest = read_manifest(directory)
     data = dict(manifest["spec"])

@@ -52,6 +52,14 @@ class Interactions:
     def __len__(self) -> int:
         return len(self.users)
 
+    def records(self) -> list[dict[str, Any]]:
+        """One record per event (what an artifact's data fingerprint is taken over)."""
+        times = self.timestamps.tolist() if self.timestamps is not None else None
+        return [{"user": u, "item": i, "weight": float(w),
+                 **({"time": times[n]} if times is not None else {})}
+                for n, (u, i, w) in enumerate(zip(self.users, self.items,
+                                                  self.weights.tolist(), strict=True))]
+
     def select(self, mask: np.ndarray) -> Interactions:
         keep = np.flatnonzero(mask)
         return Interactions([self.users[i] for i in keep], [self.items[i] for i in keep],

@@ -162,7 +162,8 @@ class Recommender:
                 for i, r, keep in zip(ids, rounded, finite, strict=True)]
 
     # --- files ---------------------------------------------------------------------------
-    def save(self, directory: Path, metrics: dict[str, Any]) -> None:
+    def save(self, directory: Path, metrics: dict[str, Any],
+             train_records: list[dict[str, Any]]) -> None:
         """Write the model directory atomically (``DIR.partial`` renamed at the end)."""
         from safetensors.numpy import save_file
 
@@ -177,7 +178,8 @@ class Recommender:
                       str(work / FACTORS))
             (work / IDS).write_text(json.dumps({"users": self.users.ids,
                                                 "items": self.items.ids}))
-            write_manifest(work, "recsys", self.spec.model_dump(mode="json"), metrics)
+            write_manifest(work, "recsys", self.spec.model_dump(mode="json"), metrics,
+                           train_records=train_records)
 
 
 def _k(record: Any, position: int) -> int:

@@ -52,7 +52,7 @@ def train_cf(spec: Any, data: Interactions, out_dir: Path | None = None) -> dict
                                       spec.evaluation.k)
     if out_dir is not None:
         Recommender(spec, model.user_factors, model.item_factors, users.ids, items.ids,
-                    train_matrix).save(Path(out_dir), metrics)
+                    train_matrix).save(Path(out_dir), metrics, train.records())
     return metrics
 
 
@@ -130,7 +130,7 @@ def train_hybrid(spec: Any, data: Interactions, out_dir: Path | None = None,
         metrics["test"] = evaluate_cf(model, train_matrix, matrix(test, users, items), k)
     if out_dir is not None:
         Recommender(spec, model.user_factors, item_factors, users.ids, items.ids,
-                    train_matrix).save(Path(out_dir), metrics)
+                    train_matrix).save(Path(out_dir), metrics, train.records())
     return metrics
 
 

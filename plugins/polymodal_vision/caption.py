@@ -188,7 +188,7 @@ def train_captioner(spec: CaptionSpec, train: list[Record], test: list[Record] |
     from polymodal.hub import get_hub
     from polymodal.loop import fit_loop
     from polymodal.model import build_encoder
-    from polymodal.trainer import seed_everything
+    from polymodal.training import seed_everything
 
     if not train:
         raise DataError("no (image, caption) pairs to train on")
@@ -230,18 +230,20 @@ def train_captioner(spec: CaptionSpec, train: list[Record], test: list[Record] |
         metrics["test"] = captioner.evaluate(test)
         metrics["test_greedy"] = {k: v for k, v in captioner.evaluate(test, beam=1).items()
                                   if k != "examples"}
-    save_captioner(captioner, Path(out_dir), metrics)
+    save_captioner(captioner, Path(out_dir), metrics, train_records=train)
     return metrics
 
 
-def save_captioner(captioner: CaptionModel, directory: Path, metrics: dict[str, Any]) -> None:
+def save_captioner(captioner: CaptionModel, directory: Path, metrics: dict[str, Any], *,
+                   train_records: list[Record]) -> None:
     from polymodal.artifacts import building_directory, write_manifest
     from polymodal_vision.retrieve import save_module
 
     with building_directory(directory) as work:
         save_module(captioner.model, captioner.model.image_encoder.processor, work)
         (work / "vocabulary.json").write_text(json.dumps(captioner.vocab.tokens))
-        write_manifest(work, "captioning", captioner.spec.model_dump(mode="json"), metrics)
+        write_manifest(work, "captioning", captioner.spec.model_dump(mode="json"), metrics,
+                       train_records=train_records)
 
 
 def load_captioner(directory: str | Path, device: str | None = None,

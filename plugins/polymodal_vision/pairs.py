@@ -49,8 +49,10 @@ def train_pairs(kind: str, out_dir: Path, *, data: str | None = None, test: str 
         train_rows, test_rows = read_records(data), read_records(test) if test else None
     else:
         train_rows, test_rows = caption_records(quick)
-    train_fn = train_retrieval if kind == "retrieve" else train_captioner
-    return train_fn(spec, train_rows, test_rows, out_dir, device=device, log=log)
+    if kind == "retrieve":
+        return train_retrieval(spec, train_rows, test_rows, out_dir, device=device,
+                               progress=log is not None)
+    return train_captioner(spec, train_rows, test_rows, out_dir, device=device, log=log)
 
 
 def run_demo(kind: str, out_dir: Path, quick: bool = False,

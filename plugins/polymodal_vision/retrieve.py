@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from polymodal.errors import DataError, SpecError
-from polymodal.loop import LoopTrain, parse_model_spec
 from polymodal.records import Record
-from polymodal.spec import InputSpec
+from polymodal.spec import InputSpec, TrainSpec, parse_model_spec
 
 WEIGHTS = "model.safetensors"
 
@@ -32,7 +31,10 @@ class RetrieveSpec(BaseModel):
     text: InputSpec = InputSpec(name="caption", modality="text", encoder="minilm",
                                 frozen=True, options={"max_length": 32})
     embed_dim: int = 128
-    train: LoopTrain = LoopTrain(epochs=25, batch_size=128)
+    # The share of training pairs held out to pick the best epoch (by recall@5).
+    validation: float = Field(default=0.1, ge=0, lt=1)
+    train: TrainSpec = TrainSpec(epochs=25, batch_size=128, lr=2.0e-3, warmup=0.05,
+                                 monitor="recall@5")
 
 
 def parse_retrieve_spec(data: dict[str, Any]) -> RetrieveSpec:
@@ -57,6 +59,11 @@ class DualEncoder(nn.Module):
 
     def embed_text_vectors(self, vectors: torch.Tensor) -> torch.Tensor:
         return nn.functional.normalize(self.text_projection(vectors).float(), dim=-1)
+
+    def forward(self, pixels: dict[str, torch.Tensor], text_vectors: torch.Tensor
+                ) -> torch.Tensor:
+        """The contrastive loss of a batch of (image, caption vector) pairs."""
+        return self.loss(self.embed_images(pixels), self.embed_text_vectors(text_vectors))
 
     def loss(self, images: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
         scale = self.logit_scale.exp().clamp(max=100.0)
@@ -97,9 +104,12 @@ class Retriever:
     ``polymodal.load`` object of a vision.retrieve model directory)."""
 
     def __init__(self, spec: RetrieveSpec, model: DualEncoder, device: torch.device,
-                 manifest: dict[str, Any] | None = None) -> None:
+                 manifest: dict[str, Any] | None = None, precision: str = "fp32") -> None:
+        from polymodal.device import autocast_dtype
+
         self.spec, self.model, self.device = spec, model, device
         self.manifest = manifest or {}
+        self.dtype = autocast_dtype(device, precision)
 
     scenario = "vision.retrieve"
 
@@ -112,12 +122,15 @@ class Retriever:
 
     @torch.inference_mode()
     def embed_images(self, images: list[Any], batch_size: int = 128) -> torch.Tensor:
+        from polymodal.device import autocast
+
         processor = self.model.image_encoder.processor
         chunks = []
         for start in range(0, len(images), batch_size):
             pixels = processor(images[start:start + batch_size])
-            chunks.append(self.model.embed_images(
-                {k: v.to(self.device) for k, v in pixels.items()}).cpu())
+            with autocast(self.device, self.dtype):
+                chunks.append(self.model.embed_images(
+                    {k: v.to(self.device) for k, v in pixels.items()}).float().cpu())
         return torch.cat(chunks) if chunks else torch.zeros(0, self.spec.embed_dim)
 
     @torch.inference_mode()
@@ -173,62 +186,65 @@ def recall_at_k(images: torch.Tensor, texts: torch.Tensor,
 
 
 def train_retrieval(spec: RetrieveSpec, train: list[Record], test: list[Record] | None,
-                    out_dir: Path, device: str | None = None,
-                    log: Any = None) -> dict[str, Any]:
-    from polymodal.data.loader import make_loader
+                    out_dir: Path, device: str | None = None, progress: bool = True,
+                    resume: bool = False) -> dict[str, Any]:
+    """Fit the dual encoder with the core Trainer (validation recall@5 picks the best
+    epoch) and write the model directory."""
     from polymodal.device import pick_device
-    from polymodal.loop import fit_loop
-    from polymodal.trainer import seed_everything
+    from polymodal.pipeline import split_validation
+    from polymodal.training import (
+        ModuleSteps,
+        fit_steps,
+        seed_everything,
+        training_directory,
+        write_run_files,
+    )
 
     if len(train) < 2:
         raise DataError("retrieval training needs at least two (image, caption) pairs")
     torch_device = pick_device(device)
     seed_everything(spec.train.seed)
+    fit, val = split_validation(train, spec.validation, spec.train.seed)
     image_encoder = _image_encoder(spec, None, torch_device)
-    image_encoder.processor.fit([r["image"] for r in train])  # bad files fail here
-    captions = sorted({r["caption"] for r in train})
-    vectors = text_vectors(spec, captions, device)
+    image_encoder.processor.fit([r["image"] for r in fit])  # bad files fail here
+    captions = sorted({r["caption"] for r in fit})
+    vectors = text_vectors(spec, captions, device).to(torch_device)
     caption_index = {c: i for i, c in enumerate(captions)}
     model = DualEncoder(spec, image_encoder, vectors.shape[1]).to(torch_device)
-    vectors = vectors.to(torch_device)
     processor = image_encoder.processor
+    retriever = Retriever(spec, model, torch_device)
 
     def collate(rows: list[Record]) -> Any:
         return (processor([r["image"] for r in rows]),
-                torch.tensor([caption_index[r["caption"]] for r in rows]))
+                torch.tensor([caption_index.get(r["caption"], -1) for r in rows]))
 
-    loader_for = {}
-
-    def batches(epoch: int) -> Any:
-        loader = loader_for.setdefault("train", make_loader(
-            train, collate, batch_size=spec.train.batch_size, shuffle=True,
-            seed=spec.train.seed))
-        loader.batch_sampler.set_epoch(epoch)
-        for pixels, ids in loader:
-            yield {k: v.to(torch_device) for k, v in pixels.items()}, ids.to(torch_device)
-
-    def loss_fn(batch: Any) -> torch.Tensor:
+    def loss(module: nn.Module, batch: Any) -> torch.Tensor:
         pixels, ids = batch
-        return model.loss(model.embed_images(pixels), model.embed_text_vectors(vectors[ids]))
+        return module(pixels, vectors[ids])
 
-    steps = math.ceil(len(train) / spec.train.batch_size)
-    history = fit_loop(model, batches, loss_fn, epochs=spec.train.epochs, lr=spec.train.lr,
-                       steps_per_epoch=steps, warmup=spec.train.warmup, device=torch_device,
-                       log=log)
-    retriever = Retriever(spec, model, torch_device)
-    metrics: dict[str, Any] = {"history": history, "train_pairs": len(train)}
-    if test:
-        metrics["test"] = retriever.evaluate(test)
-    save_retriever(retriever, Path(out_dir), metrics)
-    return metrics
-
-
-def save_retriever(retriever: Retriever, directory: Path, metrics: dict[str, Any]) -> None:
-    from polymodal.artifacts import building_directory, write_manifest
-
-    with building_directory(directory) as work:
-        save_module(retriever.model, retriever.model.image_encoder.processor, work)
-        write_manifest(work, "retrieval", retriever.spec.model_dump(mode="json"), metrics)
+    identity = spec.model_dump(mode="json", exclude={"train"})
+    steps = ModuleSteps(model, collate=collate, loss=loss, identity=identity,
+                        batch_size=lambda batch: len(batch[1]),
+                        evaluate=retriever.evaluate, monitor=spec.train.monitor or "loss",
+                        minimized=("loss",))
+    if val:  # validation captions need vectors too: the text tower is frozen, no leak
+        extra = sorted({r["caption"] for r in val} - set(caption_index))
+        if extra:
+            vectors = torch.cat([vectors, text_vectors(spec, extra, device).to(torch_device)])
+            caption_index.update({c: len(caption_index) + i for i, c in enumerate(extra)})
+    with training_directory(out_dir, resume=resume,
+                            keep_checkpoint=spec.train.keep_checkpoint) as work:
+        result = fit_steps(spec.train, steps, fit, val, work, device=torch_device,
+                           resume=resume, progress=progress)
+        metrics: dict[str, Any] = {"train_pairs": len(fit), "validation_pairs": len(val)}
+        if val:
+            metrics["validation"] = retriever.evaluate(val)
+        if test:
+            metrics["test"] = retriever.evaluate(test)
+        save_module(model, processor, work)
+        write_run_files(work, kind="retrieval", spec=spec.model_dump(mode="json"),
+                        metrics=metrics, result=result, train_records=fit)
+    return {"best_epoch": result.best_epoch, **metrics}
 
 
 def save_module(module: nn.Module, image_processor: Any, work: Path) -> None:
@@ -268,4 +284,4 @@ def load_retriever(directory: str | Path, device: str | None = None,
     text_dim = state["text_projection.0.weight"].shape[1]
     model = DualEncoder(spec, image_encoder, text_dim)
     model.load_state_dict(state)
-    return Retriever(spec, model.to(torch_device).eval(), torch_device, manifest)
+    return Retriever(spec, model.to(torch_device).eval(), torch_device, manifest, precision)

@@ -103,7 +103,7 @@ def test_a_killed_rank_ends_the_run_with_a_clear_error(tmp_path: Path) -> None:
 def test_interrupted_mid_epoch_resumes_to_the_same_result(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
-    from polymodal import pipeline
+    from polymodal.training import run
 
     data = json.loads(json.dumps(SPEC))
     data["fusion"]["options"]["dropout"] = 0.2  # RNG state must be restored too
@@ -115,7 +115,7 @@ def test_interrupted_mid_epoch_resumes_to_the_same_result(tmp_path: Path,
         if event == "step_end" and state["epoch"] == 1 and state["batch"] == 5:
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(pipeline, "_event_hook", lambda: interrupt_mid_epoch_two)
+    monkeypatch.setattr(run, "event_hook", lambda: interrupt_mid_epoch_two)
     with pytest.raises(TrainingInterrupted, match="SIGINT at epoch 2, batch 5"):
         fit_model(spec, train, val, tmp_path / "run", device="cpu", progress=False)
     saved = json.loads((tmp_path / "run" / "checkpoints" / "last" / "trainer_state.json")

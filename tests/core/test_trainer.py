@@ -10,7 +10,7 @@ import pytest
 from polymodal.data.loader import BucketBatchSampler, GroupedBatchSampler
 from polymodal.pipeline import fit_model, run_training, split_validation
 from polymodal.spec import parse_spec
-from polymodal.trainer import lr_lambda
+from polymodal.training import lr_lambda
 from tests.conftest import review_rows
 
 TABULAR = {
@@ -47,7 +47,7 @@ class Interrupt(Exception):
 def test_resume_after_interruption_matches_uninterrupted(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch
                                                          ) -> None:
-    from polymodal import pipeline
+    from polymodal.training import run
 
     rows = review_rows(160)
     spec = parse_spec(TABULAR)
@@ -58,7 +58,7 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path: Path,
         if event == "checkpoint_saved" and state["epoch"] == 2:
             raise Interrupt
 
-    monkeypatch.setattr(pipeline, "_event_hook", lambda: stop_after_two)
+    monkeypatch.setattr(run, "event_hook", lambda: stop_after_two)
     with pytest.raises(Interrupt):
         fit_model(spec, train, val, tmp_path / "run", device="cpu", progress=False)
     monkeypatch.undo()

@@ -257,11 +257,15 @@ def demo_cmd(scenario_names: tuple[str, ...], out_dir: str, quick: bool, device:
     if as_json:
         emit_json({name: item.to_dict() for name, item in summary.items()})
         return
+    def shown(metrics: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()
+                         if isinstance(v, float) and k != "loss")
+
     rows = []
     for name, item in summary.items():
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in item.metrics.items()
-                          if isinstance(v, float) and k != "loss")
-        rows.append([name, shown, f"{item.seconds:.0f} s", item.out])
+        rows.append([name, shown(item.metrics), f"{item.seconds:.0f} s", item.out])
+        for baseline, metrics in item.extra.get("baselines", {}).items():
+            rows.append([f"  baseline: {baseline}", shown(metrics), "", ""])
     print_table("demo: held-out metrics", ["scenario", "metrics", "time", "model"], rows)
     for name, item in summary.items():
         if item.examples:

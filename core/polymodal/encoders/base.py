@@ -113,14 +113,15 @@ def prepare_processor(processor: Processor, context: BuildContext) -> Processor:
 
 def options_of(spec: InputSpec, defaults: dict[str, Any]) -> dict[str, Any]:
     """The encoder's options with defaults filled in; unknown options are refused."""
-    from polymodal.errors import SpecError, unknown
+    from polymodal.errors import SpecError, closest
 
     for key in spec.options:
         if key not in defaults:
-            raise SpecError(
-                f"spec: inputs[{spec.name}].options: "
-                + str(unknown(f"option of encoder {spec.encoder!r}", key, defaults))
-            )
+            near = closest(key, defaults)
+            hint = (f"did you mean {', '.join(repr(c) for c in near)}?" if near
+                    else f"valid: {', '.join(defaults)}" if defaults else "it takes none")
+            raise SpecError(f"spec: inputs[{spec.name}].options: unknown option {key!r} of "
+                            f"encoder {spec.encoder!r}; {hint}")
     for key, value in spec.options.items():
         problem = _option_problem(value, defaults[key])
         if problem:

@@ -87,6 +87,18 @@ class SpanScores(Metric):
                              for i, t in enumerate(self.types) if tp[i] + fn[i] + fp[i]}}
 
 
+def score_spans(gold: list[list[Record]], predicted: list[list[Record]]) -> dict[str, Any]:
+    """Exact-span precision/recall/F1 (micro and per type) of span lists, as the task's
+    metrics report them: for baselines and tools outside a model."""
+    def spans(records: list[Record]) -> set[Span]:
+        return {(int(s["start"]), int(s["end"]), str(s["label"])) for s in records}
+
+    types = sorted({str(s["label"]) for rows in (gold, predicted) for r in rows for s in r})
+    metric = SpanScores(types)
+    metric.update([spans(p) for p in predicted], [spans(g) for g in gold])
+    return {**metric.compute(), "n": len(gold)}
+
+
 def word_tags(spans: list[Record], offsets: list[list[int]], word_ids: list[int],
               index: dict[str, int]) -> list[int]:
     """Tag ids per token: B-/I-/O for the first sub-token of each word by where the word

@@ -123,24 +123,6 @@ def test_squad_metrics_equal_torchmetrics() -> None:
     assert exact_match("", []) == 1.0 and token_f1("Oslo", []) == 0.0  # no-answer questions
 
 
-def test_entity_scores_and_decoding() -> None:
-    from polymodal_nlp.ner import decode_words, entity_scores
-
-    text = "Ana Silva visited Lima"
-    words = [(0, 3, "B-PER", 0.9), (4, 9, "I-PER", 0.7), (10, 17, "O", 0.99),
-             (18, 22, "I-LOC", 0.8)]
-    spans = decode_words(words, text)
-    assert [(s["text"], s["label"], s["start"], s["end"]) for s in spans] == [
-        ("Ana Silva", "PER", 0, 9), ("Lima", "LOC", 18, 22)]
-    assert spans[0]["score"] == pytest.approx(0.8)
-    gold = [[{"start": 0, "end": 9, "label": "PER"}, {"start": 18, "end": 22, "label": "LOC"}]]
-    predicted = [[{"start": 0, "end": 3, "label": "PER"}, {"start": 18, "end": 22,
-                                                           "label": "LOC"}]]
-    scores = entity_scores(gold, predicted)
-    assert scores["precision"] == 0.5 and scores["recall"] == 0.5  # a partial span is wrong
-    assert scores["per_type"]["LOC"]["f1"] == 1.0 and scores["per_type"]["PER"]["f1"] == 0.0
-
-
 def test_embedded_corpora_are_big_enough_and_consistent() -> None:
     from polymodal_nlp.ner_corpus import corpus as ner_corpus
     from polymodal_nlp.qa_corpus import corpus as qa_corpus

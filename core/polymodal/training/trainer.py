@@ -1,14 +1,17 @@
-"""The trainer: AdamW, warmup + cosine/linear schedule, gradient clipping and accumulation,
-early stopping on a validation metric, best-checkpoint selection, resumable checkpoints,
-autocast on CUDA, length-bucketed batches, rich progress bars.
+"""The one Trainer: it fits any ``Trainable`` (see ``polymodal.training.steps``).
 
-Checkpoints (``<work>/checkpoints/last/``, see ``polymodal.checkpoint``) hold the model,
-optimizer, scheduler, trainer state and RNG states in safetensors + JSON; they are written
-atomically and never unpickled.
+AdamW over the trainable's parameter groups, warmup + cosine/linear schedule, gradient
+clipping and accumulation, validation every epoch, early stopping on the monitored metric,
+best-epoch weights, resumable checkpoints (model, optimizer, scheduler, scaler, RNG and
+sampler position: ``<work>/checkpoints/last/`` in safetensors + JSON, never unpickled),
+SIGINT/SIGTERM, torch.distributed (DDP; gloo on CPU, nccl on CUDA), autocast + GradScaler,
+length-bucketed batches, rich progress bars, ``metrics.jsonl`` and the training events
+(train_start, step_end, epoch_end, checkpoint_saved, train_end).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -17,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -29,53 +31,18 @@ from polymodal.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from polymodal.data.collate import field_value, model_collator, move_batch, shared_key
-from polymodal.data.loader import make_loader, record_lengths
+from polymodal.data.loader import make_loader
 from polymodal.device import autocast, autocast_dtype
 from polymodal.distributed import SINGLE, DistContext, any_rank, barrier, sum_across
 from polymodal.errors import NonFiniteLoss, SpecError, TrainingInterrupted, unknown
-from polymodal.evaluation import evaluate_batches
-from polymodal.model import MultimodalModel
-from polymodal.records import Record
 from polymodal.reporting import write_history
-from polymodal.spec import Spec
-from polymodal.tasks.base import batch_size
+from polymodal.spec import TrainSpec
+from polymodal.training.progress import EpochProgress
+from polymodal.training.schedule import lr_lambda, seed_everything
+from polymodal.training.signals import StopSignals
+from polymodal.training.steps import Trainable
 
 EventHook = Callable[[str, dict[str, Any]], None]
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def lr_lambda(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if warmup_steps and step < warmup_steps:
-            return (step + 1) / warmup_steps
-        if schedule == "constant":
-            return 1.0
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        progress = min(max(progress, 0.0), 1.0)
-        if schedule == "linear":
-            return 1.0 - progress
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
-
-
-def param_groups(model: MultimodalModel, spec: Spec) -> list[dict[str, Any]]:
-    """AdamW groups: per-input learning rates; no weight decay on biases and norms."""
-    lr_of = {f"encoders.{i.name}.": i.lr for i in spec.inputs if i.lr is not None}
-    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        lr = next((v for k, v in lr_of.items() if name.startswith(k)), spec.train.lr)
-        decay = 0.0 if param.ndim < 2 else spec.train.weight_decay
-        groups.setdefault((lr, decay), []).append(param)
-    return [{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()]
 
 
 def _is_better(value: float, best: float | None, mode: str) -> bool:
@@ -86,85 +53,50 @@ def _is_better(value: float, best: float | None, mode: str) -> bool:
 
 @dataclass
 class TrainResult:
-    model: MultimodalModel
+    module: nn.Module
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int = 0
     monitor: str = "loss"
     seconds: float = 0.0
     stopped_early: bool = False
 
-
-class StopSignals:
-    """Turn SIGINT/SIGTERM into a request the training loop honours at the next optimizer
-    step (a checkpoint is saved there), instead of dying mid-write."""
-
-    def __init__(self) -> None:
-        self.requested: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        import signal
-
-        if self.requested is not None:  # a second signal: give up at once
-            raise KeyboardInterrupt
-        self.requested = signal.Signals(signum).name
-
-    def __enter__(self) -> StopSignals:
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        import signal
-
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+    @property
+    def model(self) -> nn.Module:
+        return self.module
 
 
 class Trainer:
-    def __init__(self, spec: Spec, model: MultimodalModel, *, work_dir: Path,
+    def __init__(self, train: TrainSpec, steps: Trainable, *, work_dir: Path,
                  device: torch.device, on_event: EventHook | None = None,
                  progress: bool = True, dist: DistContext = SINGLE) -> None:
-        self.spec = spec
+        self.cfg = train
+        self.steps = steps
         self.dist = dist
-        self.model = model
         self.work_dir = Path(work_dir)
         self.device = device
         self.on_event = on_event or (lambda event, state: None)
         self.progress = progress
-        self.amp_dtype = autocast_dtype(device, spec.train.precision)
+        self.amp_dtype = autocast_dtype(device, train.precision)
         self.scaler = torch.amp.GradScaler(
             device.type, enabled=self.amp_dtype == torch.float16 and device.type == "cuda"
         )
-        task = model.task
-        self.monitor = spec.train.monitor or task.monitor
-        self.monitor_mode = "min" if self.monitor in task.minimized else "max"
+        self.monitor = train.monitor or steps.monitor
+        self.monitor_mode = "min" if self.monitor in steps.minimized else "max"
 
     @property
     def checkpoint_dir(self) -> Path:
         return checkpoints_dir(self.work_dir) / LAST
 
-    def _loader(self, records: list[Record], *, train: bool) -> Any:
-        cfg = self.spec.train
-        ctx = self.dist
-        shared = cfg.group_by if train else None
-        collate = model_collator(self.model, with_target=True, shared=shared)
-        if not train and ctx.enabled:  # each rank evaluates its own slice; metrics are synced
-            records = records[ctx.rank::ctx.world_size]
-        groups = lengths = None
-        if shared is not None:
-            inp = next(i for i in self.spec.inputs if i.name == shared)
-            groups = [shared_key(field_value(r, inp)) for r in records]
-        elif cfg.bucket_by_length:
-            lengths = record_lengths(records, self.model)
+    def _loader(self, items: list[Any], *, train: bool) -> Any:
+        cfg, ctx, steps = self.cfg, self.dist, self.steps
+        if not train and ctx.enabled and steps.shard_validation:
+            items = items[ctx.rank::ctx.world_size]  # each rank its slice; metrics synced
+        groups = steps.groups(items) if train else None
+        lengths = None if groups is not None else steps.lengths(items)
         size = cfg.batch_size if train else (cfg.eval_batch_size or cfg.batch_size * 2)
-        return make_loader(records, collate, batch_size=size, shuffle=train, seed=cfg.seed,
-                           lengths=lengths, groups=groups, num_workers=cfg.num_workers,
-                           pin_memory=self.device.type == "cuda",
+        return make_loader(items, steps.collator(train=train), batch_size=size,
+                           shuffle=train, seed=cfg.seed, lengths=lengths, groups=groups,
+                           num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
                            rank=ctx.rank if train else 0,
                            world_size=ctx.world_size if train else 1)
 
@@ -173,23 +105,24 @@ class Trainer:
             self.on_event(event, {"out_dir": str(self.work_dir), **state})
 
     def _wrapped(self) -> nn.Module:
-        """The module to call in training: DDP around the model when distributed."""
+        """The module to call in training: DDP around it when distributed."""
+        module = self.steps.module
         if not self.dist.enabled:
-            return self.model
+            return module
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(self.model, device_ids=ids)
+        return DistributedDataParallel(module, device_ids=ids)
 
-    def fit(self, train_records: list[Record], val_records: list[Record],
+    def fit(self, train_items: list[Any], val_items: list[Any],
             resume: bool = False) -> TrainResult:
-        cfg = self.spec.train
+        cfg, steps = self.cfg, self.steps
         seed_everything(cfg.seed)
-        model = self.model
-        forward_model = self._wrapped()
-        train_loader = self._loader(train_records, train=True)
-        val_loader = self._loader(val_records, train=False) if val_records else None
-        optimizer = torch.optim.AdamW(param_groups(model, self.spec))
+        module = steps.module
+        forward_module = self._wrapped()
+        train_loader = self._loader(train_items, train=True)
+        val_loader = self._loader(val_items, train=False) if val_items else None
+        optimizer = torch.optim.AdamW(steps.param_groups(cfg))
         batches = len(train_loader.batch_sampler)
         steps_per_epoch = math.ceil(batches / cfg.grad_accum)
         total = steps_per_epoch * cfg.epochs
@@ -210,7 +143,7 @@ class Trainer:
             for epoch in range(state["epoch"], cfg.epochs):
                 first = state["batch"]
                 train_loader.batch_sampler.set_epoch(epoch, start=first)
-                model.train()
+                module.train()
                 t0 = time.perf_counter()
                 seen_at_start = state["seen"]
                 with EpochProgress(self.progress and self.dist.is_main,
@@ -218,7 +151,7 @@ class Trainer:
                                    completed=first) as advance:
                     for index, batch in enumerate(train_loader, start=first):
                         boundary = (index + 1) % cfg.grad_accum == 0 or index + 1 == batches
-                        self._train_batch(forward_model, batch, state, sync=boundary)
+                        self._train_batch(forward_module, batch, state, sync=boundary)
                         if boundary:
                             self._optimizer_step(optimizer, scheduler)
                             state["step"] += 1
@@ -237,13 +170,13 @@ class Trainer:
                 row = self._epoch_row(epoch, state, scheduler,
                                       seen / max(time.perf_counter() - t0, 1e-9))
                 state.update(batch=0, loss_sum=0.0, seen=0)
-                value, mode = self._validate(forward_model, val_loader, row)
+                value, mode = self._validate(forward_module, val_loader, row)
                 state["history"].append(row)
                 if _is_better(value, state["best"], mode):
                     state["best"], state["best_epoch"], state["bad_epochs"] = (
                         value, epoch + 1, 0)
                     best_state = {k: v.detach().cpu().clone()
-                                  for k, v in model.trainable_state_dict().items()}
+                                  for k, v in steps.state_dict().items()}
                 else:
                     state["bad_epochs"] += 1
                 state["epoch"] = epoch + 1
@@ -259,9 +192,10 @@ class Trainer:
                     stopped_early = True
                     break
         if best_state is not None:
-            model.load_state_dict(best_state, strict=False)
+            steps.load_state_dict({k: v.to(self.device) for k, v in best_state.items()})
+        module.eval()
         self._emit("train_end", epoch=state["epoch"], step=state["step"])
-        return TrainResult(model=model, history=state["history"],
+        return TrainResult(module=module, history=state["history"],
                            best_epoch=state["best_epoch"],
                            monitor=self.monitor, seconds=time.perf_counter() - started,
                            stopped_early=stopped_early)
@@ -275,33 +209,32 @@ class Trainer:
             return False
         return any_rank(stop_signal.requested is not None, self.device)
 
-    def _train_batch(self, forward_model: nn.Module, batch: dict[str, Any],
+    def _train_batch(self, forward_module: nn.Module, batch: Any,
                      state: dict[str, Any], *, sync: bool) -> None:
         """Forward and backward on one (micro-)batch; DDP syncs gradients only at ``sync``."""
-        import contextlib
+        from polymodal.data.collate import move_batch
 
         batch = move_batch(batch, self.device)
-        no_sync = getattr(forward_model, "no_sync", None)
+        no_sync = getattr(forward_module, "no_sync", None)
         context = no_sync() if (no_sync is not None and not sync) else contextlib.nullcontext()
         with context:
             with autocast(self.device, self.amp_dtype):
-                outputs = forward_model(batch["inputs"], batch["present"], batch.get("repeat"))
-            loss = self.model.task.loss(outputs, batch)
+                loss = self.steps.training_step(forward_module, batch)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise NonFiniteLoss(
                     f"training stopped: the loss is {value} at epoch {state['epoch'] + 1}, "
                     f"batch {state['batch'] + 1}; check the data for extreme values, or "
                     "lower train.lr")
-            self.scaler.scale(loss / self.spec.train.grad_accum).backward()
-        n = batch_size(batch)
+            self.scaler.scale(loss.float() / self.cfg.grad_accum).backward()
+        n = self.steps.batch_size(batch)
         state["loss_sum"] += value * n
         state["seen"] += n
 
     def _optimizer_step(self, optimizer: Any, scheduler: Any) -> None:
-        if self.spec.train.grad_clip:
+        if self.cfg.grad_clip:
             self.scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.spec.train.grad_clip)
+            nn.utils.clip_grad_norm_(self.steps.module.parameters(), self.cfg.grad_clip)
         self.scaler.step(optimizer)
         self.scaler.update()
         optimizer.zero_grad(set_to_none=True)
@@ -315,12 +248,27 @@ class Trainer:
                 "lr": scheduler.get_last_lr()[0],
                 "samples_per_s": samples_per_s * self.dist.world_size}
 
-    def _validate(self, forward_model: nn.Module, val_loader: Any,
+    @torch.inference_mode()
+    def _run_validation(self, forward_module: nn.Module, val_loader: Any) -> dict[str, Any]:
+        from polymodal.data.collate import move_batch
+
+        module = self.steps.module
+        was_training = module.training
+        module.eval()
+        try:
+            for batch in val_loader:
+                with autocast(self.device, self.amp_dtype):
+                    self.steps.validation_step(module, move_batch(batch, self.device))
+            return self.steps.compute_metrics()
+        finally:
+            module.train(was_training)
+
+    def _validate(self, forward_module: nn.Module, val_loader: Any,
                   row: dict[str, Any]) -> tuple[float, str]:
         """Validation metrics into ``row``; returns the monitored value and its mode."""
         if val_loader is None:  # no validation data: keep the epoch with the lowest loss
             return row["train_loss"], "min"
-        val = evaluate_batches(self.model, val_loader, self.device, self.amp_dtype)
+        val = self._run_validation(forward_module, val_loader)
         row.update({f"val_{k}": v for k, v in val.items() if not isinstance(v, dict)})
         if self.monitor not in val:
             raise SpecError("spec: train.monitor: " + str(unknown(
@@ -341,20 +289,20 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
         payload = dict(state, python_rng=_jsonable_rng(random.getstate()),
-                       model_spec=_model_spec(self.spec))
-        save_checkpoint(self.work_dir, weights=self.model.trainable_state_dict(),
+                       model_spec=self.steps.identity())
+        save_checkpoint(self.work_dir, weights=self.steps.state_dict(),
                         best=best_state, state=payload, extra=extra)
         barrier()
 
     def _load_checkpoint(self, directory: Path, optimizer: Any, scheduler: Any
                          ) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
         weights, best, state, extra = load_checkpoint(directory, self.device)
-        if state.get("model_spec") != _model_spec(self.spec):
+        if state.get("model_spec") != self.steps.identity():
             raise CheckpointError(
                 f"--resume: the checkpoint in {directory} was written for another model "
                 "(inputs, fusion or task changed); train again without --resume")
         try:
-            self.model.load_state_dict(weights, strict=False)
+            self.steps.load_state_dict(weights)
             optimizer.load_state_dict(extra["optimizer"])
             scheduler.load_state_dict(extra["scheduler"])
             self.scaler.load_state_dict(extra["scaler"])
@@ -369,13 +317,6 @@ class Trainer:
         return state, best
 
 
-def _model_spec(spec: Spec) -> dict[str, Any]:
-    """The parts of a spec a checkpoint's tensors depend on (training settings may change
-    between runs: more epochs, another learning rate)."""
-    data = spec.to_dict()
-    return {key: data[key] for key in ("inputs", "fusion", "task")}
-
-
 def _jsonable_rng(rng_state: tuple[Any, ...]) -> list[Any]:
     version, internal, gauss = rng_state
     return [version, list(internal), gauss]
@@ -383,39 +324,3 @@ def _jsonable_rng(rng_state: tuple[Any, ...]) -> list[Any]:
 
 def _restore_rng(saved: list[Any]) -> tuple[Any, ...]:
     return (saved[0], tuple(saved[1]), saved[2])
-
-
-class EpochProgress:
-    """A rich progress bar for one epoch, or nothing when progress is off."""
-
-    def __init__(self, enabled: bool, description: str, total: int,
-                 completed: int = 0) -> None:
-        self.enabled, self.description, self.total = enabled, description, total
-        self.completed = completed
-        self._bar: Any = None
-
-    def __enter__(self) -> Callable[[float], None]:
-        if not self.enabled:
-            return lambda loss: None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                             MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
-                             TimeElapsedColumn(), TimeRemainingColumn(),
-                             console=Console(stderr=True), transient=False)
-        self._bar.start()
-        task_id = self._bar.add_task(self.description, total=self.total,
-                                     completed=self.completed, loss=float("nan"))
-        return lambda loss: self._bar.update(task_id, advance=1, loss=loss)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._bar is not None:
-            self._bar.stop()
