@@ -1,11 +1,25 @@
-"""``polymodal demo``: each scenario's embedded default, end to end."""
+"""``polymodal demo``: each scenario's embedded default, end to end: train, evaluate on the
+held-out data, predict the scenario's examples. The same for every scenario."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from polymodal.errors import unknown
 from polymodal.scenario import DemoSummary
+
+SHOWN_LIST = 4  # values of a long list (an embedding) shown in a summary
+
+
+def _short(value: Any) -> Any:
+    """A prediction as a summary shows it: long lists cut to their first values."""
+    if isinstance(value, dict):
+        return {k: _short(v) for k, v in value.items()}
+    if isinstance(value, list) and len(value) > 2 * SHOWN_LIST and all(
+            isinstance(v, int | float) for v in value):
+        return value[:SHOWN_LIST] + [f"... {len(value)} values"]
+    return value
 
 
 def run_demos(names: list[str], out_dir: Path, *, quick: bool = False,
@@ -22,20 +36,16 @@ def run_demos(names: list[str], out_dir: Path, *, quick: bool = False,
     summary: dict[str, DemoSummary] = {}
     for name in names or available:
         scenario = load_scenario(name)
-        if scenario.run_demo is not None:
-            summary[name] = scenario.run_demo(out_dir / name, quick=quick, device=device)
-            continue
         result, demo = run_scenario(scenario, out_dir / name, quick=quick, device=device,
                                     progress=progress)
         held_out = result.metrics.get("test") or result.metrics.get("validation") or {}
         examples = demo.examples if demo else []
         predictions = polymodal.load(result.out_dir, device=device).predict(examples) \
             if examples else []
-        baselines = {name: {k: v for k, v in metrics.items() if not isinstance(v, dict | list)}
-                     for name, metrics in result.metrics.get("baselines", {}).items()}
-        summary[name] = DemoSummary(
-            out=str(result.out_dir), seconds=round(result.seconds, 1),
-            metrics={k: v for k, v in held_out.items() if not isinstance(v, dict | list)},
-            examples=list(zip(examples, predictions, strict=True)),
-            extra={"baselines": baselines} if baselines else {})
+        baselines = {b: {k: v for k, v in metrics.items() if not isinstance(v, dict | list)}
+                     for b, metrics in result.metrics.get("baselines", {}).items()}
+        summary[name] = DemoSummary.of(
+            result.out_dir, result.seconds, held_out,
+            [(ex, _short(p)) for ex, p in zip(examples, predictions, strict=True)],
+            **({"baselines": baselines} if baselines else {}))
     return summary

@@ -130,7 +130,7 @@ class Predictor:
         self.validate(labelled)
         return evaluate_batches(
             self.model, ordered_loader(self.model, labelled, batch_size, with_target=True),
-            self.device)
+            self.device, self.dtype)
 
 
 def load(model_dir: str | Path, device: str | None = None,

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from polymodal.errors import PolymodalError
 from polymodal.records import Record
@@ -46,9 +49,11 @@ class DemoSummary:
     @classmethod
     def of(cls, out: Any, seconds: float, metrics: dict[str, Any],
            examples: list[tuple[Any, Any]] | None = None, **extra: Any) -> DemoSummary:
-        """A summary keeping only the scalar metrics (nested ones are flattened
-        ``a.b``; lists such as example rows are dropped)."""
-        return cls(out=str(out), seconds=round(seconds, 1), metrics=scalar_metrics(metrics),
+        """A summary keeping the headline: the top-level scalar metrics (per-type and
+        per-label breakdowns stay in metrics.json and the report)."""
+        headline = {k: v for k, v in metrics.items()
+                    if isinstance(v, int | float | str | bool) or v is None}
+        return cls(out=str(out), seconds=round(seconds, 1), metrics=headline,
                    examples=list(examples or []), extra=extra)
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,18 +61,39 @@ class DemoSummary:
                 "examples": [list(pair) for pair in self.examples], **self.extra}
 
 
-def scalar_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            flat.update(scalar_metrics(value, f"{prefix}{key}."))
-        elif isinstance(value, int | float | str | bool) or value is None:
-            flat[f"{prefix}{key}"] = value
-    return flat
+@dataclass
+class FitRequest:
+    """What a scenario's own ``fit`` gets: its validated spec, the records (embedded or
+    from ``--data``), where to write the model and how."""
+
+    spec: Any  # an instance of the scenario's ``spec_model``
+    train: list[Record]
+    test: list[Record] | None
+    out_dir: Path
+    device: str | None = None
+    progress: bool = True
+    resume: bool = False
+
+
+# Model directory, device ("cuda", "cpu" or None: the best there is), precision -> the
+# object polymodal.load returns (``predict``, ``evaluate``, ``describe_inputs``/``outputs``).
+Loader = Callable[..., Any]
 
 
 @dataclass
 class Scenario:
+    """A named application (``domain.verb``) and its lifecycle.
+
+    Most scenarios are an encoders -> fusion -> task network: a core ``default_spec`` and
+    embedded data are all they declare, and the core trains (``polymodal.pipeline``), loads
+    and serves them. A scenario with another kind of model (a dual encoder, a captioner, a
+    recommender, an index) declares its ``spec_model`` (pydantic), its ``fit`` (a
+    ``FitRequest`` -> metrics, writing the model directory, usually through the core
+    Trainer) and its ``load_model``. Either way the core derives ``polymodal <domain>
+    <verb> train|evaluate|predict``, ``polymodal demo``, ``polymodal.load``, ``predict`` and
+    ``serve`` from it.
+    """
+
     name: str
     description: str
     default_spec: dict[str, Any]
@@ -81,12 +107,12 @@ class Scenario:
     # Baselines by name, scored on the same held-out records as the model: the numbers
     # land in metrics.json (``baselines``), the report and the demo summary.
     baselines: dict[str, Baseline] = field(default_factory=dict)
-    # Scenarios whose models are not spec-trained networks (e.g. recommenders) bring their
-    # own demo (out_dir, quick, device) -> DemoSummary, and loader (model_dir, device,
-    # precision) -> an object with ``predict(records)``; polymodal.load, predict, serve and
-    # demo use them through the scenario named in the model's manifest.
-    run_demo: Callable[..., DemoSummary] | None = None
-    load_model: Callable[..., Any] | None = None
+    # A scenario with its own kind of model (see above).
+    spec_model: type[BaseModel] | None = None
+    fit: Callable[[FitRequest], dict[str, Any]] | None = None
+    load_model: Loader | None = None
+    # Reads ``--data`` / ``--test`` files into records (default: by extension).
+    read_data: Callable[[str], list[Record]] | None = None
 
 
 def load_scenario(name: str) -> Scenario:
@@ -97,12 +123,34 @@ def load_scenario(name: str) -> Scenario:
 
 def scenario_spec(scenario: Scenario, overrides: list[str] | None = None,
                   quick: bool = False) -> Any:
-    """The scenario's default spec with quick-mode and user overrides applied, validated."""
-    from polymodal.spec import apply_overrides, parse_spec
+    """The scenario's default spec with quick-mode and user overrides applied, validated
+    (by the core spec schema, or by the scenario's own ``spec_model``)."""
+    from polymodal.spec import apply_overrides, parse_model_spec, parse_spec
 
     data = dict(scenario.default_spec, scenario=scenario.name)
     data = apply_overrides(data, (scenario.quick_overrides if quick else []) + (overrides or []))
+    if scenario.spec_model is not None:
+        return parse_model_spec(scenario.spec_model, data)
     return parse_spec(data)
+
+
+def scenario_records(scenario: Scenario, *, quick: bool, train_path: str | None = None,
+                     test_path: str | None = None
+                     ) -> tuple[list[Record], list[Record] | None, DemoData | None]:
+    """(train, test, demo): from files, or the embedded data (a slice of it when quick)."""
+    if train_path:
+        from polymodal.data.readers import read_records
+
+        read = scenario.read_data or read_records
+        return read(train_path), (read(test_path) if test_path else None), None
+    if scenario.load_demo is None:
+        raise PolymodalError(f"{scenario.name} has no embedded records to train on; "
+                             "give --data")
+    demo = scenario.load_demo()
+    train, test = demo.train, demo.test
+    if quick:
+        train, test = train[: scenario.quick_records], test[: scenario.quick_records // 2]
+    return train, test, demo
 
 
 def run_scenario(scenario: Scenario, out_dir: Any, *, quick: bool = False,
@@ -110,22 +158,29 @@ def run_scenario(scenario: Scenario, out_dir: Any, *, quick: bool = False,
                  overrides: list[str] | None = None, device: str | None = None,
                  progress: bool = True, resume: bool = False) -> tuple[Any, DemoData | None]:
     """Train a scenario on its embedded data (or on given files) and write a model dir."""
-    from polymodal.pipeline import run_training
+    import time
+
+    from polymodal.pipeline import RunResult, run_training
 
     spec = scenario_spec(scenario, overrides, quick)
+    if scenario.fit is not None:
+        started = time.perf_counter()
+        train, test, demo = scenario_records(scenario, quick=quick, train_path=train_path,
+                                             test_path=test_path)
+        metrics = scenario.fit(FitRequest(spec=spec, train=train, test=test,
+                                          out_dir=Path(out_dir), device=device,
+                                          progress=progress, resume=resume))
+        return RunResult(out_dir=Path(out_dir), metrics=metrics,
+                         seconds=time.perf_counter() - started), demo
     demo = None
     train_records = test_records = None
     if train_path:
         spec.data.train = train_path
         spec.data.test = test_path
     else:
-        if scenario.load_demo is None:
-            raise PolymodalError(f"{scenario.name} has no embedded records to train on")
-        demo = scenario.load_demo()
-        train_records, test_records = demo.train, demo.test
-        if quick:
-            train_records = train_records[: scenario.quick_records]
-            test_records = test_records[: scenario.quick_records]
+        train_records, test_records, demo = scenario_records(scenario, quick=quick)
+        if quick:  # the core quick slice keeps as many test records as training ones
+            test_records = demo.test[: scenario.quick_records]
     result = run_training(spec, out_dir, train_records=train_records,
                           test_records=test_records, device=device, progress=progress,
                           resume=resume, baselines=scenario.baselines)

@@ -324,8 +324,7 @@ QUICK = ["config.vocab_size=500", "config.n_layer=1", "config.n_embd=64", "confi
 def train_command_impl(out_dir: Path, *, data: str | None, model: str | None,
                        overrides: list[str], quick: bool, device: str | None,
                        log: Any = None) -> dict[str, Any]:
-    from polymodal.spec import parse_model_spec
-    from polymodal.spec import apply_overrides
+    from polymodal.spec import apply_overrides, parse_model_spec
     from polymodal_nlp.formats import read_text_file
 
     base = GenerateSpec().model_dump(mode="json")

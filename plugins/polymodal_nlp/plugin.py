@@ -61,11 +61,9 @@ def register_commands(cli: Any) -> None:
     from polymodal.cli.scenarios import scenario_group
     from polymodal_nlp.generate_cli import generate_group
     from polymodal_nlp.search import search_group
-    from polymodal_nlp.span_scenarios import span_group
 
     group = click.Group("nlp", help="NLP scenarios: sentiment and classification, named "
                                     "entities, question answering, search, generation.")
-    group.add_command(span_group("qa"))
     group.add_command(search_group)
     group.add_command(generate_group)
     group.add_command(scenario_group("nlp.classify", "text -> label(s), any label set",

@@ -20,7 +20,6 @@ from polymodal.records import Record
 from polymodal_nlp.token_model import (
     TokenHeadModel,
     TokenSpec,
-    fit_windows,
     load_token_model,
     new_token_model,
     save_token_model,
@@ -247,7 +246,12 @@ def lexical_baseline(records: list[Record]) -> dict[str, Any]:
 
 
 def train_qa(spec: TokenSpec, train: list[Record], test: list[Record] | None, out_dir: Path,
-             device: str | None = None, log: Any = None) -> dict[str, Any]:
+             device: str | None = None, progress: bool = True,
+             resume: bool = False) -> dict[str, Any]:
+    """Fit the span head over question + context windows with the core Trainer and write
+    the model directory (the lexical baseline beside the model in metrics and report)."""
+    from polymodal.training import fit_steps, training_directory, write_run_files
+    from polymodal_nlp.token_model import window_steps
 
     train = check_records(train, labelled=True)
     test = check_records(test, labelled=True) if test else None
@@ -260,18 +264,23 @@ def train_qa(spec: TokenSpec, train: list[Record], test: list[Record] | None, ou
         return 0.5 * (F.cross_entropy(logits[:, :, 0], batch["start"])
                       + F.cross_entropy(logits[:, :, 1], batch["end"]))
 
-    history = fit_windows(model, encoding, targets, loss_fn, spec, torch_device, log)
-    reader = Reader(spec, model.eval(), torch_device)
-    metrics: dict[str, Any] = {"history": history, "train_questions": len(train)}
-    comparison = None
-    if test:
-        metrics["test"] = reader.evaluate(test)
-        metrics["baseline_lexical"] = lexical_baseline(test)
-        comparison = {"model": metrics["test"],
-                      "sliding-window word overlap": metrics["baseline_lexical"]}
-    save_token_model(Path(out_dir), model, spec, "qa", LABELS, metrics, comparison,
-                     train_records=train)
-    return metrics
+    steps, windows = window_steps(model, encoding, targets, loss_fn, spec)
+    with training_directory(out_dir, resume=resume,
+                            keep_checkpoint=spec.train.keep_checkpoint) as work:
+        result = fit_steps(spec.train, steps, windows, [], work, device=torch_device,
+                           resume=resume, progress=progress)
+        reader = Reader(spec, model.eval(), torch_device)
+        metrics: dict[str, Any] = {"train_questions": len(train)}
+        comparisons = {}
+        if test:
+            metrics["test"] = reader.evaluate(test)
+            metrics["baselines"] = {"sliding-window word overlap": lexical_baseline(test)}
+            comparisons["held-out: model and baselines"] = {"model": metrics["test"],
+                                                            **metrics["baselines"]}
+        spec_data = save_token_model(work, model, spec, LABELS)
+        write_run_files(work, kind="qa", spec=spec_data, metrics=metrics, result=result,
+                        train_records=train, comparisons=comparisons)
+    return {"best_epoch": result.best_epoch, **metrics}
 
 
 def load_reader(directory: str | Path, device: str | None = None,

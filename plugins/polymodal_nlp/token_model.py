@@ -15,8 +15,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from polymodal.loop import LoopTrain
-from polymodal.spec import InputSpec
+from polymodal.spec import InputSpec, TrainSpec
 
 WEIGHTS = "model.safetensors"
 
@@ -31,7 +30,7 @@ class TokenSpec(BaseModel):
                                 options={"max_length": 128, "attention_dropout": 0.0})
     stride: int = Field(default=32, ge=0)
     dropout: float = 0.1
-    train: LoopTrain = LoopTrain(epochs=8, batch_size=16, lr=1.0e-4, warmup=0.1)
+    train: TrainSpec = TrainSpec(epochs=8, batch_size=16, lr=1.0e-4, warmup=0.1)
 
 
 class TokenHeadModel(nn.Module):
@@ -108,28 +107,16 @@ def model_inputs(encoding: Any, rows: list[int], device: torch.device) -> dict[s
             for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoding}
 
 
-def save_token_model(directory: Path, model: TokenHeadModel, spec: TokenSpec, kind: str,
-                     labels: list[str], metrics: dict[str, Any],
-                     comparison: dict[str, dict[str, Any]] | None = None, *,
-                     train_records: list[dict[str, Any]]) -> None:
-    """The model directory, with ``report.html`` showing ``comparison`` (the held-out
-    metrics of the model and its baseline) side by side."""
+def save_token_model(work: Path, model: TokenHeadModel, spec: TokenSpec,
+                     labels: list[str]) -> dict[str, Any]:
+    """Weights and the encoder's tokenizer files into ``work``; returns the spec as the
+    manifest records it (with the head's label names)."""
     from safetensors.torch import save_file
 
-    from polymodal.artifacts import building_directory, write_manifest
-    from polymodal.reporting import write_report
-
-    with building_directory(directory) as work:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                  str(work / WEIGHTS))
-        model.encoder.processor.save_files(work / "processors" / "text")
-        spec_data = {**spec.model_dump(mode="json"), "labels": labels}
-        write_manifest(work, kind, spec_data, metrics, train_records=train_records)
-        write_report(work, title=f"{spec.scenario}: {spec.name}", spec=spec_data,
-                     metrics={k: v for k, v in metrics.items() if k != "history"},
-                     history=metrics.get("history", []), images=[],
-                     comparisons={"held-out: model and baseline": comparison}
-                     if comparison else {}, notes=[])
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+              str(work / WEIGHTS))
+    model.encoder.processor.save_files(work / "processors" / "text")
+    return {**spec.model_dump(mode="json"), "labels": labels}
 
 
 def load_token_model(directory: Path, device: str | None
@@ -158,33 +145,23 @@ def load_token_model(directory: Path, device: str | None
     return spec, model.to(torch_device).eval(), labels, manifest, torch_device
 
 
-def fit_windows(model: TokenHeadModel, encoding: Any, targets: dict[str, torch.Tensor],
-                loss_fn: Any, spec: TokenSpec, device: torch.device,
-                log: Any = None) -> list[dict[str, float]]:
-    """Train on the windows of ``encoding`` (shuffled per epoch, seeded); ``loss_fn(logits,
-    targets_of_the_batch)`` is the scenario's."""
-    import math
+def window_steps(model: TokenHeadModel, encoding: Any, targets: dict[str, torch.Tensor],
+                 loss_fn: Any, spec: TokenSpec) -> tuple[Any, list[int]]:
+    """The model's training steps over the windows of ``encoding`` (items: window
+    indices); ``loss_fn(logits, targets_of_the_batch)`` is the scenario's."""
+    from polymodal.training import ModuleSteps
 
-    from polymodal.loop import fit_loop
+    cpu = torch.device("cpu")
 
-    count = int(encoding["input_ids"].shape[0])
-    size = spec.train.batch_size
+    def collate(rows: list[int]) -> Any:
+        return (model_inputs(encoding, rows, cpu),
+                {k: v[torch.tensor(rows)] for k, v in targets.items()})
 
-    def batches(epoch: int) -> Any:
-        order = torch.randperm(count, generator=torch.Generator().manual_seed(
-            spec.train.seed + epoch)).tolist()
-        for start in range(0, count, size):
-            rows = order[start:start + size]
-            yield (model_inputs(encoding, rows, device),
-                   {k: v[torch.tensor(rows)].to(device) for k, v in targets.items()})
-
-    def loss(batch: Any) -> torch.Tensor:
-        inputs, batch_targets = batch
-        return loss_fn(model(inputs), batch_targets)
-
-    return fit_loop(model, batches, loss, epochs=spec.train.epochs, lr=spec.train.lr,
-                    steps_per_epoch=math.ceil(count / size), warmup=spec.train.warmup,
-                    device=device, log=log)
+    steps = ModuleSteps(model, collate=collate,
+                        loss=lambda module, batch: loss_fn(module(batch[0]), batch[1]),
+                        identity=spec.model_dump(mode="json", exclude={"train"}),
+                        batch_size=lambda batch: len(batch[0]["input_ids"]))
+    return steps, list(range(int(encoding["input_ids"].shape[0])))
 
 
 @torch.inference_mode()

@@ -5,18 +5,16 @@ greedy or beam search to decode. BLEU-4 (torchmetrics) and the exact-match rate.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from polymodal.errors import DataError
-from polymodal.loop import LoopTrain, parse_model_spec
 from polymodal.records import Record
-from polymodal.spec import InputSpec
+from polymodal.spec import InputSpec, TrainSpec, parse_model_spec
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 
@@ -32,7 +30,9 @@ class CaptionSpec(BaseModel):
     heads: int = 4
     max_words: int = 24
     beam: int = 3
-    train: LoopTrain = LoopTrain(epochs=20)
+    # The share of training pairs held out to pick the best epoch (by validation loss).
+    validation: float = Field(default=0.1, ge=0, lt=1)
+    train: TrainSpec = TrainSpec(epochs=20, batch_size=64, lr=2.0e-3, warmup=0.05)
 
 
 def parse_caption_spec(data: dict[str, Any]) -> CaptionSpec:
@@ -82,6 +82,13 @@ class Captioner(nn.Module):
         self.decoder = nn.TransformerDecoder(layer, spec.layers)
         self.norm = nn.LayerNorm(spec.hidden)
         self.out = nn.Linear(spec.hidden, vocab_size)
+
+    def forward(self, pixels: dict[str, torch.Tensor], ids: torch.Tensor,
+                pad: int) -> torch.Tensor:
+        """Teacher-forced next-word cross-entropy of a batch of captions."""
+        logits = self.logits(self.memory(pixels), ids[:, :-1])
+        return nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+                                           ids[:, 1:].reshape(-1), ignore_index=pad)
 
     def memory(self, pixels: dict[str, torch.Tensor]) -> torch.Tensor:
         tokens = self.image_encoder(pixels).tokens
@@ -180,70 +187,63 @@ class CaptionModel:
 
 
 def train_captioner(spec: CaptionSpec, train: list[Record], test: list[Record] | None,
-                    out_dir: Path, device: str | None = None, log: Any = None
-                    ) -> dict[str, Any]:
-    from polymodal.data.loader import make_loader
+                    out_dir: Path, device: str | None = None, progress: bool = True,
+                    resume: bool = False) -> dict[str, Any]:
+    """Fit the captioner with the core Trainer (the best epoch by validation loss) and write
+    the model directory."""
     from polymodal.device import pick_device
     from polymodal.encoders.base import BuildContext
     from polymodal.hub import get_hub
-    from polymodal.loop import fit_loop
     from polymodal.model import build_encoder
-    from polymodal.training import seed_everything
+    from polymodal.pipeline import split_validation
+    from polymodal.training import (
+        ModuleSteps,
+        fit_steps,
+        seed_everything,
+        training_directory,
+        write_run_files,
+    )
+    from polymodal_vision.retrieve import save_module
 
     if not train:
         raise DataError("no (image, caption) pairs to train on")
     torch_device = pick_device(device)
     seed_everything(spec.train.seed)
+    fit, val = split_validation(train, spec.validation, spec.train.seed)
     image_encoder = build_encoder(spec.image, BuildContext(
-        device=torch_device, hub=get_hub(), values=[r["image"] for r in train]))
-    vocab = Vocabulary.build([r["caption"] for r in train])
+        device=torch_device, hub=get_hub(), values=[r["image"] for r in fit]))
+    vocab = Vocabulary.build([r["caption"] for r in fit])
     model = Captioner(spec, image_encoder, len(vocab.tokens)).to(torch_device)
     processor = image_encoder.processor
     length = spec.max_words + 2
+    pad = vocab.index[PAD]
 
     def collate(rows: list[Record]) -> Any:
         return (processor([r["image"] for r in rows]),
                 torch.tensor([vocab.encode(r["caption"], length) for r in rows]))
 
-    loader = make_loader(train, collate, batch_size=spec.train.batch_size, shuffle=True,
-                         seed=spec.train.seed)
-    pad = vocab.index[PAD]
-
-    def batches(epoch: int) -> Any:
-        loader.batch_sampler.set_epoch(epoch)
-        for pixels, ids in loader:
-            yield {k: v.to(torch_device) for k, v in pixels.items()}, ids.to(torch_device)
-
-    def loss_fn(batch: Any) -> torch.Tensor:
-        pixels, ids = batch
-        logits = model.logits(model.memory(pixels), ids[:, :-1])
-        return nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
-                                           ids[:, 1:].reshape(-1), ignore_index=pad)
-
-    history = fit_loop(model, batches, loss_fn, epochs=spec.train.epochs, lr=spec.train.lr,
-                       steps_per_epoch=math.ceil(len(train) / spec.train.batch_size),
-                       warmup=spec.train.warmup, device=torch_device, log=log)
-    captioner = CaptionModel(spec, model, vocab, torch_device)
-    metrics: dict[str, Any] = {"history": history, "train_pairs": len(train),
-                               "vocabulary": len(vocab.tokens)}
-    if test:
-        metrics["test"] = captioner.evaluate(test)
-        metrics["test_greedy"] = {k: v for k, v in captioner.evaluate(test, beam=1).items()
-                                  if k != "examples"}
-    save_captioner(captioner, Path(out_dir), metrics, train_records=train)
-    return metrics
-
-
-def save_captioner(captioner: CaptionModel, directory: Path, metrics: dict[str, Any], *,
-                   train_records: list[Record]) -> None:
-    from polymodal.artifacts import building_directory, write_manifest
-    from polymodal_vision.retrieve import save_module
-
-    with building_directory(directory) as work:
-        save_module(captioner.model, captioner.model.image_encoder.processor, work)
-        (work / "vocabulary.json").write_text(json.dumps(captioner.vocab.tokens))
-        write_manifest(work, "captioning", captioner.spec.model_dump(mode="json"), metrics,
-                       train_records=train_records)
+    steps = ModuleSteps(model, collate=collate,
+                        loss=lambda module, batch: module(batch[0], batch[1], pad),
+                        identity={**spec.model_dump(mode="json", exclude={"train"}),
+                                  "vocabulary": len(vocab.tokens)},
+                        batch_size=lambda batch: len(batch[1]))
+    with training_directory(out_dir, resume=resume,
+                            keep_checkpoint=spec.train.keep_checkpoint) as work:
+        result = fit_steps(spec.train, steps, fit, val, work, device=torch_device,
+                           resume=resume, progress=progress)
+        captioner = CaptionModel(spec, model, vocab, torch_device)
+        metrics: dict[str, Any] = {"train_pairs": len(fit), "validation_pairs": len(val),
+                                   "vocabulary": len(vocab.tokens)}
+        if test:
+            metrics["test"] = captioner.evaluate(test)
+            metrics["test_greedy"] = {k: v for k, v in
+                                      captioner.evaluate(test, beam=1).items()
+                                      if k != "examples"}
+        save_module(model, processor, work)
+        (work / "vocabulary.json").write_text(json.dumps(vocab.tokens))
+        write_run_files(work, kind="captioning", spec=spec.model_dump(mode="json"),
+                        metrics=metrics, result=result, train_records=fit)
+    return {"best_epoch": result.best_epoch, **metrics}
 
 
 def load_captioner(directory: str | Path, device: str | None = None,

@@ -38,10 +38,9 @@ def register_scenarios(register: Any) -> None:
 def register_commands(cli: Any) -> None:
     import click
 
-    from polymodal_vision.pairs import pair_group
+    from polymodal_vision.pairs import retrieve_extra_verbs
 
     group = click.Group("vision", help="Vision scenarios: classification, VQA, image-text "
                                        "retrieval and captioning.")
-    group.add_command(pair_group("retrieve"))
-    group.add_command(pair_group("caption"))
+    group.add_command(retrieve_extra_verbs())
     cli.add_command(group)

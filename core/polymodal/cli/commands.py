@@ -14,6 +14,9 @@ set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALU
 device_option = click.option("--device", default=None,
                              help="cuda, cuda:1, mps or cpu (default: best available).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+precision_option = click.option(
+    "--precision", type=click.Choice(["fp32", "auto", "bf16", "fp16"]), default="fp32",
+    show_default=True, help="Autocast precision of the forward pass (fp32 is exact).")
 
 
 def checked_out_dir(ctx: click.Context, param: click.Parameter, value: str | None
@@ -113,20 +116,22 @@ def train_cmd(spec_path: str, out_dir: str | None, overrides: tuple[str, ...], r
 @click.argument("model_dir", type=click.Path())
 @click.option("--data", "data_path", required=True, help="Labelled data (CSV, JSONL, ...).")
 @device_option
+@precision_option
 @json_option
-def evaluate_cmd(model_dir: str, data_path: str, device: str | None, as_json: bool) -> None:
+def evaluate_cmd(model_dir: str, data_path: str, device: str | None, precision: str,
+                 as_json: bool) -> None:
     """Evaluate a trained model on labelled data."""
     from polymodal.data.readers import read_records
 
     evaluate_and_print(model_dir, read_records(data_path), device, as_json,
-                       f"{model_dir} on {data_path}")
+                       f"{model_dir} on {data_path}", precision)
 
 
 def evaluate_and_print(model_dir: str, records: list[dict[str, Any]], device: str | None,
-                       as_json: bool, title: str) -> None:
+                       as_json: bool, title: str, precision: str = "fp32") -> None:
     import polymodal
 
-    metrics = polymodal.load(model_dir, device=device).evaluate(records)
+    metrics = polymodal.load(model_dir, device=device, precision=precision).evaluate(records)
     if as_json:
         emit_json(metrics)
     else:
@@ -134,11 +139,11 @@ def evaluate_and_print(model_dir: str, records: list[dict[str, Any]], device: st
 
 
 def predict_and_print(model_dir: str, records: list[dict[str, Any]], device: str | None,
-                      batch_size: int = 64) -> None:
+                      batch_size: int = 64, precision: str = "fp32") -> None:
     import polymodal
 
-    emit_jsonl(polymodal.load(model_dir, device=device).predict(records,
-                                                                 batch_size=batch_size))
+    model = polymodal.load(model_dir, device=device, precision=precision)
+    emit_jsonl(model.predict(records, batch_size=batch_size))
 
 
 @click.command("predict")
@@ -146,13 +151,14 @@ def predict_and_print(model_dir: str, records: list[dict[str, Any]], device: str
 @click.option("--input", "input_path", required=True, help="Records to predict (JSONL, CSV).")
 @click.option("--batch-size", default=64, show_default=True)
 @device_option
+@precision_option
 @json_option
 def predict_cmd(model_dir: str, input_path: str, batch_size: int, device: str | None,
-                as_json: bool) -> None:
+                precision: str, as_json: bool) -> None:
     """Predict for each input record; one JSON object per record."""
     from polymodal.data.readers import read_records
 
-    predict_and_print(model_dir, read_records(input_path), device, batch_size)
+    predict_and_print(model_dir, read_records(input_path), device, batch_size, precision)
 
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")

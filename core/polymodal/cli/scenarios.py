@@ -1,11 +1,13 @@
 """``polymodal <domain> <verb> train|evaluate|predict`` for every registered scenario.
 
-Plugins get these shortcuts without writing CLI code; a plugin that adds its own
-``<domain>`` group keeps it, and the scenario verbs are added to it.
+Plugins get these without writing CLI code. A plugin that registers a ``<domain>`` group
+(or a ``<verb>`` group in it) for verbs that really are extra (``index``, ``query``,
+``similar`` ...) keeps it, and the scenario's train/evaluate/predict are added beside them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +18,15 @@ from polymodal.cli.commands import (
     evaluate_and_print,
     json_option,
     out_dir_option,
+    precision_option,
     set_option,
 )
-from polymodal.cli.model_group import predict_command
-from polymodal.cli.output import emit_json, print_metrics
+from polymodal.cli.output import emit_json, emit_jsonl, print_metrics
 
 
 def with_train_options(train_options: dict[str, str]) -> Any:
-    """Click options for a scenario's ``train_options`` (see ``Scenario``); the command gets
-    their values as spec overrides in ``option_overrides``."""
+    """Click options for a scenario's ``train_options``; the command gets their values as
+    spec overrides in ``option_overrides``."""
 
     def decorate(command: Any) -> Any:
         for option, template in reversed(train_options.items()):
@@ -48,16 +50,11 @@ def option_overrides(train_options: dict[str, str], values: dict[str, Any]) -> l
     return out
 
 
-def scenario_group(name: str, description: str,
-                   train_options: dict[str, str] | None = None) -> click.Group:
+def train_command(name: str, train_options: dict[str, str] | None = None) -> click.Command:
     domain, _, verb = name.partition(".")
     train_options = train_options or {}
 
-    @click.group(verb, help=f"{description} (scenario {name}).")
-    def group() -> None:
-        pass
-
-    @group.command("train")
+    @click.command("train")
     @click.option("--data", "train_path", default=None,
                   help="Training data (default: the embedded data set).")
     @click.option("--test", "test_path", default=None, help="Held-out test data.")
@@ -85,28 +82,88 @@ def scenario_group(name: str, description: str,
         else:
             print_metrics(f"{name}: held-out metrics ({result.out_dir})", held_out)
 
-    @group.command("evaluate")
+    return train
+
+
+def evaluate_command(name: str) -> click.Command:
+    @click.command("evaluate")
     @click.argument("model_dir", type=click.Path())
     @click.option("--data", "data_path", default=None,
                   help="Labelled data (default: the embedded test split).")
     @device_option
+    @precision_option
     @json_option
-    def evaluate(model_dir: str, data_path: str | None, device: str | None,
+    def evaluate(model_dir: str, data_path: str | None, device: str | None, precision: str,
                  as_json: bool) -> None:
         """Evaluate a model on --data or on the embedded test split."""
         from polymodal.data.readers import read_records
+        from polymodal.errors import PolymodalError
         from polymodal.scenario import load_scenario
 
-        records = (read_records(data_path) if data_path
-                   else load_scenario(name).load_demo().test)
-        evaluate_and_print(model_dir, records, device, as_json, f"{name}: {model_dir}")
+        scenario = load_scenario(name)
+        if data_path:
+            records = (scenario.read_data or read_records)(data_path)
+        elif scenario.load_demo is not None:
+            records = scenario.load_demo().test
+        else:
+            raise PolymodalError(f"{name} has no embedded test data; give --data")
+        evaluate_and_print(model_dir, records, device, as_json, f"{name}: {model_dir}",
+                           precision)
 
+    return evaluate
+
+
+def predict_command(name: str, primary_input: Callable[[], str | None]) -> click.Command:
+    """``predict MODEL_DIR [VALUES...] [--input F]``: values fill the scenario's primary
+    input (``primary_input()``, asked only when values are given)."""
+
+    @click.command("predict")
+    @click.argument("model_dir", type=click.Path())
+    @click.argument("values", nargs=-1)
+    @click.option("--input", "input_path", default=None, help="Records (JSONL, CSV).")
+    @click.option("--batch-size", default=64, show_default=True)
+    @device_option
+    @precision_option
+    @json_option
+    def predict(model_dir: str, values: tuple[str, ...], input_path: str | None,
+                batch_size: int, device: str | None, precision: str, as_json: bool) -> None:
+        """Predict for records in --input, or for VALUES given on the command line."""
+        import polymodal
+        from polymodal.data.readers import read_records
+        from polymodal.errors import DataError
+
+        if input_path:
+            records = read_records(input_path)
+        elif values:
+            field = primary_input()
+            if field is None:
+                raise DataError(f"{name} takes records from --input only")
+            records = [{field: v} for v in values]
+        else:
+            raise DataError("give --input FILE or values to predict")
+        model = polymodal.load(model_dir, device=device, precision=precision)
+        emit_jsonl(model.predict(records, batch_size=batch_size))
+
+    return predict
+
+
+def scenario_commands(name: str, train_options: dict[str, str] | None = None
+                      ) -> list[click.Command]:
     def primary_input() -> str | None:
         from polymodal.scenario import load_scenario
 
         return load_scenario(name).primary_input
 
-    group.add_command(predict_command(name, primary_input))
+    return [train_command(name, train_options), evaluate_command(name),
+            predict_command(name, primary_input)]
+
+
+def scenario_group(name: str, description: str,
+                   train_options: dict[str, str] | None = None) -> click.Group:
+    _, _, verb = name.partition(".")
+    group = click.Group(verb, help=f"{description} (scenario {name}).")
+    for command in scenario_commands(name, train_options):
+        group.add_command(command)
     return group
 
 
@@ -121,5 +178,12 @@ def add_scenario_commands(cli: click.Group) -> None:
         if group is None:
             group = click.Group(domain, help=f"{domain} scenarios.")
             cli.add_command(group)
-        if isinstance(group, click.Group) and verb not in group.commands:
+        if not isinstance(group, click.Group):
+            continue
+        existing = group.commands.get(verb)
+        if existing is None:
             group.add_command(scenario_group(entry.name, entry.description))
+        elif isinstance(existing, click.Group):  # the plugin's extra verbs stay
+            for command in scenario_commands(entry.name):
+                if command.name not in existing.commands:
+                    existing.add_command(command)

@@ -32,7 +32,9 @@ def qa_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path
 
 def test_beats_the_lexical_baseline(qa_model) -> None:  # type: ignore[no-untyped-def]
     out, summary, _ = qa_model
-    test, baseline = summary["test"], summary["baseline_lexical"]
+    metrics = summary["metrics"]
+    test = metrics["test"]
+    baseline = metrics["baselines"]["sliding-window word overlap"]
     assert test["f1"] > baseline["f1"] + 0.10, (test, baseline)
     assert "sliding-window word overlap" in (out / "report.html").read_text()
 
@@ -59,8 +61,8 @@ def test_evaluate_reads_squad_json(qa_model) -> None:  # type: ignore[no-untyped
     result = run_cli("evaluate", str(out), "--data", str(folder / "dev.json"), "--json")
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
-    assert metrics["exact_match"] == pytest.approx(summary["test"]["exact_match"])
-    assert metrics["f1"] == pytest.approx(summary["test"]["f1"])
+    assert metrics["exact_match"] == pytest.approx(summary["metrics"]["test"]["exact_match"])
+    assert metrics["f1"] == pytest.approx(summary["metrics"]["test"]["f1"])
     assert "accuracy_no_answer" in metrics  # the dev file has unanswerable questions
 
 

@@ -21,10 +21,19 @@ def retrieval_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
 
 
 def test_retrieval_beats_chance(retrieval_model) -> None:  # type: ignore[no-untyped-def]
-    _, summary = retrieval_model
-    test = summary["test"]
+    out, summary = retrieval_model
+    metrics = summary["metrics"]
+    test = metrics["test"]
     assert test["n"] == 200
     assert test["text_to_image_recall@10"] > 2 * 10 / 200  # chance is k / n
+    # The core Trainer picked the best epoch by validation recall@5 and wrote its files.
+    assert 1 <= metrics["best_epoch"] <= 10 and metrics["validation"]["n"] == 40
+    history = [json.loads(line) for line in (out / "metrics.jsonl").open()]
+    assert [row["epoch"] for row in history] == list(range(1, 11))
+    best = max(history, key=lambda row: row["val_recall@5"])
+    assert best["epoch"] == metrics["best_epoch"]
+    for name in ("card.md", "report.html", "plots/loss.png"):
+        assert (out / name).is_file(), name
 
 
 def test_index_and_query(retrieval_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -50,7 +59,7 @@ def test_captioning_learns_the_grammar(tmp_path: Path) -> None:
     result = run_cli("vision", "caption", "train", "--quick", "--out", str(out),
                      "--set", "train.epochs=12", "--set", "train.lr=0.003", "--json")
     assert result.returncode == 0, result.stderr
-    test = json.loads(result.stdout)["test"]
+    test = json.loads(result.stdout)["metrics"]["test"]
     assert test["bleu4"] > 0.2
     for example in test["examples"]:
         assert example["predicted"].startswith("a ")  # the grammar's first word
