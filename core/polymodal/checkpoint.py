@@ -74,6 +74,19 @@ def _decode(value: Any, tensors: dict[str, Any]) -> Any:
     return value
 
 
+def unshared(weights: dict[str, Any]) -> dict[str, Any]:
+    """CPU copies safetensors can write: tensors that share memory (tied input and output
+    embeddings) become separate copies; loading restores them into the tied parameter."""
+    seen: set[int] = set()
+    out = {}
+    for key, value in weights.items():
+        tensor = value.detach().cpu()
+        pointer = tensor.untyped_storage().data_ptr()
+        out[key] = tensor.clone().contiguous() if pointer in seen else tensor.contiguous()
+        seen.add(pointer)
+    return out
+
+
 def save_checkpoint(work_dir: Path, *, weights: dict[str, Any],
                     best: dict[str, Any] | None, state: dict[str, Any],
                     extra: dict[str, Any]) -> Path:
@@ -85,10 +98,9 @@ def save_checkpoint(work_dir: Path, *, weights: dict[str, Any],
     final, tmp, old = root / LAST, root / f".{LAST}.tmp", root / f".{LAST}.old"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()},
-              str(tmp / "model.safetensors"))
+    save_file(unshared(weights), str(tmp / "model.safetensors"))
     if best is not None:
-        save_file({k: v.contiguous() for k, v in best.items()}, str(tmp / "best.safetensors"))
+        save_file(unshared(best), str(tmp / "best.safetensors"))
     tensors: dict[str, Any] = {}
     encoded = _encode(extra, tensors, "extra")
     save_file(tensors, str(tmp / "state.safetensors"))

@@ -152,13 +152,14 @@ def write_card(directory: Path, *, spec: dict[str, Any], metrics: dict[str, Any]
     else:
         lines = [f"# {title}", "", f"A {kind or 'scenario'} model"
                  + (f" of scenario `{spec['scenario']}`." if spec.get("scenario") else ".")]
-        inputs = [v for v in spec.values() if isinstance(v, dict) and "encoder" in v]
+        inputs = [{"name": key, **v} for key, v in spec.items()
+                  if isinstance(v, dict) and "encoder" in v]
     lines += ["", "## Inputs", ""]
     for inp in inputs:
         source = f", source `{inp['source']}`" if inp.get("source") else ""
         frozen = ", frozen" if inp.get("frozen") else ""
-        lines.append(f"- `{inp['name']}`: {inp['modality']} via `{inp['encoder']}`"
-                     f"{source}{frozen}")
+        modality = f"{inp['modality']} " if inp.get("modality") else ""
+        lines.append(f"- `{inp['name']}`: {modality}via `{inp['encoder']}`{source}{frozen}")
     lines += ["", "## Metrics", ""]
     for split, values in metrics.items():
         if isinstance(values, dict):

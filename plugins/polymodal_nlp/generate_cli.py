@@ -1,12 +1,11 @@
-"""``polymodal nlp generate run|train`` (no torch imported to build the CLI)."""
+"""``polymodal nlp generate run`` and ``train --model`` (no torch imported to build the
+CLI); the core derives the rest of the scenario's verbs."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from polymodal.cli.commands import json_option, out_dir_option, set_option
+from polymodal.cli.commands import json_option
 
 
 @click.group("generate", help="Text generation from a local causal-LM checkpoint folder.")
@@ -45,28 +44,10 @@ def run_command(prompts: tuple[str, ...], model_dir: str, max_new_tokens: int, g
             click.echo(f"{prompt}{text}")
 
 
-@generate_group.command("train")
-@click.option("--data", default=None, type=click.Path(),
-              help="UTF-8 text file, documents separated by blank lines (default: the "
-                   "embedded reviews).")
-@click.option("--model", "model", default=None, type=click.Path(),
-              help="Checkpoint folder to fine-tune (default: a small GPT-2 from config).")
-@out_dir_option("runs/nlp-generate")
-@set_option
-@click.option("--quick", is_flag=True, help="Tiny smoke run.")
-@click.option("--device", default=None)
-@json_option
-def train_command(data: str | None, model: str | None, out_dir: str,
-                  overrides: tuple[str, ...], quick: bool, device: str | None,
-                  as_json: bool) -> None:
-    """Train or fine-tune; held-out perplexity at the end."""
-    from polymodal.cli.output import emit_json, print_metrics
-    from polymodal_nlp.generate import train_command_impl
+def with_train_command() -> click.Group:
+    """The group with the core ``train`` of nlp.generate plus ``--model CHECKPOINT`` (a
+    local folder to fine-tune); the core adds evaluate and predict."""
+    from polymodal.cli.scenarios import train_command
 
-    metrics = train_command_impl(Path(out_dir), data=data, model=model,
-                                 overrides=list(overrides), quick=quick, device=device,
-                                 log=None if as_json else click.echo)
-    if as_json:
-        emit_json({"out": out_dir, **{k: v for k, v in metrics.items() if k != "history"}})
-    else:
-        print_metrics(f"nlp.generate: {out_dir}", metrics["test"])
+    generate_group.add_command(train_command("nlp.generate", {"model": "model={}"}))
+    return generate_group

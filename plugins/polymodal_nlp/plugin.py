@@ -59,13 +59,13 @@ def register_commands(cli: Any) -> None:
     import click
 
     from polymodal.cli.scenarios import scenario_group
-    from polymodal_nlp.generate_cli import generate_group
+    from polymodal_nlp.generate_cli import with_train_command
     from polymodal_nlp.search import search_group
 
     group = click.Group("nlp", help="NLP scenarios: sentiment and classification, named "
                                     "entities, question answering, search, generation.")
     group.add_command(search_group)
-    group.add_command(generate_group)
+    group.add_command(with_train_command())
     group.add_command(scenario_group("nlp.classify", "text -> label(s), any label set",
                                      CLASSIFY_OPTIONS))
     cli.add_command(group)

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from pydantic import BaseModel, ConfigDict, Field
 
 from polymodal.cli.commands import json_option, out_dir_option
 from polymodal.errors import DataError
-from polymodal.scenario import DemoSummary, Scenario
+from polymodal.scenario import DemoData, FitRequest, Scenario
 
 if TYPE_CHECKING:
     import torch
@@ -55,7 +56,8 @@ def check_documents(records: list[Record], id_field: str, text_field: str) -> li
 
 def build_index(records: list[Record], out_dir: str | Path, *, id_field: str = "id",
                 text_field: str = "text", encoder: dict[str, Any] | None = None,
-                device: str | None = None) -> dict[str, Any]:
+                device: str | None = None,
+                spec: dict[str, Any] | None = None) -> dict[str, Any]:
     from polymodal.vector_index import write_index
 
     encoder = encoder or DEFAULT_ENCODER
@@ -63,7 +65,8 @@ def build_index(records: list[Record], out_dir: str | Path, *, id_field: str = "
     started = time.perf_counter()
     vectors = _vectors([r[text_field] for r in records], encoder, device)
     items = [{"id": r[id_field], "text": r[text_field]} for r in records]
-    spec = {"name": "search-index", "scenario": "nlp.search", "encoder": encoder}
+    spec = spec or {"name": "search-index", "scenario": "nlp.search", "encoder": encoder,
+                    "id_field": id_field, "text_field": text_field}
     write_index(out_dir, vectors, items, {"encoder": encoder},
                 manifest={"spec": spec, "metrics": {"documents": len(items)}})
     return {"documents": len(items), "seconds": round(time.perf_counter() - started, 2)}
@@ -152,29 +155,54 @@ def load_search(directory: str | Path, device: str | None = None,
     return SearchIndex(directory, device)
 
 
-def run_demo(out_dir: Path, quick: bool = False, device: str | None = None) -> DemoSummary:
+class SearchSpec(BaseModel):
+    """Spec of an nlp.search index: the registered text encoder that embeds documents and
+    queries, and the document fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "search-index"
+    scenario: str = "nlp.search"
+    encoder: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_ENCODER))
+    id_field: str = "id"
+    text_field: str = "text"
+
+
+def search_demo() -> DemoData:
     from polymodal_nlp.search_corpus import documents, queries
 
-    started = time.perf_counter()
-    docs, asked = documents(), queries()
-    if quick:
-        docs = docs[:40]
-        keep = {d["id"] for d in docs}
-        asked = [q for q in asked if q["id"] in keep]
-    built = build_index(docs, out_dir, device=device)
-    index = SearchIndex(out_dir, device)
-    metrics = index.evaluate(asked)
-    examples = [{"query": q["query"]} for q in asked[:2]]
-    return DemoSummary.of(out_dir, time.perf_counter() - started, metrics,
-                          list(zip(examples, index.predict(examples), strict=True)),
-                          index=built, baseline_tfidf=lexical_baseline(docs, asked))
+    asked = queries()
+    return DemoData(train=documents(), test=asked,
+                    examples=[{"query": q["query"]} for q in asked[:2]],
+                    source="the project's documents and queries (polymodal_nlp.search_corpus)")
+
+
+def fit_search(request: FitRequest) -> dict[str, Any]:
+    """Build the index of the training documents and score it on the test queries (those
+    about indexed documents) beside the TF-IDF baseline; train_start/train_end go to the
+    plugins as for any fit."""
+    from polymodal.training import fit_events
+
+    spec: SearchSpec = request.spec
+    with fit_events(request.out_dir):
+        built = build_index(request.train, request.out_dir, id_field=spec.id_field,
+                            text_field=spec.text_field, encoder=spec.encoder,
+                            device=request.device, spec=spec.model_dump(mode="json"))
+    docs = [{"id": r[spec.id_field], "text": r[spec.text_field]} for r in request.train]
+    metrics: dict[str, Any] = {"documents": built["documents"], "seconds": built["seconds"]}
+    indexed = {str(d["id"]) for d in docs}
+    asked = [q for q in request.test or [] if str(q.get("id")) in indexed]
+    if asked:
+        metrics["test"] = SearchIndex(request.out_dir, request.device).evaluate(asked)
+        metrics["baselines"] = {"TF-IDF": lexical_baseline(docs, asked)}
+    return metrics
 
 
 def search_scenario() -> Scenario:
     return Scenario(name="nlp.search", description="semantic search over documents "
                     "(embedded: the project's 215 documents and 120 queries)",
-                    default_spec={}, run_demo=run_demo, load_model=load_search,
-                    primary_input="query")
+                    default_spec=SearchSpec().model_dump(mode="json"), spec_model=SearchSpec,
+                    load_demo=search_demo, fit=fit_search, load_model=load_search,
+                    quick_records=40, primary_input="query")
 
 
 @click.group("search", help="Semantic search: index documents, query them, evaluate.")
@@ -226,24 +254,3 @@ def query_command(index_dir: str, text: str, k: int, device: str | None,
     else:
         for hit in hits:
             click.echo(f"{hit['score']:.4f}  {hit['id']}  {hit['text'][:80]}")
-
-
-@search_group.command("evaluate")
-@click.argument("index_dir", type=click.Path())
-@click.option("--queries", "queries_path", default=None,
-              help="JSONL of {query, id} (default: the embedded queries).")
-@click.option("--device", default=None)
-@json_option
-def evaluate_command(index_dir: str, queries_path: str | None, device: str | None,
-                     as_json: bool) -> None:
-    """Recall@k and MRR of the index over labelled queries."""
-    from polymodal.cli.output import emit_json, print_metrics
-    from polymodal.data.readers import read_records
-    from polymodal_nlp.search_corpus import queries
-
-    records = read_records(queries_path) if queries_path else queries()
-    metrics = SearchIndex(index_dir, device).evaluate(records)
-    if as_json:
-        emit_json(metrics)
-    else:
-        print_metrics(f"nlp.search: {index_dir}", metrics)

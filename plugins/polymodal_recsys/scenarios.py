@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
-from polymodal.scenario import DemoSummary, Scenario
+from polymodal.scenario import DemoData, FitRequest, Scenario
 
 # Tuned with `polymodal recsys cf tune` on a validation split carved from the training
 # split (docs/recsys.md has the search and its result).
@@ -33,33 +31,39 @@ def spec_for(name: str, overrides: list[str] | None = None, quick: bool = False)
                                              + list(overrides or [])))
 
 
-def run_demo(name: str, out_dir: Path, quick: bool = False,
-             device: str | None = None) -> DemoSummary:
-    from polymodal_recsys.data import movielens_demo
-    from polymodal_recsys.recommender import load_recommender
+def recsys_demo() -> DemoData:
+    from polymodal_recsys.data import MOVIELENS_SOURCE, movielens_rows
+
+    rows = movielens_rows()
+    examples = [{"user": str(rows[0]["userId"]), "k": 5}, {"liked": ["1", "2", "3"], "k": 5}]
+    return DemoData(train=rows, test=[], examples=examples, source=MOVIELENS_SOURCE)
+
+
+def fit_recsys(request: FitRequest) -> dict[str, Any]:
+    """ALS (and, for hybrid, the content map for cold-start items) on the interaction rows;
+    the held-out split is the spec's (``evaluation``), cut from them."""
+    from polymodal.training import fit_events
+    from polymodal_recsys.data import Columns, rows_interactions
     from polymodal_recsys.train import train_cf, train_hybrid
 
-    spec = spec_for(name, quick=quick)
-    start = time.perf_counter()
-    data = movielens_demo()
-    if name == "recsys.hybrid":
-        metrics = train_hybrid(spec, data, out_dir, device=device)
-    else:
-        metrics = train_cf(spec, data, out_dir)
-    recommender = load_recommender(out_dir)
-    examples = [{"user": recommender.users.ids[0], "k": 5},
-                {"liked": ["1", "2", "3"], "k": 5}]
-    return DemoSummary.of(out_dir, time.perf_counter() - start, metrics,
-                          list(zip(examples, recommender.predict(examples), strict=True)))
+    spec = request.spec
+    columns = Columns(spec.data.user, spec.data.item, spec.data.weight, spec.data.timestamp)
+    fields = tuple(spec.hybrid.fields) if spec.hybrid else ()
+    data = rows_interactions(request.train, columns, content_fields=fields)
+    with fit_events(request.out_dir):
+        if spec.hybrid:
+            return train_hybrid(spec, data, request.out_dir, device=request.device)
+        return train_cf(spec, data, request.out_dir)
 
 
 def _scenario(name: str, description: str, spec: dict[str, Any]) -> Scenario:
     from polymodal_recsys.recommender import load_recommender
+    from polymodal_recsys.spec import RecsysSpec
 
     return Scenario(name=name, description=description, default_spec=spec,
-                    run_demo=lambda out_dir, quick=False, device=None:
-                    run_demo(name, Path(out_dir), quick, device),
-                    load_model=load_recommender)
+                    spec_model=RecsysSpec, load_demo=recsys_demo, fit=fit_recsys,
+                    load_model=load_recommender, quick_overrides=QUICK_OVERRIDES,
+                    quick_records=10**9)  # quick: fewer iterations, all the data
 
 
 def cf_scenario() -> Scenario:

@@ -31,6 +31,16 @@ def event_hook() -> EventHook:
     return emit
 
 
+@contextmanager
+def fit_events(out_dir: str | Path) -> Iterator[None]:
+    """train_start and train_end around a fit that is not a Trainer's (an ALS fit, an index
+    build), so a tracking plugin sees every scenario train."""
+    emit = event_hook()
+    emit("train_start", {"out_dir": str(out_dir), "epoch": 0, "step": 0})
+    yield
+    emit("train_end", {"out_dir": str(out_dir), "epoch": 1, "step": 0})
+
+
 def _prepare(out_dir: Path, resume: bool) -> tuple[Path, bool]:
     """``OUT.partial`` to train in, and whether it is new (nothing of it is the user's)."""
     from polymodal.checkpoint import find_checkpoint

@@ -40,7 +40,7 @@ def test_query_finds_the_document_by_meaning(index) -> None:  # type: ignore[no-
 
 def test_recall_at_1_over_written_queries(index) -> None:  # type: ignore[no-untyped-def]
     folder, asked = index
-    result = run_cli("nlp", "search", "evaluate", str(folder / "index"), "--queries",
+    result = run_cli("nlp", "search", "evaluate", str(folder / "index"), "--data",
                      str(folder / "queries.jsonl"), "--json")
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
