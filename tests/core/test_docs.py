@@ -43,11 +43,30 @@ def yaml_blocks() -> list[tuple[str, str]]:
     return blocks
 
 
+# The scenario whose own spec a docs page's YAML example is (when it is not a core spec).
+SCENARIO_OF_DOC = {"recsys.md": "recsys.hybrid"}
+
+
 @pytest.mark.parametrize("doc,block", yaml_blocks())
 def test_yaml_examples_in_docs_are_valid_specs(doc: str, block: str) -> None:
+    from polymodal.scenario import load_scenario
+    from polymodal.spec import parse_model_spec
+
     data = yaml.safe_load(block)
-    if isinstance(data, dict) and "inputs" in data:
+    assert isinstance(data, dict), f"{doc}: a YAML example that is not a spec"
+    if "inputs" in data:
         parse_spec(data)
+        return
+    name = data.get("scenario") or SCENARIO_OF_DOC.get(doc)
+    assert name, f"{doc}: a YAML example that is neither a core spec nor a scenario's"
+    scenario = load_scenario(name)
+    assert scenario.spec_model is not None, name
+    spec = parse_model_spec(scenario.spec_model, {**scenario.default_spec, **data})
+    for key, value in data.items():  # what the example sets is what the spec holds
+        held = getattr(spec, key)
+        if isinstance(value, dict):
+            for inner, expected in value.items():
+                assert getattr(held, inner) == expected, (key, inner)
 
 
 def test_cli_commands_in_docs_exist() -> None:

@@ -14,11 +14,14 @@ def test_digits_model_learns(digits_model: Path) -> None:
     assert held_out["accuracy"] >= 0.8  # 10 classes: chance is 0.1 (an 8-epoch quick run)
 
 
-def test_predict_an_image_file_by_name(digits_model: Path) -> None:
+def test_predict_image_files_by_name(digits_model: Path) -> None:
     from polymodal_vision.datasets import digits
 
-    record = next(r for r in digits()[-50:] if r["label"] == "0")
-    result = run_cli("vision", "classify", "predict", str(digits_model), record["image"])
+    records = digits()[-40:]
+    result = run_cli("vision", "classify", "predict", str(digits_model),
+                     *[r["image"] for r in records])
     assert result.returncode == 0, result.stderr
-    prediction = json.loads(result.stdout.splitlines()[0])
-    assert set(prediction["scores"]) == {str(d) for d in range(10)}
+    predictions = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(predictions) == len(records)
+    correct = sum(p["label"] == r["label"] for p, r in zip(predictions, records, strict=True))
+    assert correct >= 0.7 * len(records), correct  # 10 classes: chance is 4 of 40

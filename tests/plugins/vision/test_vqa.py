@@ -1,7 +1,7 @@
 """vision.vqa: image + question through a core fusion. A short run on 1,200 questions with
 the concat fusion and an MLP head (every core fusion is selectable; the default attention
 fusion needs longer runs) must learn to count shapes, a question only the image answers,
-well above the majority answer, and answer from the answer set."""
+well above the majority answer, and answer a count question with a number."""
 
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ from pathlib import Path
 
 import polymodal
 from tests.conftest import run_cli
-
-ANSWERS = {"red", "green", "blue", "yellow", "circle", "square", "triangle", "yes", "no",
-           "1", "2", "3"}
 
 
 def test_vqa_learns_to_count(tmp_path: Path) -> None:
@@ -35,7 +32,9 @@ def test_vqa_learns_to_count(tmp_path: Path) -> None:
     counting = [r for r in load_demo().test if r["question"].startswith("how many")][:150]
     predictions = polymodal.load(out).predict(
         [{"image": r["image"], "question": r["question"]} for r in counting])
-    assert {p["label"] for p in predictions} <= ANSWERS
+    # It reads the question: a "how many" question gets a number, not a colour or a shape.
+    numeric = sum(p["label"] in {"1", "2", "3"} for p in predictions)
+    assert numeric >= 0.9 * len(counting), collections.Counter(p["label"] for p in predictions)
     correct = sum(p["label"] == r["answer"] for p, r in zip(predictions, counting, strict=True))
     majority = collections.Counter(r["answer"] for r in counting).most_common(1)[0][1]
     assert correct > majority + 0.15 * len(counting), (correct, majority)
