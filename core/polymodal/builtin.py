@@ -8,27 +8,35 @@ from typing import Any
 
 from polymodal.hookspecs import hookimpl
 
+OPTIONS = "polymodal.component_options"
+
 
 @hookimpl
 def register_encoders(register: Any) -> None:
     register("numeric", "polymodal.encoders.numeric:NumericEncoder", modality="numeric",
+             options=f"{OPTIONS}:NUMERIC",
              description="standardised float column(s) -> small MLP; missing values flagged")
     register("categorical", "polymodal.encoders.categorical:CategoricalEncoder",
-             modality="categorical",
+             modality="categorical", options=f"{OPTIONS}:CATEGORICAL",
              description="embedding per category seen in training, plus an unknown bucket")
 
 
 @hookimpl
 def register_fusions(register: Any) -> None:
     register("concat", "polymodal.fusions:ConcatFusion",
+             options=f"{OPTIONS}:ConcatOptions",
              description="concatenate pooled vectors and presence flags")
     register("gated", "polymodal.fusions:GatedFusion",
+             options=f"{OPTIONS}:GatedOptions",
              description="gated multimodal unit: softmax gates over present modalities")
     register("attention", "polymodal.fusions:AttentionFusion",
+             options=f"{OPTIONS}:AttentionOptions",
              description="transformer over one token per modality plus a summary token")
     register("late", "polymodal.fusions:LateFusion",
+             options=f"{OPTIONS}:LateOptions",
              description="per-modality heads, logits averaged over present modalities")
     register("tokens", "polymodal.fusions:TokenFusion",
+             options=f"{OPTIONS}:TokenFusionOptions",
              description="one input's token states, conditioned on the others' pooled "
                          "vectors (for token-level tasks)")
 
@@ -36,14 +44,18 @@ def register_fusions(register: Any) -> None:
 @hookimpl
 def register_tasks(register: Any) -> None:
     register("classification", "polymodal.tasks.classification:ClassificationTask",
+             options=f"{OPTIONS}:ClassificationOptions",
              description="binary/multiclass; accuracy, macro-F1, AUROC")
     register("multilabel", "polymodal.tasks.multilabel:MultilabelTask",
+             options=f"{OPTIONS}:MultilabelOptions",
              description="any number of labels per record (sigmoids); micro/macro and "
                          "per-label F1")
     register("regression", "polymodal.tasks.regression:RegressionTask",
+             options=f"{OPTIONS}:RegressionOptions",
              description="one float target; MAE, RMSE, R2")
     register("token-classification",
              "polymodal.tasks.token_classification:TokenClassificationTask",
+             options=f"{OPTIONS}:TokenClassificationOptions",
              description="labelled character spans by BIO tagging of token states "
                          "(named entities); exact-span P/R/F1")
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from polymodal import component_options
 from polymodal.encoders.base import EncoderOutput
 
 
@@ -65,6 +66,8 @@ def _mask(x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
 class ConcatFusion(Fusion):
     """Concatenate pooled vectors (zeroed when absent) and the presence flags."""
 
+    Options = component_options.ConcatOptions
+
     def __init__(self, input_dims: dict[str, int], dropout: float = 0.1) -> None:
         super().__init__(input_dims)
         self.output_dim = sum(input_dims.values()) + len(input_dims)
@@ -79,6 +82,8 @@ class ConcatFusion(Fusion):
 
 class GatedFusion(Fusion):
     """Gated multimodal unit: tanh projections mixed by softmax gates over present fields."""
+
+    Options = component_options.GatedOptions
 
     def __init__(self, input_dims: dict[str, int], hidden: int = 128,
                  dropout: float = 0.1) -> None:
@@ -123,6 +128,8 @@ class AttentionFusion(Fusion):
     Absent modalities are masked out of attention; the summary token is always present, so
     a record with every field missing still yields an embedding.
     """
+
+    Options = component_options.AttentionOptions
 
     def __init__(self, input_dims: dict[str, int], hidden: int = 128, heads: int = 4,
                  layers: int = 2, dropout: float = 0.1, tokens: bool = False,
@@ -223,6 +230,8 @@ class LateFusion(Fusion):
     """No joint embedding: each field gets its own task head; logits are averaged over the
     fields present in each record (see ``MultimodalModel``)."""
 
+    Options = component_options.LateOptions
+
     late = True
 
     def __init__(self, input_dims: dict[str, int], dropout: float = 0.1) -> None:
@@ -244,6 +253,8 @@ class TokenFusion(Fusion):
     tasks (tagging, span extraction), each token conditioned on the other inputs: their
     pooled vectors (zeroed when absent) are projected and added to every token. The pooled
     output is the field's own pooled vector, so a pooled task still works."""
+
+    Options = component_options.TokenFusionOptions
 
     def __init__(self, input_dims: dict[str, int], field: str | None = None,
                  dropout: float = 0.1) -> None:

@@ -72,10 +72,14 @@ def option_error(exc: ValidationError, model: type[BaseModel], where: str,
     return f"spec: {where}.{key}: {err['msg']} (got {err.get('input')!r})"
 
 
-def describe(model: type[BaseModel] | None) -> list[dict[str, Any]]:
-    """Each option with its type and default (``polymodal components --json``)."""
+def describe(model: type[BaseModel] | dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Each option with its type and default (``polymodal components --json``): of an
+    options model, or of a dict of defaults (the type is the default's; None: any)."""
     if model is None:
         return []
+    if isinstance(model, dict):
+        return [{"name": k, "type": "any" if v is None else type(v).__name__, "default": v}
+                for k, v in model.items()]
     out = []
     for name, field in model.model_fields.items():
         default = None if field.is_required() else field.get_default(call_default_factory=True)

@@ -36,6 +36,9 @@ class Entry:
     description: str = ""
     modality: str | None = None
     extensions: list[str] = field(default_factory=list)
+    # The component's options: a pydantic model, a dict of defaults, or a "module:attr"
+    # string naming either in a module that imports no torch (listing stays light).
+    options: Any = None
 
     def resolve(self) -> Callable[..., Any]:
         """The factory as a callable, importing its module if it was given as a string."""
@@ -64,7 +67,23 @@ class Entry:
             out["modality"] = self.modality
         if self.extensions:
             out["extensions"] = self.extensions
+        if self.kind in ("encoder", "fusion", "task"):
+            out["options"] = self.describe_options()
         return out
+
+    def describe_options(self) -> list[dict[str, Any]] | None:
+        """Each option with its type and default; None when the plugin declared none."""
+        from polymodal.options import describe
+
+        options = self.options
+        if isinstance(options, str):
+            module_name, _, attr = options.partition(":")
+            try:
+                options = getattr(importlib.import_module(module_name), attr)
+            except (ImportError, AttributeError) as exc:
+                raise PluginError(f"{self.kind} {self.name!r}: options {self.options!r} "
+                                  f"cannot be loaded: {exc}") from exc
+        return None if options is None else describe(options)
 
 
 class Registry:
@@ -130,9 +149,11 @@ def _registrar(registry: Registry, kind: str, plugin: str) -> Callable[..., None
         description: str = "",
         modality: str | None = None,
         extensions: list[str] | tuple[str, ...] = (),
+        options: Any = None,
     ) -> None:
         registry.add(
-            Entry(kind, name, factory, plugin, description, modality, list(extensions))
+            Entry(kind, name, factory, plugin, description, modality, list(extensions),
+                  options)
         )
 
     return register

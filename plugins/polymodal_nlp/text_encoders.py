@@ -24,12 +24,11 @@ from polymodal.encoders.base import (
 )
 from polymodal.errors import SpecError
 from polymodal.spec import InputSpec
+from polymodal_nlp.options import TEXT_ENCODER
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-DEFAULTS = {"max_length": 128, "pooling": "mean", "truncation": "head",
-            "gradient_checkpointing": False, "attention_dropout": None, "hidden_dropout": None}
 
 # Config attributes that hold the dropout rates, by model family.
 _ATTENTION_DROPOUT = ("attention_probs_dropout_prob", "attention_dropout", "attn_pdrop")
@@ -147,7 +146,7 @@ class HFTextEncoder(Encoder):
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         _quiet_transformers()
-        opts = options_of(spec, DEFAULTS)
+        opts = options_of(spec, TEXT_ENCODER)
         if opts["pooling"] not in ("mean", "cls"):
             raise SpecError(f"spec: inputs[{spec.name}]: pooling must be 'mean' or 'cls'")
         self.pooling = opts["pooling"]

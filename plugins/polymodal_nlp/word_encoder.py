@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,6 +22,7 @@ from polymodal.encoders.base import (
     prepare_processor,
 )
 from polymodal.spec import InputSpec
+from polymodal_nlp.options import WORD_TRANSFORMER
 
 WORD = re.compile(r"[a-z0-9]+")
 PAD, UNK = 0, 1
@@ -70,13 +71,10 @@ class WordProcessor(Processor):
 
 
 class WordTransformerEncoder(Encoder):
-    DEFAULTS: ClassVar[dict[str, Any]] = {"dim": 128, "layers": 1, "heads": 4,
-                                          "max_length": 64, "max_vocabulary": 20000,
-                                          "dropout": 0.1}
 
     def __init__(self, spec: InputSpec, context: BuildContext) -> None:
         super().__init__()
-        opts = options_of(spec, self.DEFAULTS)
+        opts = options_of(spec, WORD_TRANSFORMER)
         self.processor = prepare_processor(
             WordProcessor(opts["max_length"], opts["max_vocabulary"]), context)
         dim = opts["dim"]

@@ -19,6 +19,7 @@ from polymodal.encoders.base import (
 )
 from polymodal.errors import SpecError
 from polymodal.spec import InputSpec
+from polymodal_vision.options import BACKBONE, SMALL_CNN
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -103,12 +104,10 @@ class SmallCNN(Encoder):
     coordinate channels to the input (CoordConv) and to each grid token's features, so where
     a token lies is linear in it (what "is the circle left of the square?" compares)."""
 
-    DEFAULTS: ClassVar[dict[str, Any]] = {"image_size": 64, "width": 32, "output_dim": 256,
-                                          "blocks": 4, "coords": False, "root": None}
 
     def __init__(self, spec: InputSpec, context: BuildContext) -> None:
         super().__init__()
-        opts = options_of(spec, self.DEFAULTS)
+        opts = options_of(spec, SMALL_CNN)
         self.processor = prepare_processor(
             ImageProcessor(opts["image_size"], [0.5] * 3, [0.5] * 3, opts["root"]), context)
         width, self.coords = opts["width"], bool(opts["coords"])
@@ -177,13 +176,12 @@ class TorchvisionEncoder(Encoder):
 
     pretrained: ClassVar[bool] = True
     architecture: ClassVar[str] = ""
-    DEFAULTS: ClassVar[dict[str, Any]] = {"image_size": 224, "weights": None, "root": None}
 
     def __init__(self, spec: InputSpec, context: BuildContext) -> None:
         super().__init__()
         import torchvision
 
-        opts = options_of(spec, self.DEFAULTS)
+        opts = options_of(spec, BACKBONE)
         weights = opts["weights"] or spec.source
         if spec.frozen and not weights:
             raise SpecError(f"spec: inputs[{spec.name}]: a frozen {self.architecture} needs "

@@ -13,9 +13,11 @@ BACKBONES = ("resnet18", "resnet50", "mobilenet_v3_small", "efficientnet_b0",
 @hookimpl
 def register_encoders(register: Any) -> None:
     register("small-cnn", "polymodal_vision.encoders:SmallCNN", modality="image",
+             options="polymodal_vision.options:SMALL_CNN",
              description="4-block CNN for 32-128 px images, trained from scratch")
     for name in BACKBONES:
         register(name, f"polymodal_vision.encoders:{name}", modality="image",
+                 options="polymodal_vision.options:BACKBONE",
                  description=f"torchvision {name}; weights: a local file (safetensors or "
                              "a torch state dict), else random init")
 

@@ -109,3 +109,34 @@ def test_regression_metrics_on_original_scale() -> None:
     assert result["mae"] == pytest.approx(0.0, abs=1e-4)
     assert result["r2"] == pytest.approx(1.0, abs=1e-4)
     assert task.decode(outputs, {})[1]["value"] == pytest.approx(20.0)
+
+
+def test_components_json_lists_each_option_with_type_and_default() -> None:
+    import json
+
+    from tests.conftest import run_cli
+
+    result = run_cli("components", "--json")
+    assert result.returncode == 0, result.stderr
+    listed = {(c["kind"], c["name"]): c for c in json.loads(result.stdout)}
+    options = {o["name"]: o for o in listed[("fusion", "attention")]["options"]}
+    assert options["query"]["type"] == "str | None" and options["query"]["default"] is None
+    assert options["hidden"] == {"name": "hidden", "type": "int", "default": 128}
+    task = {o["name"]: o for o in listed[("task", "classification")]["options"]}
+    assert task["label_smoothing"]["default"] == 0.0
+    minilm = {o["name"]: o for o in listed[("encoder", "minilm")]["options"]}
+    assert minilm["max_length"] == {"name": "max_length", "type": "int", "default": 128}
+    assert all("options" in c for c in listed.values() if c["kind"] in ("encoder", "task"))
+
+
+def test_a_mistyped_option_names_the_key() -> None:
+    from polymodal.errors import SpecError
+    from polymodal.model import build_task
+    from polymodal.spec import parse_spec
+
+    spec = parse_spec({"inputs": [{"name": "x", "modality": "numeric", "encoder": "numeric"}],
+                       "fusion": {"name": "concat"},
+                       "task": {"name": "classification", "target": "y",
+                                "options": {"label_smoothing": "lots"}}})
+    with pytest.raises(SpecError, match=r"spec: task.options.label_smoothing: .*'lots'"):
+        build_task(spec)

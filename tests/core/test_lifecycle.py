@@ -101,3 +101,18 @@ def test_a_tracking_plugin_sees_every_scenario_train(name: str, tmp_path: Path) 
         for event in ("step_end", "epoch_end", "checkpoint_saved"):
             assert event in events, (event, events)
         assert events.count("epoch_end") == events.count("checkpoint_saved") >= 2
+
+
+def test_a_scenario_trains_in_two_processes(tmp_path: Path) -> None:
+    """``--nproc-per-node`` on a scenario verb: torchrun with gloo, rank 0 reports once."""
+    out = tmp_path / "m"
+    result = run_cli("nlp", "ner", "train", "--quick", "--nproc-per-node", "2", "--out",
+                     str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)  # one JSON document: only rank 0 printed
+    assert summary["metrics"]["test"]["n"] == 48
+    assert (out / "card.md").is_file() and not (tmp_path / "m.partial").exists()
+    refused = run_cli("vision", "retrieve", "train", "--quick", "--nproc-per-node", "2",
+                      "--out", str(tmp_path / "r"))
+    assert refused.returncode == 2 and "trains in one process" in refused.stderr
+    assert not (tmp_path / "r").exists()

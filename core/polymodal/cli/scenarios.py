@@ -62,20 +62,32 @@ def train_command(name: str, train_options: dict[str, str] | None = None) -> cli
     @set_option
     @click.option("--quick", is_flag=True, help="Tiny smoke run.")
     @click.option("--resume", is_flag=True, help="Continue from the last checkpoint of OUT.")
+    @click.option("--nproc-per-node", type=int, default=1, show_default=True,
+                  help="Processes (torch.distributed: one per GPU, or gloo on CPU); "
+                       "train.batch_size is then the global batch.")
     @device_option
     @json_option
     @with_train_options(train_options)
     def train(train_path: str | None, test_path: str | None, out_dir: str,
-              overrides: tuple[str, ...], quick: bool, resume: bool, device: str | None,
-              as_json: bool, **options: Any) -> None:
+              overrides: tuple[str, ...], quick: bool, resume: bool, nproc_per_node: int,
+              device: str | None, as_json: bool, **options: Any) -> None:
         """Train on the embedded default data, or on --data."""
-        from polymodal.scenario import load_scenario, run_scenario
+        from polymodal.scenario import load_scenario, run_scenario, scenario_spec
 
-        extra = option_overrides(train_options, options)
-        result, _ = run_scenario(load_scenario(name), Path(out_dir), quick=quick,
+        scenario = load_scenario(name)
+        extra = option_overrides(train_options, options) + list(overrides)
+        scenario_spec(scenario, extra, quick)  # a bad spec fails before any process starts
+        if nproc_per_node > 1:
+            _launch(scenario, nproc_per_node, train_path=train_path, test_path=test_path,
+                    out_dir=out_dir, overrides=extra, quick=quick, resume=resume,
+                    device=device, as_json=as_json)
+            return
+        result, _ = run_scenario(scenario, Path(out_dir), quick=quick,
                                  train_path=train_path, test_path=test_path,
-                                 overrides=extra + list(overrides), device=device,
+                                 overrides=extra, device=device,
                                  progress=not as_json, resume=resume)
+        if not result.metrics:  # a non-zero rank under torchrun: rank 0 reports
+            return
         held_out = result.metrics.get("test") or result.metrics.get("validation") or {}
         if as_json:
             emit_json({"out": str(result.out_dir), "metrics": result.metrics})
@@ -83,6 +95,26 @@ def train_command(name: str, train_options: dict[str, str] | None = None) -> cli
             print_metrics(f"{name}: held-out metrics ({result.out_dir})", held_out)
 
     return train
+
+
+def _launch(scenario: Any, nproc_per_node: int, *, train_path: str | None,
+            test_path: str | None, out_dir: str, overrides: list[str], quick: bool,
+            resume: bool, device: str | None, as_json: bool) -> None:
+    """The scenario's train verb in ``nproc_per_node`` processes under torchrun."""
+    from polymodal.distributed import launch
+    from polymodal.errors import PolymodalError
+
+    if scenario.fit is not None:
+        raise PolymodalError(f"{scenario.name} trains in one process (--nproc-per-node is "
+                             "for spec scenarios: encoders -> fusion -> task)")
+    domain, _, verb = scenario.name.partition(".")
+    worker = ["--command", domain, verb, "train", "--out", out_dir,
+              *(["--data", train_path] if train_path else []),
+              *(["--test", test_path] if test_path else []),
+              *[f"--set={o}" for o in overrides], *(["--quick"] if quick else []),
+              *(["--resume"] if resume else []), *(["--json"] if as_json else []),
+              *([f"--device={device}"] if device else [])]
+    launch(worker, nproc_per_node=nproc_per_node)
 
 
 def evaluate_command(name: str) -> click.Command:

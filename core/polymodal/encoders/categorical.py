@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from polymodal.component_options import CATEGORICAL
 from polymodal.encoders.base import (
     BuildContext,
     Encoder,
@@ -48,7 +49,7 @@ class CategoricalProcessor(Processor):
 class CategoricalEncoder(Encoder):
     def __init__(self, spec: InputSpec, context: BuildContext) -> None:
         super().__init__()
-        opts = options_of(spec, {"dim": 32, "min_count": 1, "max_categories": None})
+        opts = options_of(spec, CATEGORICAL)
         processor = CategoricalProcessor(int(opts["min_count"]), opts["max_categories"])
         self.processor = prepare_processor(processor, context)
         self.output_dim = int(opts["dim"])

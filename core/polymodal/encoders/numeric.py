@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from polymodal.component_options import NUMERIC
 from polymodal.encoders.base import (
     BuildContext,
     Encoder,
@@ -110,7 +111,7 @@ class NumericEncoder(Encoder):
 
     def __init__(self, spec: InputSpec, context: BuildContext) -> None:
         super().__init__()
-        opts = options_of(spec, {"dim": 32})
+        opts = options_of(spec, NUMERIC)
         self.processor = prepare_processor(NumericProcessor(len(spec.fields)), context)
         width = self.processor.width
         self.output_dim = int(opts["dim"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 from torchmetrics import MetricCollection
@@ -20,9 +19,10 @@ from torchmetrics.classification import (
     MulticlassF1Score,
 )
 
+from polymodal.component_options import ClassificationOptions
 from polymodal.errors import DataError
 from polymodal.fusions import FusedDims
-from polymodal.options import Options, parse_options
+from polymodal.options import parse_options
 from polymodal.spec import TaskSpec
 from polymodal.tasks.base import Batch, Task
 
@@ -32,13 +32,6 @@ class _PositiveClass(BinaryAUROC):
 
     def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:  # type: ignore[override]
         super().update(preds[:, 1], target)
-
-
-class ClassificationOptions(Options):
-    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
-    hidden: int | None = Field(default=None, ge=1,
-                               description="width of a hidden layer in the head (none: linear)")
-    dropout: float = Field(default=0.1, ge=0, lt=1)
 
 
 class ClassificationTask(Task):

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch.nn import functional as F
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -20,15 +19,11 @@ from torchmetrics.classification import (
     MultilabelHammingDistance,
 )
 
+from polymodal.component_options import MultilabelOptions
 from polymodal.errors import DataError
 from polymodal.spec import TaskSpec
 from polymodal.tasks.base import Batch
-from polymodal.tasks.classification import ClassificationOptions, ClassificationTask
-
-
-class MultilabelOptions(ClassificationOptions):
-    separator: str = Field(default="|", min_length=1)
-    threshold: float = Field(default=0.5, gt=0, lt=1)
+from polymodal.tasks.classification import ClassificationTask
 
 
 class _IntTargets(MetricCollection):

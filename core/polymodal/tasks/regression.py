@@ -6,14 +6,14 @@ import math
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
+from polymodal.component_options import RegressionOptions
 from polymodal.errors import DataError
 from polymodal.fusions import FusedDims
-from polymodal.options import Options, parse_options
+from polymodal.options import parse_options
 from polymodal.spec import TaskSpec
 from polymodal.tasks.base import Batch, Task
 
@@ -23,10 +23,6 @@ def _as_float(value: Any, target: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise DataError(f"target {target!r}: not a number: {value!r}") from None
-
-
-class RegressionOptions(Options):
-    dropout: float = Field(default=0.1, ge=0, lt=1)
 
 
 class RegressionTask(Task):

@@ -15,24 +15,20 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 from torchmetrics import Metric, MetricCollection
 
+from polymodal.component_options import TokenClassificationOptions
 from polymodal.errors import DataError
 from polymodal.fusions import FusedDims
-from polymodal.options import Options, parse_options
+from polymodal.options import parse_options
 from polymodal.records import Record
 from polymodal.spec import TaskSpec
 from polymodal.tasks.base import Batch, Task
 
 IGNORE = -100
 Span = tuple[int, int, str]
-
-
-class TokenClassificationOptions(Options):
-    dropout: float = Field(default=0.1, ge=0, lt=1)
 
 
 def check_spans(spans: Any, text: Any, index: int) -> list[Record]:
