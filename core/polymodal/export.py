@@ -109,6 +109,27 @@ def _run(fmt: str, path: Path, names: list[str], args: list[torch.Tensor]) -> to
         return module(*args)
 
 
+# Model directories whose model is no torch module (an ALS factorisation, a vector index).
+NOT_TORCH = {"recsys": "an implicit ALS factorisation", "index": "a vector index"}
+
+
+def check_exportable(model_dir: str | Path) -> None:
+    """Refuse, in one line, a model directory that has no encoders -> fusion -> task
+    network to trace."""
+    from polymodal.artifacts import read_manifest
+
+    manifest = read_manifest(model_dir)
+    kind = manifest.get("kind")
+    scenario = (manifest.get("spec") or {}).get("scenario") or kind
+    if kind in NOT_TORCH:
+        raise ArtifactError(f"cannot export {model_dir}: a {scenario} model is "
+                            f"{NOT_TORCH[kind]}, not a torch module (ONNX and TorchScript "
+                            "hold torch graphs)")
+    if kind is not None:
+        raise ArtifactError(f"cannot export {model_dir}: {scenario} models ({kind}) are not "
+                            "exportable yet; export covers encoders -> fusion -> task models")
+
+
 def export_model(model_dir: str | Path, fmt: str, out: str | Path,
                  records: list[Record] | None = None, atol: float = 1e-4) -> dict[str, Any]:
     """Export, verify against the PyTorch model, then move into place. Returns a summary
@@ -117,6 +138,7 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path,
 
     if fmt not in FORMATS:
         raise ArtifactError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
+    check_exportable(model_dir)
     out = Path(out)
     model, manifest = load_model_dir(model_dir, device=torch.device("cpu"))
     model.eval()

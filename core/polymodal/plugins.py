@@ -86,13 +86,6 @@ class PluginManager:
             )
             self.infos[ep.name] = PluginInfo(ep.name, ep.value, version, "loaded", hooks=hooks)
 
-    def register_module(self, module: Any, name: str) -> None:
-        """Register a plugin object directly (tests, notebooks)."""
-        self.pm.register(module, name=name)
-        hooks = sorted(caller.name for caller in self.pm.get_hookcallers(module) or [])
-        self.infos[name] = PluginInfo(name, getattr(module, "__name__", name), None, "loaded",
-                                      hooks=hooks)
-
     def impls(self, hook_name: str) -> list[tuple[str, Any]]:
         """(plugin name, implementation function) for every plugin implementing a hook."""
         caller = getattr(self.pm.hook, hook_name)
@@ -114,11 +107,3 @@ def get_plugin_manager() -> PluginManager:
         _manager.load_entry_points()
     return _manager
 
-
-def reset_plugin_manager() -> None:
-    """Forget loaded plugins (tests that change the environment switches)."""
-    global _manager
-    _manager = None
-    from polymodal import registry
-
-    registry.reset_registry()

@@ -94,8 +94,8 @@ def scenario_commands(name: str) -> click.Group:
                  as_json: bool) -> None:
         """Ranking metrics of a trained model beside the popularity baseline."""
         from polymodal_recsys.data import matrix, positives, split
+        from polymodal_recsys.metrics import evaluate_cf
         from polymodal_recsys.recommender import load_recommender
-        from polymodal_recsys.train import evaluate_cf
 
         recommender = load_recommender(model_dir)
         spec = recommender.spec

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from polymodal_recsys.model import Popularity
+
 BATCH_USERS = 1000
 
 
@@ -79,3 +81,12 @@ def recall_on_items(recommended: np.ndarray, test: Any, items: np.ndarray) -> fl
         total += found / len(liked)
         users += 1
     return float(total / users) if users else 0.0
+
+
+def evaluate_cf(model: Any, train_matrix: Any, test_matrix: Any, k: int) -> dict[str, Any]:
+    """A model's ranking metrics beside the popularity baseline's, on the same split."""
+    ours = ranking_metrics(model, train_matrix, test_matrix, k)
+    baseline = ranking_metrics(Popularity(train_matrix), train_matrix, test_matrix, k)
+    ratio = ours[f"precision@{k}"] / baseline[f"precision@{k}"] \
+        if baseline.get(f"precision@{k}") else None
+    return {**ours, "popularity": baseline, "precision_vs_popularity": ratio}

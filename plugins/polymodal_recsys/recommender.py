@@ -105,7 +105,7 @@ class Recommender:
     def evaluate(self, records: list[Record], batch_size: int = 1000) -> dict[str, Any]:
         """Ranking metrics on held-out interaction rows (``polymodal evaluate --data``)."""
         from polymodal_recsys.data import Columns, from_rows, matrix, positives
-        from polymodal_recsys.train import evaluate_cf
+        from polymodal_recsys.metrics import evaluate_cf
 
         data = self.spec.data
         header = records[0] if records else {}

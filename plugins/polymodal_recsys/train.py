@@ -12,8 +12,8 @@ import numpy as np
 
 from polymodal.errors import DataError
 from polymodal_recsys.data import IdMap, Interactions, matrix, positives, split
-from polymodal_recsys.metrics import ranking_metrics, recall_on_items
-from polymodal_recsys.model import Popularity, check_weights, fit, limit_blas_threads
+from polymodal_recsys.metrics import evaluate_cf, ranking_metrics, recall_on_items
+from polymodal_recsys.model import check_weights, fit, limit_blas_threads
 from polymodal_recsys.recommender import Recommender
 
 
@@ -25,14 +25,6 @@ def prepare(spec: Any, data: Interactions) -> tuple[Interactions, Interactions, 
     if not len(train):
         raise DataError("the split left no training interactions")
     return train, test, IdMap.of(data.users), IdMap.of(data.items)
-
-
-def evaluate_cf(model: Any, train_matrix: Any, test_matrix: Any, k: int) -> dict[str, Any]:
-    ours = ranking_metrics(model, train_matrix, test_matrix, k)
-    baseline = ranking_metrics(Popularity(train_matrix), train_matrix, test_matrix, k)
-    ratio = ours[f"precision@{k}"] / baseline[f"precision@{k}"] \
-        if baseline.get(f"precision@{k}") else None
-    return {**ours, "popularity": baseline, "precision_vs_popularity": ratio}
 
 
 def train_cf(spec: Any, data: Interactions, out_dir: Path | None = None) -> dict[str, Any]:

@@ -116,3 +116,50 @@ def test_a_scenario_trains_in_two_processes(tmp_path: Path) -> None:
                       "--out", str(tmp_path / "r"))
     assert refused.returncode == 2 and "trains in one process" in refused.stderr
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(("name", "extra"), [
+    ("nlp.ner", ["--set", "inputs.0.options.max_length=48", "--set", "train.epochs=4"]),
+    ("vision.caption", ["--set", "train.epochs=4", "--set", "train.batch_size=16"]),
+])
+def test_sigterm_then_resume_ends_as_an_uninterrupted_run(name: str, extra: list[str],
+                                                          tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from polymodal.scenario import load_scenario
+
+    domain, _, verb = name.partition(".")
+    demo = load_scenario(name).load_demo()
+    train = _jsonl(tmp_path / "train.jsonl", demo.train[:96])
+    test = _jsonl(tmp_path / "test.jsonl", demo.test[:10])
+    args = [domain, verb, "train", "--data", str(train), "--test", str(test), *extra, "--json"]
+    reference = run_cli(*args, "--out", str(tmp_path / "ref"))
+    assert reference.returncode == 0, reference.stderr
+
+    out = tmp_path / "run"
+    run = subprocess.Popen([sys.executable, "-m", "polymodal.cli.main", *args, "--out",
+                            str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    deadline = time.time() + 300
+    while not (tmp_path / "run.partial" / "checkpoints" / "last").is_dir():
+        assert time.time() < deadline and run.poll() is None, run.communicate()
+        time.sleep(0.05)
+    os.kill(run.pid, signal.SIGTERM)  # during epoch 2: honoured at the next step
+    _, stderr = run.communicate(timeout=300)
+    assert run.returncode == 130, stderr
+    assert "interrupted: training stopped by SIGTERM" in stderr and "--resume" in stderr
+    assert not out.exists()
+    resumed = run_cli(*args, "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    ours, theirs = (json.loads(r.stdout)["metrics"] for r in (resumed, reference))
+    history = [json.loads(line) for line in (out / "metrics.jsonl").open()]
+    expected = [json.loads(line) for line in (tmp_path / "ref" / "metrics.jsonl").open()]
+    assert [r["train_loss"] for r in history] == pytest.approx(
+        [r["train_loss"] for r in expected], rel=1e-6)
+    for key, value in theirs["test"].items():
+        if isinstance(value, float):
+            assert ours["test"][key] == pytest.approx(value, abs=1e-6), key

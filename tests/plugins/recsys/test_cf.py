@@ -184,3 +184,12 @@ def test_implicit_weights_are_not_thresholded_like_ratings(tmp_path: Path) -> No
     assert "weight >= 4" in message and "24 events" in message
     assert "from 1 to 1" in message and "data.positive_threshold" in message
     assert not (tmp_path / "m2").exists()
+
+
+def test_export_refuses_a_model_that_is_no_torch_module(cf_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out, _ = cf_model
+    result = run_cli("export", str(out), "--format", "onnx", "--out", str(tmp_path / "m.onnx"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not a torch module" in lines[0], result.stderr
+    assert not list(tmp_path.iterdir())
