@@ -8,34 +8,25 @@ import torch
 
 from polymodal.data.collate import move_batch
 from polymodal.device import autocast
-from polymodal.distributed import sum_across
 from polymodal.model import MultimodalModel
-from polymodal.tasks.base import batch_size
 
 
 @torch.inference_mode()
 def evaluate_batches(model: MultimodalModel, loader: Any, device: torch.device,
                      dtype: torch.dtype | None = None) -> dict[str, Any]:
-    """Loss and task metrics over every batch of ``loader``."""
-    task = model.task
-    metrics = task.metrics().to(device)
+    """Loss and task metrics over every batch of ``loader``: the same validation step the
+    Trainer runs each epoch (``SpecModelSteps``), so held-out and validation metrics are
+    computed one way."""
+    from polymodal.training.steps import SpecModelSteps
+
+    steps = SpecModelSteps(model.spec, model, device)
     was_training = model.training
     model.eval()
-    total_loss, count = 0.0, 0
     for batch in loader:
-        batch = move_batch(batch, device)
         with autocast(device, dtype):
-            outputs = model(batch["inputs"], batch["present"])
-        size = batch_size(batch)
-        total_loss += float(task.loss(outputs, batch)) * size
-        count += size
-        task.update_metrics(metrics, outputs, batch)
+            steps.validation_step(model, move_batch(batch, device))
     model.train(was_training)
-    result = task.finalize_metrics(metrics.compute())  # torchmetrics syncs across ranks
-    total_loss, total = sum_across([total_loss, float(count)], device)
-    result["loss"] = total_loss / max(total, 1.0)
-    result["n"] = int(total)
-    return result
+    return steps.compute_metrics()  # torchmetrics and the loss sum sync across ranks
 
 
 @torch.inference_mode()

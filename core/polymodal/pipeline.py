@@ -66,7 +66,6 @@ def fit_model(spec: Spec, train: list[Record], val: list[Record], work_dir: Path
     """Build a model for ``spec`` on ``train`` and train it; returns a TrainResult."""
     import torch
 
-    from polymodal.device import autocast_dtype
     from polymodal.model import build_model, build_task
     from polymodal.training import SpecModelSteps, fit_steps, seed_everything
 
@@ -75,7 +74,7 @@ def fit_model(spec: Spec, train: list[Record], val: list[Record], work_dir: Path
     task = build_task(spec)
     task.fit([r.get(spec.task.target) for r in train])
     model = build_model(spec, task=task, train_records=train, device=device)
-    steps = SpecModelSteps(spec, model, device, autocast_dtype(device, spec.train.precision))
+    steps = SpecModelSteps(spec, model, device)
     return fit_steps(spec.train, steps, train, val, work_dir, device=device, resume=resume,
                      progress=progress, dist=dist)
 

@@ -79,11 +79,10 @@ class SpecModelSteps:
 
     shard_validation = True
 
-    def __init__(self, spec: Spec, model: Any, device: torch.device,
-                 dtype: torch.dtype | None = None) -> None:
+    def __init__(self, spec: Spec, model: Any, device: torch.device) -> None:
         from polymodal.data.collate import model_collator
 
-        self.spec, self.module, self.device, self.dtype = spec, model, device, dtype
+        self.spec, self.module, self.device = spec, model, device
         task = model.task
         self.monitor = spec.train.monitor or task.monitor
         self.minimized = tuple(task.minimized)
