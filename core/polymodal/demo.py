@@ -10,6 +10,8 @@ from polymodal.errors import unknown
 from polymodal.scenario import DemoSummary
 
 SHOWN_LIST = 4  # values of a long list (an embedding) shown in a summary
+# Sections of a run's metrics that are not extra held-out scores for the headline.
+SECTIONS = {"test", "validation", "baselines", "history"}
 
 
 def _short(value: Any) -> Any:
@@ -38,7 +40,11 @@ def run_demos(names: list[str], out_dir: Path, *, quick: bool = False,
         scenario = load_scenario(name)
         result, demo = run_scenario(scenario, out_dir / name, quick=quick, device=device,
                                     progress=progress)
-        held_out = result.metrics.get("test") or result.metrics.get("validation") or {}
+        held_out = dict(result.metrics.get("test") or result.metrics.get("validation") or {})
+        for section, values in result.metrics.items():  # other held-out scores (cold start)
+            if isinstance(values, dict) and section not in SECTIONS:
+                held_out.update({f"{section}.{k}": v for k, v in values.items()
+                                 if isinstance(v, int | float) and not isinstance(v, bool)})
         examples = demo.examples if demo else []
         predictions = polymodal.load(result.out_dir, device=device).predict(examples) \
             if examples else []

@@ -90,6 +90,31 @@ def sum_across(values: list[float], device: torch.device) -> list[float]:
     return tensor.tolist()
 
 
+def mean_over_ranks(total: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """``total / count`` where ``count`` is summed over the ranks of a training step (the
+    tokens of a global batch, say), times the world size: DDP averages the ranks'
+    gradients, so that average is the gradient of the global mean, as in one process. Out
+    of a training step (no grad: validation, where ranks may hold different numbers of
+    batches) and in one process, the local mean."""
+    ctx = current()
+    if not ctx.enabled or not torch.is_grad_enabled():
+        return total / count.clamp(min=1)
+    global_count = count.detach().to(total.dtype).clone()
+    dist.all_reduce(global_count)
+    return total * ctx.world_size / global_count.clamp(min=1)
+
+
+def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``tensor`` concatenated in rank order, gradients flowing back to each
+    rank's own part (in-batch negatives over the global batch of a contrastive loss). In
+    one process, or out of a training step, ``tensor`` itself."""
+    if not current().enabled or not torch.is_grad_enabled():
+        return tensor
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(tensor.contiguous()), dim=0)
+
+
 def barrier() -> None:
     if current().enabled:
         dist.barrier()

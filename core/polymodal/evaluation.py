@@ -1,4 +1,4 @@
-"""Running a model over batches: metrics for evaluation, decoded outputs for prediction."""
+"""Running a model over held-out batches: loss and task metrics, as the Trainer validates."""
 
 from __future__ import annotations
 
@@ -27,17 +27,3 @@ def evaluate_batches(model: MultimodalModel, loader: Any, device: torch.device,
             steps.validation_step(model, move_batch(batch, device))
     model.train(was_training)
     return steps.compute_metrics()  # torchmetrics and the loss sum sync across ranks
-
-
-@torch.inference_mode()
-def predict_batches(model: MultimodalModel, loader: Any, device: torch.device,
-                    dtype: torch.dtype | None = None) -> list[dict[str, Any]]:
-    if model.training:  # eval() walks every submodule: not once per served request
-        model.eval()
-    results: list[dict[str, Any]] = []
-    for batch in loader:
-        batch = move_batch(batch, device)
-        with autocast(device, dtype):
-            outputs = model(batch["inputs"], batch["present"])
-        results.extend(model.task.decode(outputs, batch))
-    return results

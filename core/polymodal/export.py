@@ -1,10 +1,11 @@
 """``polymodal export``: a trained model as ONNX or TorchScript, checked against itself.
 
-The exported graph takes the collated tensors (what the processors produce: token ids and
-attention masks, scaled numbers, category ids) plus one presence mask per input, as flat
-named arguments, and returns the head's raw output (logits for classification). The
-processors stay in Python: ``MODEL_DIR/processors`` and the sidecar ``PATH.json`` (input
-names in order, labels) are what a runtime needs to prepare inputs and read outputs.
+The predictor of each scenario says what its graph is (``BasePredictor.export_graph``): the
+module over the tensors its ``preprocess`` makes, returning raw outputs (logits, embeddings,
+next-token scores); the Python steps around it (tokenizing, beam search, span decoding) stay
+with the runtime, and the sidecar ``PATH.json`` says what it needs for them (input names in
+order, outputs, labels, the processors' directory). A spec model's graph takes the collated
+tensors plus one presence mask per input.
 
 Every export is verified before it is kept: the exported graph runs on a batch of other
 sizes than the one it was traced with, and must match the PyTorch model to ``atol``. A model
@@ -24,6 +25,7 @@ from typing import Any
 import torch
 
 from polymodal.errors import ArtifactError
+from polymodal.predictor import ExportGraph
 from polymodal.records import Record
 
 FORMATS = ("onnx", "torchscript")
@@ -74,39 +76,72 @@ def _flatten(model: Any, records: list[Record]) -> tuple[list[tuple[str, str]],
     return layout, tensors
 
 
+def spec_graph(model: Any, manifest: dict[str, Any], model_dir: Path,
+               records: list[Record] | None) -> ExportGraph:
+    """The graph of a spec model: collated tensors and presence masks -> the head's raw
+    output, traced on the first record and checked on all."""
+    records = records or sample_records(model.spec)
+    if len(records) < 2:
+        raise ArtifactError("export needs at least two example records")
+    fields = [inp.name for inp in model.spec.inputs]
+    trace_layout, trace_args = _flatten(model, records[:1])
+    check_layout, check_args = _flatten(model, records)
+    if trace_layout != check_layout:
+        raise ArtifactError("the model's inputs change shape between batches; cannot export")
+    images = {inp.name for inp in model.spec.inputs if inp.modality == "image"}
+    fixed = {f"{name}.{key}": list(range(1, tensor.dim()))
+             for (name, key), tensor in zip(trace_layout, trace_args, strict=False)
+             if name in images}
+    return ExportGraph(module=FlatModel(model, trace_layout, fields).eval(),
+                       inputs=_names(trace_layout, fields), outputs=["output"],
+                       trace=trace_args, check=check_args, fixed_axes=fixed,
+                       sidecar={"task": manifest["spec"]["task"],
+                                "labels": getattr(model.task, "labels", None),
+                                "processors": str(model_dir.resolve() / "processors")})
+
+
 def _names(layout: list[tuple[str, str]], fields: list[str]) -> list[str]:
     return [f"{name}.{key}" for name, key in layout] + [f"{f}.present" for f in fields]
 
 
-def _export_onnx(flat: FlatModel, args: list[torch.Tensor], names: list[str],
-                 path: Path) -> None:
-    dynamic = {name: {i: f"dim{i}_{j}" for i in range(arg.dim())}
+def _export_onnx(module: torch.nn.Module, args: list[torch.Tensor], names: list[str],
+                 outputs: list[str], path: Path, fixed: dict[str, list[int]]) -> None:
+    dynamic = {name: {i: f"dim{i}_{j}" for i in range(arg.dim())
+                      if i not in fixed.get(name, [])}
                for j, (name, arg) in enumerate(zip(names, args, strict=True))}
     for axes in dynamic.values():  # every input shares the batch dimension
         if 0 in axes:
             axes[0] = "batch"
-    torch.onnx.export(flat, tuple(args), str(path), input_names=names,
-                      output_names=["output"], dynamic_axes={**dynamic, "output": {0: "batch"}},
-                      dynamo=False, opset_version=17)
+    for name in outputs:
+        dynamic[name] = {0: "batch"}
+    torch.onnx.export(module, tuple(args), str(path), input_names=names,
+                      output_names=outputs, dynamic_axes=dynamic, dynamo=False,
+                      opset_version=17)
 
 
-def _run_onnx(path: Path, names: list[str], args: list[torch.Tensor]) -> torch.Tensor:
+def _run_onnx(path: Path, names: list[str], args: list[torch.Tensor]
+              ) -> list[torch.Tensor]:
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     wanted = {i.name for i in session.get_inputs()}  # unused inputs are pruned
     feed = {n: a.numpy() for n, a in zip(names, args, strict=True) if n in wanted}
-    return torch.from_numpy(session.run(None, feed)[0])
+    return [torch.from_numpy(output) for output in session.run(None, feed)]
 
 
-def _run(fmt: str, path: Path, names: list[str], args: list[torch.Tensor]) -> torch.Tensor:
+def _outputs(value: Any) -> list[torch.Tensor]:
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+def _run(fmt: str, path: Path, names: list[str], args: list[torch.Tensor]
+         ) -> list[torch.Tensor]:
     if fmt == "onnx":
         return _run_onnx(path, names, args)
     with warnings.catch_warnings():  # torch.jit is deprecated, still the TorchScript runtime
         warnings.simplefilter("ignore", DeprecationWarning)
         module = torch.jit.load(str(path), map_location="cpu")
     with torch.inference_mode():
-        return module(*args)
+        return _outputs(module(*args))
 
 
 # Model directories whose model is no torch module (an ALS factorisation, a vector index).
@@ -114,8 +149,8 @@ NOT_TORCH = {"recsys": "an implicit ALS factorisation", "index": "a vector index
 
 
 def check_exportable(model_dir: str | Path) -> None:
-    """Refuse, in one line, a model directory that has no encoders -> fusion -> task
-    network to trace."""
+    """Refuse, in one line and before loading anything, a model directory whose model is no
+    torch module."""
     from polymodal.artifacts import read_manifest
 
     manifest = read_manifest(model_dir)
@@ -125,33 +160,20 @@ def check_exportable(model_dir: str | Path) -> None:
         raise ArtifactError(f"cannot export {model_dir}: a {scenario} model is "
                             f"{NOT_TORCH[kind]}, not a torch module (ONNX and TorchScript "
                             "hold torch graphs)")
-    if kind is not None:
-        raise ArtifactError(f"cannot export {model_dir}: {scenario} models ({kind}) are not "
-                            "exportable yet; export covers encoders -> fusion -> task models")
 
 
 def export_model(model_dir: str | Path, fmt: str, out: str | Path,
                  records: list[Record] | None = None, atol: float = 1e-4) -> dict[str, Any]:
     """Export, verify against the PyTorch model, then move into place. Returns a summary
     with the largest difference seen on the verification batch."""
-    from polymodal.artifacts import load_model_dir
+    import polymodal
 
     if fmt not in FORMATS:
         raise ArtifactError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     check_exportable(model_dir)
     out = Path(out)
-    model, manifest = load_model_dir(model_dir, device=torch.device("cpu"))
-    model.eval()
-    records = records or sample_records(model.spec)
-    if len(records) < 2:
-        raise ArtifactError("export needs at least two example records")
-    fields = [inp.name for inp in model.spec.inputs]
-    trace_layout, trace_args = _flatten(model, records[:1])
-    check_layout, check_args = _flatten(model, records)
-    if trace_layout != check_layout:
-        raise ArtifactError("the model's inputs change shape between batches; cannot export")
-    flat = FlatModel(model, trace_layout, fields).eval()
-    names = _names(trace_layout, fields)
+    graph = polymodal.load(model_dir, device="cpu").export_graph(records)  # type: ignore[attr-defined]
+    module = graph.module.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(handle)
@@ -162,19 +184,21 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path,
             with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if fmt == "onnx":
-                    _export_onnx(flat, trace_args, names, temp)
+                    _export_onnx(module, graph.trace, graph.inputs, graph.outputs, temp,
+                                 graph.fixed_axes)
                 else:
-                    traced = torch.jit.trace(flat, tuple(trace_args), check_trace=False)
+                    traced = torch.jit.trace(module, tuple(graph.trace), check_trace=False)
                     torch.jit.save(traced, str(temp))
-            exported = _run(fmt, temp, names, check_args)
+            exported = _run(fmt, temp, graph.inputs, graph.check)
         except ArtifactError:
             raise
         except Exception as exc:  # exporters raise many types; the message says why
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ArtifactError(f"cannot export {model_dir} to {fmt}: {reason}") from None
         with torch.inference_mode():
-            expected = flat(*check_args)
-        difference = float((exported.float() - expected.float()).abs().max())
+            expected = _outputs(module(*graph.check))
+        difference = max(float((got.float() - want.float()).abs().max())
+                         for got, want in zip(exported, expected, strict=True))
         if not difference <= atol:
             raise ArtifactError(
                 f"cannot export {model_dir} to {fmt}: the exported graph differs from the "
@@ -183,10 +207,7 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path,
         temp.replace(out)
     finally:
         temp.unlink(missing_ok=True)
-    sidecar = {"format": fmt, "inputs": names, "output": "output",
-               "task": manifest["spec"]["task"],
-               "labels": getattr(model.task, "labels", None),
-               "processors": str(Path(model_dir).resolve() / "processors"),
-               "verified_max_abs_diff": difference}
+    sidecar = {"format": fmt, "inputs": graph.inputs, "outputs": graph.outputs,
+               **graph.sidecar, "verified_max_abs_diff": difference}
     out.with_name(out.name + ".json").write_text(json.dumps(sidecar, indent=2) + "\n")
     return {"path": str(out), **sidecar}

@@ -1,21 +1,60 @@
 """``polymodal.load(MODEL_DIR)``: a trained model ready to predict and evaluate.
 
-Preprocessing (the processors) runs in the collate step, the forward pass alone on the
-device, decoding after: the shape of an HF pipeline, so the forward pass can be batched.
+Every scenario's predictor is a ``BasePredictor``, in the spirit of an HF pipeline: the
+scenario says how to ``preprocess`` records into a CPU batch, run the ``forward`` pass and
+``postprocess`` its outputs into one result per record; the base owns batching, device
+placement, ``inference_mode``, autocast (``precision``) and evaluation. ``WindowedPredictor``
+is the chunked variant: one record -> many windows -> one answer (long texts for token
+tasks and extractive QA today; long audio and image tiles use the same shape).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from polymodal.errors import DataError, FieldError
+import torch
+from torch import nn
+
+from polymodal.errors import ArtifactError, DataError
 from polymodal.records import Record
 
 
+@dataclass
+class ExportGraph:
+    """What a predictor gives ``polymodal export``: a module over flat positional tensors
+    (what ``preprocess`` makes; the Python steps around it stay outside), a batch to trace
+    it with and a batch of other sizes to verify the exported graph on, and what a runtime
+    needs beside the graph (labels, vocabulary, the processors' directory)."""
+
+    module: nn.Module
+    inputs: list[str]
+    outputs: list[str]
+    trace: list[torch.Tensor]
+    check: list[torch.Tensor]
+    sidecar: dict[str, Any] = field(default_factory=dict)
+    # Axes an input keeps at its traced size (an image's channels and pixels: some
+    # operators, such as adaptive pooling, export only for a known size); the others are
+    # dynamic.
+    fixed_axes: dict[str, list[int]] = field(default_factory=dict)
+
+
+class NamedInputs(nn.Module):
+    """``module(dict(zip(names, tensors)))`` over positional tensors (exporters want
+    positional arguments; most models take a dict of tensors)."""
+
+    def __init__(self, module: nn.Module, names: list[str]) -> None:
+        super().__init__()
+        self.module, self.names = module, list(names)
+
+    def forward(self, *tensors: torch.Tensor) -> Any:
+        return self.module(dict(zip(self.names, tensors, strict=True)))
+
+
 class ModelPredictor(Protocol):
-    """What ``polymodal.load`` returns, whatever the scenario: ``polymodal predict`` and
-    ``polymodal serve`` need no more than this."""
+    """What ``polymodal.load`` returns, whatever the scenario: ``polymodal predict``,
+    ``evaluate`` and ``serve`` need no more than this."""
 
     @property
     def scenario(self) -> str | None: ...
@@ -26,111 +65,139 @@ class ModelPredictor(Protocol):
 
     def predict(self, records: list[Record], batch_size: int = 64) -> list[dict[str, Any]]: ...
 
+    def evaluate(self, records: list[Record], batch_size: int = 64) -> dict[str, Any]: ...
 
-class Predictor:
-    def __init__(self, model: Any, manifest: dict[str, Any], device: Any,
-                 precision: str = "fp32") -> None:
+
+class BasePredictor:
+    """A loaded model: ``preprocess`` / ``forward`` / ``postprocess`` per scenario, the rest
+    here.
+
+    ``module`` is the torch model (put in eval mode; ``None`` for a predictor without one),
+    ``device`` where it lives, ``precision`` the autocast of the forward pass (``fp32``,
+    ``auto``, ``bf16``, ``fp16``; see docs/serving.md)."""
+
+    scenario: str | None = None
+
+    def __init__(self, module: nn.Module | None, device: torch.device,
+                 precision: str = "fp32", manifest: dict[str, Any] | None = None) -> None:
         from polymodal.device import autocast_dtype
-        from polymodal.spec import parse_spec
 
-        self.model = model
-        self.manifest = manifest
-        self.spec = parse_spec(manifest["spec"], check_names=False)
+        self.module = module.eval() if module is not None else None
         self.device = device
         self.precision = precision
         self.dtype = autocast_dtype(device, precision)
+        self.manifest = manifest or {}
 
-    @property
-    def input_names(self) -> list[str]:
-        return [f for inp in self.spec.inputs for f in inp.fields]
-
-    @property
-    def scenario(self) -> str | None:
-        return self.spec.scenario
-
+    # --- what a scenario gives -------------------------------------------------------------
     def describe_inputs(self) -> list[dict[str, str]]:
-        """Each input field with its modality and encoder (server listings and schemas)."""
-        return [{"name": f, "modality": i.modality, "encoder": i.encoder}
-                for i in self.spec.inputs for f in i.fields]
+        """Each input field: ``{"name", "modality", "encoder"}`` (listings, schemas)."""
+        raise NotImplementedError
 
     def describe_outputs(self) -> dict[str, Any]:
-        outputs: dict[str, Any] = {"task": self.spec.task.name,
-                                   "target": self.spec.task.target}
-        labels = getattr(self.model.task, "labels", None)
-        if labels is not None:
-            outputs["labels"] = labels
-        return outputs
+        """``{"task", "target", ...}``: what ``predict`` returns."""
+        raise NotImplementedError
 
     def validate(self, records: list[Record]) -> None:
-        """Refuse records the model cannot take (DataError naming the record and field);
-        the server calls it for each request before batching it with others."""
-        from polymodal.encoders.numeric import check_numbers
-
-        wanted = set(self.input_names)
-        for i, record in enumerate(records):
+        """Refuse records the model cannot take (``DataError`` naming the record)."""
+        for index, record in enumerate(records):
             if not isinstance(record, dict):
-                raise DataError(f"record {i}: expected an object with fields "
-                                f"{', '.join(sorted(wanted))}")
-            if not wanted & set(record):
-                raise DataError(f"record {i}: none of the model's inputs "
-                                f"({', '.join(sorted(wanted))}) is present")
-        check_numbers(records, [f for i in self.spec.inputs if i.modality == "numeric"
-                                for f in i.fields], "record")
-        token_field = getattr(self.model.fusion, "token_field", None)
-        if self.model.task.needs_alignment and token_field is not None:
-            for i, record in enumerate(records):  # a token task has nothing to read
-                value = record.get(token_field)
-                if not isinstance(value, str) or not value.strip():
-                    raise FieldError(f"record {i}: \"{token_field}\" is empty or missing",
-                                     i, token_field)
+                raise DataError(f"record {index}: expected an object")
 
     def check_request(self, records: list[Record]) -> None:
-        """What the server checks of one request before batching it: ``validate``, then
-        each processor's own per-request limits (``check_request(values)``, e.g. the
-        pixels of all images together)."""
+        """What the server checks of one request before batching it with others."""
         self.validate(records)
-        for inp in self.spec.inputs:
-            check = getattr(self.model.processors.get(inp.name), "check_request", None)
-            if check is not None:
-                for name in inp.fields:
-                    check([r.get(name) for r in records])
 
-    def predict(self, records: list[Record], batch_size: int = 64) -> list[dict[str, Any]]:
-        """One prediction per record, in order (``label`` and ``scores`` for classification).
+    def batches(self, records: list[Record], batch_size: int) -> list[list[int]]:
+        """Indices of ``records`` cut into batches (in order; scenarios group by length or
+        kind)."""
+        return [list(range(start, min(start + batch_size, len(records))))
+                for start in range(0, len(records), batch_size)]
 
-        Records are cut into batches of similar length (``length_chunks``: little padding),
-        and results put back in input order.
-        """
-        from polymodal.data.collate import chunked_batches
-        from polymodal.data.loader import length_chunks, record_lengths
-        from polymodal.evaluation import predict_batches
+    def preprocess(self, records: list[Record]) -> Any:
+        """One batch of records -> CPU tensors (any structure ``move_batch`` can move)."""
+        raise NotImplementedError
 
+    def forward(self, batch: Any) -> Any:
+        """The model on a batch already on ``self.device``, under autocast."""
+        raise NotImplementedError
+
+    def postprocess(self, outputs: Any, batch: Any, records: list[Record]) -> list[Record]:
+        """One result per record of the batch."""
+        raise NotImplementedError
+
+    def evaluation_records(self, records: list[Record]) -> list[Record]:
+        """The records ``evaluate`` scores (those with a target); ``DataError`` if none."""
+        return records
+
+    def score(self, records: list[Record], predictions: list[Record]) -> dict[str, Any]:
+        """Metrics of ``predictions`` against the records' targets."""
+        raise NotImplementedError
+
+    def export_graph(self, records: list[Record] | None) -> ExportGraph:
+        """The graph ``polymodal export`` traces (``records``: examples to build the
+        trace and check batches from, where the scenario needs them)."""
+        raise ArtifactError(f"{self.scenario or 'this'} models have no exportable graph")
+
+    # --- what the base owns ------------------------------------------------------------------
+    def predict(self, records: list[Record], batch_size: int = 64) -> list[Record]:
+        """One result per record, in input order."""
         if not records:
             return []
         self.validate(records)
-        chunks = length_chunks(record_lengths(records, self.model), batch_size)
-        loader = chunked_batches(self.model, records, chunks)
-        results: list[dict[str, Any]] = [{}] * len(records)
-        order = [i for chunk in chunks for i in chunk]
-        for position, result in zip(order, predict_batches(self.model, loader, self.device,
-                                                                   self.dtype),
-                                    strict=True):
-            results[position] = result
-        return results
+        return self.run(records, batch_size)
 
     def evaluate(self, records: list[Record], batch_size: int = 64) -> dict[str, Any]:
         """Task metrics over records that carry the target."""
-        from polymodal.data.collate import ordered_loader
-        from polymodal.evaluation import evaluate_batches
-
-        target = self.spec.task.target
-        labelled = [r for r in records if r.get(target) is not None]
-        if not labelled:
-            raise DataError(f"no record has the target field {target!r}")
+        labelled = self.evaluation_records(records)
         self.validate(labelled)
-        return evaluate_batches(
-            self.model, ordered_loader(self.model, labelled, batch_size, with_target=True),
-            self.device, self.dtype)
+        return self.score(labelled, self.run(labelled, batch_size))
+
+    def run(self, records: list[Record], batch_size: int) -> list[Record]:
+        """Batches through preprocess -> device -> forward (inference mode, autocast) ->
+        postprocess; results put back in input order."""
+        from polymodal.data.collate import move_batch
+        from polymodal.device import autocast
+
+        if self.module is not None and self.module.training:
+            self.module.eval()  # eval() walks every submodule: not once per request
+        results: list[Record | None] = [None] * len(records)
+        with torch.inference_mode():
+            for indices in self.batches(records, max(1, batch_size)):
+                chunk = [records[i] for i in indices]
+                batch = move_batch(self.preprocess(chunk), self.device)
+                with autocast(self.device, self.dtype):
+                    outputs = self.forward(batch)
+                for i, result in zip(indices, self.postprocess(outputs, batch, chunk),
+                                     strict=True):
+                    results[i] = result
+        return results  # type: ignore[return-value]
+
+
+class WindowedPredictor(BasePredictor):
+    """One record -> many windows -> one answer. ``windows`` cuts a record into units that
+    ``preprocess`` takes (overlapping token windows of a long text, say); the base batches
+    all windows of all records together; ``combine`` joins one record's window results."""
+
+    def windows(self, record: Record) -> list[Any]:
+        raise NotImplementedError
+
+    def combine(self, record: Record, results: list[Record], windows: list[Any]) -> Record:
+        raise NotImplementedError
+
+    def run(self, records: list[Record], batch_size: int) -> list[Record]:
+        units: list[Any] = []
+        owners: list[int] = []
+        for index, record in enumerate(records):
+            for window in self.windows(record):
+                units.append(window)
+                owners.append(index)
+        window_results = super().run(units, batch_size)
+        grouped: list[list[int]] = [[] for _ in records]
+        for position, owner in enumerate(owners):
+            grouped[owner].append(position)
+        return [self.combine(record, [window_results[p] for p in positions],
+                             [units[p] for p in positions])
+                for record, positions in zip(records, grouped, strict=True)]
 
 
 def load(model_dir: str | Path, device: str | None = None,
@@ -142,6 +209,7 @@ def load(model_dir: str | Path, device: str | None = None,
     """
     from polymodal.artifacts import load_model_dir, read_manifest
     from polymodal.device import pick_device
+    from polymodal.spec_predictor import SpecPredictor
 
     scenario_name = read_manifest(model_dir)["spec"].get("scenario")
     if scenario_name:
@@ -155,4 +223,4 @@ def load(model_dir: str | Path, device: str | None = None,
                 return scenario.load_model(model_dir, device=device, precision=precision)
     torch_device = pick_device(device)
     model, manifest = load_model_dir(model_dir, device=torch_device)
-    return Predictor(model, manifest, torch_device, precision)
+    return SpecPredictor(model, manifest, torch_device, precision, Path(model_dir))

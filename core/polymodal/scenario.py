@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from polymodal.errors import PolymodalError
 from polymodal.records import Record
+
+if TYPE_CHECKING:
+    from polymodal.distributed import DistContext
 
 # A reference method a scenario's model is compared with: (train, held-out) -> metrics of
 # the same kind as the model's, e.g. "tag every name seen in training".
@@ -73,6 +76,12 @@ class FitRequest:
     device: str | None = None
     progress: bool = True
     resume: bool = False
+    # Under torchrun, this process's rank (for a scenario declared ``distributed``): the fit
+    # trains on every rank and only rank 0 writes the model directory and returns metrics.
+    dist: DistContext | None = None
+    # Where the training records came from (the --data file, or the embedded data set's
+    # name), for messages that point into it.
+    source: str = ""
 
 
 # Model directory, device ("cuda", "cpu" or None: the best there is), precision -> the
@@ -113,6 +122,9 @@ class Scenario:
     load_model: Loader | None = None
     # Reads ``--data`` / ``--test`` files into records (default: by extension).
     read_data: Callable[[str], list[Record]] | None = None
+    # Whether ``fit`` trains under torchrun (``--nproc-per-node``; see ``FitRequest.dist``).
+    # Spec scenarios always do.
+    distributed: bool = False
 
 
 def load_scenario(name: str) -> Scenario:
@@ -167,9 +179,19 @@ def run_scenario(scenario: Scenario, out_dir: Any, *, quick: bool = False,
         started = time.perf_counter()
         train, test, demo = scenario_records(scenario, quick=quick, train_path=train_path,
                                              test_path=test_path)
-        metrics = scenario.fit(FitRequest(spec=spec, train=train, test=test,
-                                          out_dir=Path(out_dir), device=device,
-                                          progress=progress, resume=resume))
+        request = FitRequest(spec=spec, train=train, test=test, out_dir=Path(out_dir),
+                             device=device, progress=progress, resume=resume,
+                             source=train_path or (demo.source if demo else ""))
+        if scenario.distributed:
+            from polymodal import distributed
+
+            request.dist = distributed.init_from_env()
+            request.resume = resume or distributed.restart_count() > 0
+        try:
+            metrics = scenario.fit(request)
+        finally:
+            if request.dist is not None:
+                distributed.shutdown()
         return RunResult(out_dir=Path(out_dir), metrics=metrics,
                          seconds=time.perf_counter() - started), demo
     demo = None

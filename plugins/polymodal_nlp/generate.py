@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
 
 from polymodal.errors import DataError, SpecError
+from polymodal.predictor import BasePredictor, ExportGraph
 from polymodal.records import Record
 from polymodal.scenario import DemoData, FitRequest, Scenario
 from polymodal.spec import TrainSpec
@@ -197,18 +199,22 @@ def train_generator(spec: GenerateSpec, docs: list[str], out_dir: Path,
     return {"best_epoch": result.best_epoch, **metrics}
 
 
-class Generator:
-    """A causal LM (what ``polymodal.load`` returns for an nlp.generate directory)."""
+class Generator(BasePredictor):
+    """A causal LM (what ``polymodal.load`` returns for an nlp.generate directory). Records
+    ``{"prompt", ...generation options}``; those asking for the same options are generated
+    together, in batches."""
 
     scenario = "nlp.generate"
 
-    def __init__(self, directory: str | Path, device: str | None = None) -> None:
+    def __init__(self, directory: str | Path, device: str | None = None,
+                 precision: str = "fp32") -> None:
         from polymodal.device import pick_device
 
+        torch_device = pick_device(device)
         self.directory = Path(directory)
-        self.device = pick_device(device)
-        self.model, self.tokenizer = load_checkpoint(directory)
-        self.model.to(self.device).eval()
+        model, self.tokenizer = load_checkpoint(directory)
+        super().__init__(model.to(torch_device), torch_device, precision)
+        self.model = model
 
     def describe_inputs(self) -> list[dict[str, str]]:
         return [{"name": "prompt", "modality": "text", "encoder": "causal-lm"}]
@@ -216,64 +222,106 @@ class Generator:
     def describe_outputs(self) -> dict[str, Any]:
         return {"task": "generation", "target": "text"}
 
+    def validate(self, records: list[Record]) -> None:
+        super().validate(records)
+        for index, record in enumerate(records):
+            prompt = record.get("prompt")
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise DataError(f"prompt {index}: empty or not text")
+            generation_options(_options_of(record))
+
     def generate(self, prompts: list[str], options: GenerationOptions | None = None
                  ) -> list[str]:
         """The continuation of each prompt (without the prompt), cut at the first stop
         string."""
-        import torch
+        settings = (options or GenerationOptions()).model_dump()
+        return [r["text"] for r in self.predict([{"prompt": p, **settings} for p in prompts],
+                                                len(prompts) or 1)]
 
-        options = options or GenerationOptions()
-        for index, prompt in enumerate(prompts):
-            if not isinstance(prompt, str) or not prompt.strip():
-                raise DataError(f"prompt {index}: empty or not text")
-        if options.seed is not None:
-            torch.manual_seed(options.seed)
+    def batches(self, records: list[Record], batch_size: int) -> list[list[int]]:
+        groups: dict[str, list[int]] = {}
+        for index, record in enumerate(records):
+            key = generation_options(_options_of(record)).model_dump_json()
+            groups.setdefault(key, []).append(index)
+        return [indices[i:i + batch_size] for indices in groups.values()
+                for i in range(0, len(indices), batch_size)]
+
+    def preprocess(self, records: list[Record]) -> dict[str, Any]:
+        options = generation_options(_options_of(records[0]))
         self.tokenizer.padding_side = "left"  # generation continues at the right edge
-        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+        encoded = self.tokenizer([r["prompt"] for r in records], return_tensors="pt",
+                                 padding=True)
         limit = getattr(self.model.config, "n_positions", None) or getattr(
             self.model.config, "max_position_embeddings", 1024)
         if encoded["input_ids"].shape[1] + options.max_new_tokens > limit:
             raise DataError(f"prompt plus max_new_tokens exceeds the model's {limit} "
                             "positions")
+        return {"encoded": dict(encoded), "options": options}
+
+    def forward(self, batch: dict[str, Any]) -> Any:
+        import torch
+
+        options: GenerationOptions = batch["options"]
         settings: dict[str, Any] = {"do_sample": not options.greedy}
         if not options.greedy:
             settings.update(temperature=options.temperature, top_k=options.top_k,
                             top_p=options.top_p)
         if options.stop:
             settings.update(stop_strings=options.stop, tokenizer=self.tokenizer)
-        with torch.inference_mode():
-            output = self.model.generate(**encoded, max_new_tokens=options.max_new_tokens,
-                                         pad_token_id=self.tokenizer.pad_token_id, **settings)
-        texts = self.tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1]:],
+        if options.seed is not None:
+            torch.manual_seed(options.seed)
+        return self.model.generate(**batch["encoded"], max_new_tokens=options.max_new_tokens,
+                                   pad_token_id=self.tokenizer.pad_token_id, **settings)
+
+    def postprocess(self, outputs: Any, batch: dict[str, Any], records: list[Record]
+                    ) -> list[Record]:
+        prompt_length = batch["encoded"]["input_ids"].shape[1]
+        texts = self.tokenizer.batch_decode(outputs[:, prompt_length:],
                                             skip_special_tokens=True)
-        return [cut_at_stop(t, options.stop) for t in texts]
+        return [{"text": cut_at_stop(t, batch["options"].stop)} for t in texts]
 
     def predict(self, records: list[Record], batch_size: int = 16) -> list[Record]:
-        if any("prompt" not in r for r in records):
-            raise DataError("each record needs \"prompt\"")
-        # Records that ask for the same options are generated together, in batches.
-        groups: dict[str, list[int]] = {}
-        options_of: dict[str, GenerationOptions] = {}
-        for index, record in enumerate(records):
-            options = generation_options({k: v for k, v in record.items() if k != "prompt"})
-            key = options.model_dump_json()
-            groups.setdefault(key, []).append(index)
-            options_of[key] = options
-        out: list[Record] = [{} for _ in records]
-        for key, indices in groups.items():
-            for start in range(0, len(indices), batch_size):
-                chunk = indices[start:start + batch_size]
-                texts = self.generate([records[i]["prompt"] for i in chunk], options_of[key])
-                for i, text in zip(chunk, texts, strict=True):
-                    out[i] = {"text": text}
-        return out
+        return super().predict(records, batch_size)
+
+    def export_graph(self, records: list[Record] | None) -> ExportGraph:
+        """Token ids [B, T] -> next-token logits [B, T, V] (no cache); the sampling loop
+        and the tokenizer (the model directory's) stay with the runtime."""
+        import torch
+
+        text = " ".join(str(r.get("prompt") or r.get("text") or "") for r in records or [])
+        ids = self.tokenizer(text.strip() or EXPORT_TEXT)["input_ids"]
+        if len(ids) < 6:
+            raise DataError("export needs example text of at least six tokens")
+        trace = torch.tensor([ids[:3]])
+        check = torch.tensor([ids[:6], ids[-6:]])
+        return ExportGraph(module=_Logits(self.model), inputs=["input_ids"],
+                           outputs=["logits"], trace=[trace], check=[check],
+                           sidecar={"task": "generation",
+                                    "tokenizer": str(self.directory.resolve())})
 
     def evaluate(self, records: list[Record], batch_size: int = 32) -> dict[str, Any]:
+        """Perplexity of the records' ``text`` (blocks of up to 128 tokens)."""
         text = "\n\n".join(str(r.get("text", "")) for r in records)
         data = blocks(self.tokenizer, documents_of(text),
                       min(128, getattr(self.model.config, "n_positions", 128)))
         return {"perplexity": perplexity(self.model, data, self.device, batch_size),
                 "blocks": len(data)}
+
+
+EXPORT_TEXT = "the cat sat on the mat and looked at the rain for a long while"
+
+
+class _Logits(nn.Module):
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Any) -> Any:
+        return self.model(input_ids=input_ids, use_cache=False).logits
+
+
+def _options_of(record: Record) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "prompt"}
 
 
 def generation_options(values: dict[str, Any]) -> GenerationOptions:
@@ -294,7 +342,7 @@ def cut_at_stop(text: str, stops: list[str]) -> str:
 
 def load_generator(directory: str | Path, device: str | None = None,
                    precision: str = "fp32") -> Generator:
-    return Generator(directory, device)
+    return Generator(directory, device, precision)
 
 
 # --- scenario and CLI -----------------------------------------------------------------

@@ -16,6 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from polymodal.errors import DataError
+from polymodal.predictor import ExportGraph, NamedInputs, WindowedPredictor
 from polymodal.records import Record
 from polymodal_nlp.token_model import (
     TokenHeadModel,
@@ -24,11 +25,14 @@ from polymodal_nlp.token_model import (
     new_token_model,
     save_token_model,
     spec_windows,
-    window_logits,
 )
 
 LABELS = ["start", "end"]
 MAX_ANSWER_TOKENS = 30
+EXPORT_EXAMPLES = [{"question": "Where is the mill?", "context": "The mill is by the river."},
+                   {"question": "Who founded the town library, and when?",
+                    "context": "Ada Reyes founded the town library in 1921, two years after "
+                               "the bridge over the river was built."}]
 
 
 # --- SQuAD normalisation and metrics ---------------------------------------------------
@@ -138,15 +142,17 @@ def span_targets(encoding: Any, records: list[Record]) -> dict[str, torch.Tensor
 
 # --- model ---------------------------------------------------------------------------
 
-class Reader:
-    """A trained QA model (what ``polymodal.load`` returns for an nlp.qa directory)."""
+class Reader(WindowedPredictor):
+    """A trained QA model (what ``polymodal.load`` returns for an nlp.qa directory): each
+    question + context pair is read in overlapping windows of the context; the best span of
+    all windows wins unless the null span (the first token) of some window scores higher."""
 
     scenario = "nlp.qa"
 
     def __init__(self, spec: TokenSpec, model: TokenHeadModel, device: torch.device,
-                 manifest: dict[str, Any] | None = None) -> None:
-        self.spec, self.model, self.device = spec, model, device
-        self.manifest = manifest or {}
+                 manifest: dict[str, Any] | None = None, precision: str = "fp32") -> None:
+        super().__init__(model, device, precision, manifest)
+        self.spec, self.model = spec, model
         self.tokenizer = model.encoder.processor.tokenizer
 
     def describe_inputs(self) -> list[dict[str, str]]:
@@ -156,53 +162,89 @@ class Reader:
     def describe_outputs(self) -> dict[str, Any]:
         return {"task": "extractive-qa", "target": "answer"}
 
-    def answers(self, records: list[Record], batch_size: int = 64) -> list[tuple[str, float,
-                                                                                    int]]:
-        """(answer text, score, character start) per record; ``("", score, -1)`` for no
-        answer."""
-        encoding = spec_windows(self.spec, self.tokenizer, [r["context"] for r in records],
-                                [r["question"] for r in records])
-        logits = window_logits(self.model, encoding, self.device, batch_size)
-        best: list[tuple[float, str, int]] = [(float("-inf"), "", -1) for _ in records]
-        null: list[float] = [float("inf") for _ in records]
-        for window, example in enumerate(encoding["overflow_to_sample_mapping"].tolist()):
-            start_logits, end_logits = logits[window][:, 0], logits[window][:, 1]
-            null[example] = min(null[example], float(start_logits[0] + end_logits[0]))
-            sequence = encoding.sequence_ids(window)
-            offsets = encoding["offset_mapping"][window].tolist()
-            context = torch.tensor([s == 1 for s in sequence[: len(start_logits)]])
-            masked_start = start_logits.masked_fill(~context, float("-inf"))
-            masked_end = end_logits.masked_fill(~context, float("-inf"))
-            # Best (start, end) with start <= end < start + MAX_ANSWER_TOKENS.
-            scores = masked_start[:, None] + masked_end[None, :]
-            length = torch.arange(len(start_logits))
-            allowed = (length[None, :] >= length[:, None]) & (
-                length[None, :] - length[:, None] < MAX_ANSWER_TOKENS)
-            scores = scores.masked_fill(~allowed, float("-inf"))
-            flat = int(scores.argmax())
-            score = float(scores.flatten()[flat])
-            if score > best[example][0]:
-                s, e = divmod(flat, scores.shape[1])
-                first, last = offsets[s][0], offsets[e][1]
-                text = records[example]["context"][first:last]
-                best[example] = (score, text, first)
+    def predict(self, records: list[Record], batch_size: int = 64) -> list[Record]:
+        return super().predict(check_records(records, labelled=False), batch_size)
+
+    def evaluation_records(self, records: list[Record]) -> list[Record]:
+        return check_records(records, labelled=True)
+
+    def score(self, records: list[Record], predictions: list[Record]) -> dict[str, Any]:
+        return qa_scores(records, [p["answer"] for p in predictions])
+
+    def windows(self, record: Record) -> list[dict[str, torch.Tensor]]:
+        encoding = spec_windows(self.spec, self.tokenizer, [record["context"]],
+                                [record["question"]])
         out = []
-        for (score, text, first), null_score in zip(best, null, strict=True):
-            if null_score > score:
-                out.append(("", round(null_score, 4), -1))
-            else:
-                out.append((text, round(score, 4), first))
+        for window in range(len(encoding["input_ids"])):
+            length = int(encoding["attention_mask"][window].sum())
+            unit = {k: encoding[k][window][:length]
+                    for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoding}
+            unit["offsets"] = encoding["offset_mapping"][window][:length]
+            unit["context"] = torch.tensor([s == 1 for s in
+                                            encoding.sequence_ids(window)[:length]])
+            out.append(unit)
         return out
 
-    def predict(self, records: list[Record], batch_size: int = 64) -> list[Record]:
-        records = check_records(records, labelled=False)
-        return [{"answer": text, "start": start if text else None, "score": score,
-                 "no_answer": not text}
-                for text, score, start in self.answers(records, batch_size)]
+    def batches(self, records: list[Any], batch_size: int) -> list[list[int]]:
+        order = sorted(range(len(records)), key=lambda i: len(records[i]["input_ids"]))
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
-    def evaluate(self, records: list[Record], batch_size: int = 64) -> dict[str, Any]:
-        records = check_records(records, labelled=True)
-        return qa_scores(records, [a for a, _, _ in self.answers(records, batch_size)])
+    def preprocess(self, records: list[Any]) -> dict[str, torch.Tensor]:
+        from torch.nn.utils.rnn import pad_sequence
+
+        pad = self.tokenizer.pad_token_id or 0
+        return {k: pad_sequence([w[k] for w in records], batch_first=True,
+                                padding_value=pad if k == "input_ids" else 0)
+                for k in ("input_ids", "attention_mask", "token_type_ids") if k in records[0]}
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.model(batch)
+
+    def postprocess(self, outputs: torch.Tensor, batch: Any, records: list[Any]
+                    ) -> list[Record]:
+        """Per window: its best span (start <= end < start + MAX_ANSWER_TOKENS, inside the
+        context) with its score and character range, and its null score."""
+        logits = outputs.float().cpu()
+        out = []
+        for row, window in enumerate(records):
+            length = len(window["input_ids"])
+            start_logits, end_logits = logits[row, :length, 0], logits[row, :length, 1]
+            context = window["context"]
+            scores = (start_logits.masked_fill(~context, float("-inf"))[:, None]
+                      + end_logits.masked_fill(~context, float("-inf"))[None, :])
+            position = torch.arange(length)
+            allowed = (position[None, :] >= position[:, None]) & (
+                position[None, :] - position[:, None] < MAX_ANSWER_TOKENS)
+            scores = scores.masked_fill(~allowed, float("-inf"))
+            flat = int(scores.argmax())
+            first, last = divmod(flat, length)
+            offsets = window["offsets"].tolist()
+            out.append({"score": float(scores.flatten()[flat]),
+                        "null": float(start_logits[0] + end_logits[0]),
+                        "start": offsets[first][0], "end": offsets[last][1]})
+        return out
+
+    def export_graph(self, records: list[Record] | None) -> ExportGraph:
+        """Token ids (+ mask, type ids) of question + context windows -> start/end logits
+        [B, T, 2]; windowing and span decoding stay with the runtime."""
+        examples = check_records(records or EXPORT_EXAMPLES, labelled=False)
+        units = [w for r in examples for w in self.windows(r)]
+        if len(units) < 2:
+            raise DataError("export needs at least two question + context windows")
+        trace, check = self.preprocess(units[:1]), self.preprocess(units)
+        return ExportGraph(module=NamedInputs(self.model, list(trace)), inputs=list(trace),
+                           outputs=["logits"], trace=list(trace.values()),
+                           check=list(check.values()),
+                           sidecar={"task": "extractive-qa", "labels": LABELS,
+                                    "max_answer_tokens": MAX_ANSWER_TOKENS})
+
+    def combine(self, record: Record, results: list[Record], windows: list[Any]) -> Record:
+        best = max(results, key=lambda r: r["score"])
+        null = min(r["null"] for r in results)
+        if null > best["score"]:
+            return {"answer": "", "start": None, "score": round(null, 4), "no_answer": True}
+        return {"answer": record["context"][best["start"]:best["end"]],
+                "start": best["start"], "score": round(best["score"], 4), "no_answer": False}
 
 
 STOPWORDS = {"the", "a", "an", "of", "in", "is", "was", "what", "which", "who", "when",
@@ -286,4 +328,4 @@ def train_qa(spec: TokenSpec, train: list[Record], test: list[Record] | None, ou
 def load_reader(directory: str | Path, device: str | None = None,
                 precision: str = "fp32") -> Reader:
     spec, model, _, manifest, torch_device = load_token_model(Path(directory), device)
-    return Reader(spec, model, torch_device, manifest)
+    return Reader(spec, model, torch_device, manifest, precision)

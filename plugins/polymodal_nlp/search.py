@@ -12,32 +12,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from pydantic import BaseModel, ConfigDict, Field
 
 from polymodal.cli.commands import json_option, out_dir_option
 from polymodal.errors import DataError
+from polymodal.records import Record
 from polymodal.scenario import DemoData, FitRequest, Scenario
 
-if TYPE_CHECKING:
-    import torch
-
-from polymodal.records import Record
-
 DEFAULT_ENCODER = {"encoder": "minilm", "options": {"max_length": 256}}
-
-
-def _vectors(texts: list[str], encoder: dict[str, Any], device: str | None) -> torch.Tensor:
-    import torch
-
-    from polymodal.embedding import embed_values
-
-    vectors = embed_values(texts, encoder=encoder["encoder"], modality="text",
-                           options=encoder.get("options"), source=encoder.get("source"),
-                           device=device)
-    return torch.nn.functional.normalize(vectors, dim=-1)
 
 
 def check_documents(records: list[Record], id_field: str, text_field: str) -> list[Record]:
@@ -63,73 +48,15 @@ def build_index(records: list[Record], out_dir: str | Path, *, id_field: str = "
     encoder = encoder or DEFAULT_ENCODER
     check_documents(records, id_field, text_field)
     started = time.perf_counter()
-    vectors = _vectors([r[text_field] for r in records], encoder, device)
+    from polymodal_nlp.search_index import query_vectors
+
+    vectors = query_vectors([r[text_field] for r in records], encoder, device)
     items = [{"id": r[id_field], "text": r[text_field]} for r in records]
     spec = spec or {"name": "search-index", "scenario": "nlp.search", "encoder": encoder,
                     "id_field": id_field, "text_field": text_field}
     write_index(out_dir, vectors, items, {"encoder": encoder},
                 manifest={"spec": spec, "metrics": {"documents": len(items)}})
     return {"documents": len(items), "seconds": round(time.perf_counter() - started, 2)}
-
-
-class SearchIndex:
-    """A loaded index (what ``polymodal.load`` returns for an nlp.search directory)."""
-
-    scenario = "nlp.search"
-
-    def __init__(self, directory: str | Path, device: str | None = None) -> None:
-        from polymodal.device import pick_device
-        from polymodal.vector_index import read_index
-
-        self.meta, vectors, self.items = read_index(directory, "search index")
-        self.device = pick_device(device)
-        self.vectors = vectors.to(self.device)
-        self.encoder = self.meta["encoder"]
-
-    def describe_inputs(self) -> list[dict[str, str]]:
-        return [{"name": "query", "modality": "text", "encoder": self.encoder["encoder"]}]
-
-    def describe_outputs(self) -> dict[str, Any]:
-        return {"task": "search", "target": "results", "documents": len(self.items)}
-
-    def search(self, queries: list[str], k: int = 5) -> list[list[Record]]:
-        from polymodal.vector_index import top_k
-
-        for index, query in enumerate(queries):
-            if not isinstance(query, str) or not query.strip():
-                raise DataError(f"query {index}: empty or not text")
-        scores, indices = top_k(self.vectors, _vectors(queries, self.encoder,
-                                                       str(self.device)), k)
-        return [[{"id": self.items[i]["id"], "score": round(float(s), 4),
-                  "text": self.items[i]["text"]}
-                 for s, i in zip(row_scores, row_indices.tolist(), strict=True)]
-                for row_scores, row_indices in zip(scores, indices, strict=True)]
-
-    def predict(self, records: list[Record], batch_size: int = 64) -> list[Record]:
-        if any("query" not in r for r in records):
-            raise DataError("each record needs \"query\"")
-        k = int(records[0].get("k", 5)) if records else 5
-        return [{"results": hits} for hits in self.search([r["query"] for r in records], k)]
-
-    def evaluate(self, records: list[Record], batch_size: int = 64) -> dict[str, Any]:
-        """Recall@1/5/10 and MRR@10 over ``{"query", "id"}`` (the relevant document)."""
-        if not records or any("query" not in r or "id" not in r for r in records):
-            raise DataError("evaluation records need \"query\" and \"id\"")
-        known = {str(item["id"]) for item in self.items}
-        missing = [r["id"] for r in records if str(r["id"]) not in known]
-        if missing:
-            raise DataError(f"query ids not in the index: {', '.join(map(str, missing[:5]))}")
-        hits = self.search([r["query"] for r in records], 10)
-        ranks = []
-        for record, results in zip(records, hits, strict=True):
-            ids = [str(h["id"]) for h in results]
-            ranks.append(ids.index(str(record["id"])) + 1 if str(record["id"]) in ids else None)
-        n = len(records)
-        out: dict[str, Any] = {f"recall@{k}": sum(1 for r in ranks if r and r <= k) / n
-                               for k in (1, 5, 10)}
-        out["mrr@10"] = sum(1 / r for r in ranks if r) / n
-        out["n"], out["documents"] = n, len(self.items)
-        return out
 
 
 def lexical_baseline(documents: list[Record], queries: list[Record]) -> dict[str, Any]:
@@ -148,11 +75,6 @@ def lexical_baseline(documents: list[Record], queries: list[Record]) -> dict[str
              for row, q in zip(order, queries, strict=True)]
     return {f"recall@{k}": sum(1 for r in ranks if r and r <= k) / len(queries)
             for k in (1, 5)}
-
-
-def load_search(directory: str | Path, device: str | None = None,
-                precision: str = "fp32") -> SearchIndex:
-    return SearchIndex(directory, device)
 
 
 class SearchSpec(BaseModel):
@@ -180,6 +102,7 @@ def fit_search(request: FitRequest) -> dict[str, Any]:
     """Build the index of the training documents and score it on the test queries (those
     about indexed documents) beside the TF-IDF baseline; train_start/train_end go to the
     plugins as for any fit."""
+    from polymodal.artifacts import write_manifest
     from polymodal.training import fit_events
 
     spec: SearchSpec = request.spec
@@ -192,12 +115,19 @@ def fit_search(request: FitRequest) -> dict[str, Any]:
     indexed = {str(d["id"]) for d in docs}
     asked = [q for q in request.test or [] if str(q.get("id")) in indexed]
     if asked:
+        from polymodal_nlp.search_index import SearchIndex
+
         metrics["test"] = SearchIndex(request.out_dir, request.device).evaluate(asked)
         metrics["baselines"] = {"TF-IDF": lexical_baseline(docs, asked)}
+        # The index's manifest, metrics.json and card now carry the test scores too.
+        write_manifest(Path(request.out_dir), "index", spec.model_dump(mode="json"),
+                       metrics, train_records=request.train)
     return metrics
 
 
 def search_scenario() -> Scenario:
+    from polymodal_nlp.search_index import load_search
+
     return Scenario(name="nlp.search", description="semantic search over documents "
                     "(embedded: the project's 215 documents and 120 queries)",
                     default_spec=SearchSpec().model_dump(mode="json"), spec_model=SearchSpec,
@@ -247,6 +177,7 @@ def query_command(index_dir: str, text: str, k: int, device: str | None,
                   as_json: bool) -> None:
     """The K documents closest to TEXT."""
     from polymodal.cli.output import emit_json
+    from polymodal_nlp.search_index import SearchIndex
 
     hits = SearchIndex(index_dir, device).search([text], k)[0]
     if as_json:

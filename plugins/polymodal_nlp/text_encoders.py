@@ -107,6 +107,33 @@ class TextProcessor(Processor):
                    if k in enc}
         return tensors, {"offsets": enc["offset_mapping"], "word_ids": word_ids}
 
+    def windows(self, value: Any, overlap: float = 0.25) -> list[tuple[int, int]]:
+        """Windows of at most ``max_length`` tokens (special tokens included), cut between
+        words, each starting about ``1 - overlap`` of a window after the last."""
+        text = "" if value is None else str(value)
+        encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        offsets, word_ids = encoding["offset_mapping"], encoding.word_ids()
+        prefix, suffix = self._special()
+        budget = max(2, self.max_length - len(prefix) - len(suffix))
+        if len(offsets) <= budget:
+            return [(0, len(text))]
+
+        def word_start(position: int, floor: int) -> int:  # back to the word's first token
+            while position > floor + 1 and word_ids[position] == word_ids[position - 1]:
+                position -= 1
+            return position
+
+        step = max(1, budget - int(budget * overlap))
+        ranges, first = [], 0
+        while True:
+            last = min(first + budget, len(offsets))
+            if last < len(offsets):
+                last = word_start(last, first)
+            ranges.append((offsets[first][0], offsets[last - 1][1]))
+            if last >= len(offsets):
+                return ranges
+            first = max(first + 1, word_start(first + step, first))
+
     def _special(self) -> tuple[list[int], list[int]]:
         tok = self.tokenizer
         first = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id

@@ -162,19 +162,3 @@ def window_steps(model: TokenHeadModel, encoding: Any, targets: dict[str, torch.
                         identity=spec.model_dump(mode="json", exclude={"train"}),
                         batch_size=lambda batch: len(batch[0]["input_ids"]))
     return steps, list(range(int(encoding["input_ids"].shape[0])))
-
-
-@torch.inference_mode()
-def window_logits(model: TokenHeadModel, encoding: Any, device: torch.device,
-                  batch_size: int = 64) -> list[torch.Tensor]:
-    """Per window, the logits of its real tokens [T_i, outputs] (CPU), in window order;
-    windows of similar length are batched together."""
-    lengths = encoding["attention_mask"].sum(dim=1).tolist()
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    out: list[torch.Tensor | None] = [None] * len(lengths)
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        logits = model(model_inputs(encoding, rows, device)).cpu()
-        for row, index in enumerate(rows):
-            out[index] = logits[row, : int(lengths[index])]
-    return out  # type: ignore[return-value]

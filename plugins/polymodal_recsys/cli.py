@@ -1,4 +1,5 @@
-"""``polymodal recsys cf|hybrid train|evaluate|recommend|similar|tune``."""
+"""``polymodal recsys cf|hybrid recommend|similar|tune`` beside the core's
+train/evaluate/predict (with the interaction column options)."""
 
 from __future__ import annotations
 
@@ -7,28 +8,12 @@ from typing import Any
 
 import click
 
-from polymodal.cli.commands import json_option, out_dir_option, set_option
-from polymodal.cli.output import emit_json, print_metrics
+from polymodal.cli.commands import json_option, set_option
+from polymodal.cli.output import emit_json
 
-columns_options = [
-    click.option("--user-column", default=None, help="User id column (default: user/userId)."),
-    click.option("--item-column", default=None, help="Item id column (default: item/movieId)."),
-    click.option("--weight-column", default=None, help="Weight/rating column."),
-    click.option("--time-column", default=None, help="Timestamp column."),
-]
-
-
-def with_columns(command: Any) -> Any:
-    for option in reversed(columns_options):
-        command = option(command)
-    return command
-
-
-def _overrides(overrides: tuple[str, ...], user: str | None, item: str | None,
-               weight: str | None, time: str | None) -> list[str]:
-    extra = [f"data.{key}={value}" for key, value in
-             (("user", user), ("item", item), ("weight", weight), ("timestamp", time)) if value]
-    return list(overrides) + extra
+# ``train`` options -> spec overrides (the core builds train/evaluate/predict with them).
+COLUMN_OPTIONS = {"user-column": "data.user={}", "item-column": "data.item={}",
+                  "weight-column": "data.weight={}", "time-column": "data.timestamp={}"}
 
 
 def _data(spec: Any, path: str | None) -> Any:
@@ -41,72 +26,13 @@ def _data(spec: Any, path: str | None) -> Any:
     return read_interactions(path, columns, content_fields=fields)
 
 
-def _print(title: str, metrics: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        emit_json(metrics)
-        return
-    held_out = metrics.get("test", {})
-    shown = {k: v for k, v in held_out.items() if not isinstance(v, dict)}
-    shown.update({f"popularity {k}": v for k, v in held_out.get("popularity", {}).items()})
-    shown.update({f"cold-start {k}": v for k, v in metrics.get("cold_start", {}).items()})
-    print_metrics(title, shown)
+def scenario_commands(name: str, description: str) -> click.Group:
+    """The core's train (with the column options)/evaluate/predict, and the extra verbs:
+    recommend, similar, tune."""
+    from polymodal.cli.scenarios import option_overrides, scenario_group, with_train_options
 
-
-def scenario_commands(name: str) -> click.Group:
     verb = name.split(".")[1]
-
-    @click.group(verb, help=f"{name}: train, evaluate, recommend, similar items, tune.")
-    def group() -> None:
-        pass
-
-    @group.command("train")
-    @click.option("--data", "data_path", default=None,
-                  help="Interactions: CSV/TSV/Parquet, MovieLens ratings.csv or u.data "
-                       "(default: embedded MovieLens).")
-    @out_dir_option(f"runs/recsys-{verb}")
-    @set_option
-    @with_columns
-    @click.option("--quick", is_flag=True, help="A few-seconds smoke run.")
-    @click.option("--device", default=None, help="Device of the content encoder.")
-    @json_option
-    def train(data_path: str | None, out_dir: str, overrides: tuple[str, ...],
-              user_column: str | None, item_column: str | None, weight_column: str | None,
-              time_column: str | None, quick: bool, device: str | None,
-              as_json: bool) -> None:
-        """Fit on the training split, evaluate on the held-out split, write OUT."""
-        from polymodal_recsys.scenarios import spec_for
-        from polymodal_recsys.train import train_cf, train_hybrid
-
-        spec = spec_for(name, _overrides(overrides, user_column, item_column, weight_column,
-                                         time_column), quick=quick)
-        data = _data(spec, data_path)
-        metrics = train_hybrid(spec, data, Path(out_dir), device=device) if spec.hybrid \
-            else train_cf(spec, data, Path(out_dir))
-        _print(f"{name}: {out_dir}", {"out": out_dir, **metrics}, as_json)
-
-    @group.command("evaluate")
-    @click.argument("model_dir", type=click.Path())
-    @click.option("--data", "data_path", default=None,
-                  help="Held-out interactions (default: the embedded test split).")
-    @click.option("-k", "k", default=None, type=int, help="Cut-off (default: the spec's).")
-    @json_option
-    def evaluate(model_dir: str, data_path: str | None, k: int | None,
-                 as_json: bool) -> None:
-        """Ranking metrics of a trained model beside the popularity baseline."""
-        from polymodal_recsys.data import matrix, positives, split
-        from polymodal_recsys.metrics import evaluate_cf
-        from polymodal_recsys.recommender import load_recommender
-
-        recommender = load_recommender(model_dir)
-        spec = recommender.spec
-        data = positives(_data(spec, data_path), spec.data)
-        if data_path is None:
-            _, data = split(data, spec.evaluation.split, spec.evaluation.test_fraction,
-                            spec.evaluation.seed)
-        test = matrix(data, recommender.users, recommender.items)
-        metrics = {"test": evaluate_cf(recommender.model, recommender.seen, test,
-                                       k or spec.evaluation.k)}
-        _print(f"{name}: {model_dir}", metrics, as_json)
+    group = scenario_group(name, description, train_options=COLUMN_OPTIONS)
 
     @group.command("recommend")
     @click.argument("model_dir", type=click.Path())
@@ -145,12 +71,10 @@ def scenario_commands(name: str) -> click.Group:
                   show_default=True, type=click.Path(dir_okay=False))
     @click.option("--trials", default=24, show_default=True)
     @set_option
-    @with_columns
+    @with_train_options(COLUMN_OPTIONS)
     @json_option
     def tune_cmd(data_path: str | None, out_path: str, trials: int,
-                 overrides: tuple[str, ...], user_column: str | None,
-                 item_column: str | None, weight_column: str | None,
-                 time_column: str | None, as_json: bool) -> None:
+                 overrides: tuple[str, ...], as_json: bool, **columns: Any) -> None:
         """Search factors, regularisation, iterations and weighting on a validation split
         carved from the training data; write the best spec to OUT."""
         import yaml
@@ -158,8 +82,7 @@ def scenario_commands(name: str) -> click.Group:
         from polymodal_recsys.scenarios import spec_for
         from polymodal_recsys.train import tune
 
-        spec = spec_for(name, _overrides(overrides, user_column, item_column, weight_column,
-                                         time_column))
+        spec = spec_for(name, list(overrides) + option_overrides(COLUMN_OPTIONS, columns))
         best, trials_run = tune(spec, _data(spec, data_path), max_trials=trials)
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         Path(out_path).write_text(yaml.safe_dump(best.model_dump(mode="json"),
@@ -178,6 +101,8 @@ def scenario_commands(name: str) -> click.Group:
 def recsys_group() -> click.Group:
     group = click.Group("recsys", help="Recommendation: collaborative filtering (implicit) "
                                        "and content-based cold start.")
-    group.add_command(scenario_commands("recsys.cf"))
-    group.add_command(scenario_commands("recsys.hybrid"))
+    group.add_command(scenario_commands("recsys.cf", "collaborative filtering (implicit "
+                                        "ALS) on interactions"))
+    group.add_command(scenario_commands("recsys.hybrid", "CF plus item content for "
+                                        "cold-start items"))
     return group

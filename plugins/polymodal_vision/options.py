@@ -7,6 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 SMALL_CNN: dict[str, Any] = {"image_size": 64, "width": 32, "output_dim": 256, "blocks": 4,
-                             "coords": False, "root": None}
+                             "coords": False, "norm": "batch", "root": None}
 # every torchvision backbone (mobilenet_v2, efficientnet_b0, resnet18 ...)
 BACKBONE: dict[str, Any] = {"image_size": 224, "weights": None, "root": None}

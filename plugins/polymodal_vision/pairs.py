@@ -45,7 +45,7 @@ def fit_retrieval(request: FitRequest) -> dict[str, Any]:
 
     return train_retrieval(request.spec, request.train, request.test, request.out_dir,
                            device=request.device, progress=request.progress,
-                           resume=request.resume)
+                           resume=request.resume, dist=request.dist)
 
 
 def fit_captioner(request: FitRequest) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def retrieve_scenario() -> Scenario:
                     "(synthetic scenes)", default_spec=RetrieveSpec().model_dump(mode="json"),
                     spec_model=RetrieveSpec, load_demo=retrieve_demo, fit=fit_retrieval,
                     load_model=load_retriever, quick_overrides=["train.epochs=2"],
-                    quick_records=QUICK_SCENES, primary_input="text")
+                    quick_records=QUICK_SCENES, primary_input="text", distributed=True)
 
 
 def caption_scenario() -> Scenario:

@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from polymodal.errors import DataError, SpecError
+from polymodal.predictor import BasePredictor, ExportGraph
 from polymodal.records import Record
+
+if TYPE_CHECKING:
+    from polymodal.distributed import DistContext
 from polymodal.spec import InputSpec, TrainSpec, parse_model_spec
 
 WEIGHTS = "model.safetensors"
@@ -66,6 +70,11 @@ class DualEncoder(nn.Module):
         return self.loss(self.embed_images(pixels), self.embed_text_vectors(text_vectors))
 
     def loss(self, images: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
+        """Symmetric InfoNCE with in-batch negatives: under torch.distributed the negatives
+        are the whole global batch (every rank's pairs, gathered), as in one process."""
+        from polymodal.distributed import gather_with_grad
+
+        images, texts = gather_with_grad(images), gather_with_grad(texts)
         scale = self.logit_scale.exp().clamp(max=100.0)
         logits = scale * images @ texts.T
         target = torch.arange(len(images), device=images.device)
@@ -99,19 +108,16 @@ def text_vectors(spec: RetrieveSpec, texts: list[str], device: str | None = None
                         options=spec.text.options, source=spec.text.source, device=device)
 
 
-class Retriever:
+class Retriever(BasePredictor):
     """A trained retrieval model: embeds images and texts into the shared space (the
     ``polymodal.load`` object of a vision.retrieve model directory)."""
 
+    scenario = "vision.retrieve"
+
     def __init__(self, spec: RetrieveSpec, model: DualEncoder, device: torch.device,
                  manifest: dict[str, Any] | None = None, precision: str = "fp32") -> None:
-        from polymodal.device import autocast_dtype
-
-        self.spec, self.model, self.device = spec, model, device
-        self.manifest = manifest or {}
-        self.dtype = autocast_dtype(device, precision)
-
-    scenario = "vision.retrieve"
+        super().__init__(model, device, precision, manifest)
+        self.spec, self.model = spec, model
 
     def describe_inputs(self) -> list[dict[str, str]]:
         return [{"name": "image", "modality": "image", "encoder": self.spec.image.encoder},
@@ -120,52 +126,100 @@ class Retriever:
     def describe_outputs(self) -> dict[str, Any]:
         return {"task": "embedding", "target": "embedding", "dim": self.spec.embed_dim}
 
-    @torch.inference_mode()
-    def embed_images(self, images: list[Any], batch_size: int = 128) -> torch.Tensor:
-        from polymodal.device import autocast
-
-        processor = self.model.image_encoder.processor
-        chunks = []
-        for start in range(0, len(images), batch_size):
-            pixels = processor(images[start:start + batch_size])
-            with autocast(self.device, self.dtype):
-                chunks.append(self.model.embed_images(
-                    {k: v.to(self.device) for k, v in pixels.items()}).float().cpu())
-        return torch.cat(chunks) if chunks else torch.zeros(0, self.spec.embed_dim)
-
-    @torch.inference_mode()
-    def embed_texts(self, texts: list[str]) -> torch.Tensor:
-        vectors = text_vectors(self.spec, texts, str(self.device)).to(self.device)
-        return self.model.embed_text_vectors(vectors).cpu()
+    def validate(self, records: list[Record]) -> None:
+        super().validate(records)
+        if any(r.get("image") is None and r.get("text") is None for r in records):
+            raise DataError("each record needs \"image\" or \"text\"")
 
     def check_request(self, records: list[Record]) -> None:
         """The server's per-request checks (the image pixel budget)."""
+        self.validate(records)
         self.model.image_encoder.processor.check_request(
-            [r.get("image") for r in records if isinstance(r, dict)])
+            [r.get("image") for r in records])
+
+    def batches(self, records: list[Record], batch_size: int) -> list[list[int]]:
+        """Images and texts in batches of their own kind (an image wins in a record with
+        both)."""
+        images = [i for i, r in enumerate(records) if r.get("image") is not None]
+        texts = [i for i, r in enumerate(records) if r.get("image") is None]
+        return [group[i:i + batch_size] for group in (images, texts)
+                for i in range(0, len(group), batch_size)]
+
+    def preprocess(self, records: list[Record]) -> dict[str, Any]:
+        if records[0].get("image") is not None:
+            return {"pixels": self.model.image_encoder.processor([r["image"] for r in records])}
+        return {"vectors": text_vectors(self.spec, [r["text"] for r in records],
+                                        str(self.device))}
+
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        if "pixels" in batch:
+            return self.model.embed_images(batch["pixels"])
+        return self.model.embed_text_vectors(batch["vectors"])
+
+    def postprocess(self, outputs: torch.Tensor, batch: Any, records: list[Record]
+                    ) -> list[Record]:
+        return [{"embedding": row} for row in outputs.float().cpu()]
 
     def predict(self, records: list[Record], batch_size: int = 128) -> list[Record]:
         """``{"image": ...}`` or ``{"text": ...}`` -> ``{"embedding": [...]}``."""
-        results: list[Record | None] = [None] * len(records)
-        images = [(i, r["image"]) for i, r in enumerate(records) if r.get("image") is not None]
-        texts = [(i, r["text"]) for i, r in enumerate(records)
-                 if r.get("image") is None and r.get("text") is not None]
-        if len(images) + len(texts) != len(records):
-            raise DataError("each record needs \"image\" or \"text\"")
-        for group, embed in ((images, self.embed_images), (texts, self.embed_texts)):
-            if group:
-                vectors = embed([v for _, v in group])
-                for (i, _), vector in zip(group, vectors, strict=True):
-                    results[i] = {"embedding": [round(float(x), 6) for x in vector]}
-        return [r for r in results if r is not None]
+        return [{"embedding": [round(float(x), 6) for x in r["embedding"]]}
+                for r in super().predict(records, batch_size)]
 
-    def evaluate(self, records: list[Record], batch_size: int = 128) -> dict[str, Any]:
-        """Recall@1/5/10 text->image and image->text within ``records`` (image, caption)."""
+    def export_graph(self, records: list[Record] | None) -> ExportGraph:
+        """Normalised pixels [B, 3, S, S] and the frozen text tower's caption vectors
+        [B, D] -> both embeddings in the shared space (the text vectors come from the
+        spec's text encoder, the runtime's to compute)."""
+        images = [r["image"] for r in records or [] if r.get("image") is not None]
+        size = self.model.image_encoder.processor.size
+        generator = torch.Generator().manual_seed(0)
+
+        def pixels(n: int) -> torch.Tensor:
+            if len(images) >= n:
+                return self.model.image_encoder.processor(images[:n])["pixels"]
+            return torch.rand(n, 3, size, size, generator=generator) * 2 - 1
+
+        width = self.model.text_projection[0].in_features
+        texts = torch.randn(3, width, generator=generator)
+        return ExportGraph(module=_TwoTowers(self.model), inputs=["pixels", "text_vectors"],
+                           outputs=["image_embedding", "text_embedding"],
+                           trace=[pixels(1), texts[:1]], check=[pixels(3), texts],
+                           fixed_axes={"pixels": [1, 2, 3]},
+                           sidecar={"task": "embedding", "text_encoder":
+                                    self.spec.text.model_dump(mode="json")})
+
+    def embed_images(self, images: list[Any], batch_size: int = 128) -> torch.Tensor:
+        return self._embed([{"image": image} for image in images], batch_size)
+
+    def embed_texts(self, texts: list[str], batch_size: int = 128) -> torch.Tensor:
+        return self._embed([{"text": text} for text in texts], batch_size)
+
+    def _embed(self, records: list[Record], batch_size: int) -> torch.Tensor:
+        if not records:
+            return torch.zeros(0, self.spec.embed_dim)
+        return torch.stack([r["embedding"] for r in self.run(records, batch_size)])
+
+    def evaluation_records(self, records: list[Record]) -> list[Record]:
         pairs = [r for r in records if r.get("image") is not None and r.get("caption")]
         if not pairs:
             raise DataError("no record has both \"image\" and \"caption\"")
-        images = self.embed_images([r["image"] for r in pairs], batch_size)
-        texts = self.embed_texts([r["caption"] for r in pairs])
-        return recall_at_k(images, texts)
+        return pairs
+
+    def evaluate(self, records: list[Record], batch_size: int = 128) -> dict[str, Any]:
+        """Recall@1/5/10 text->image and image->text within ``records`` (image, caption)."""
+        pairs = self.evaluation_records(records)
+        return recall_at_k(self.embed_images([r["image"] for r in pairs], batch_size),
+                           self.embed_texts([r["caption"] for r in pairs], batch_size))
+
+
+class _TwoTowers(nn.Module):
+    def __init__(self, model: DualEncoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor, text_vectors: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        return (self.model.embed_images({"pixels": pixels}),
+                self.model.embed_text_vectors(text_vectors))
 
 
 def recall_at_k(images: torch.Tensor, texts: torch.Tensor,
@@ -187,10 +241,12 @@ def recall_at_k(images: torch.Tensor, texts: torch.Tensor,
 
 def train_retrieval(spec: RetrieveSpec, train: list[Record], test: list[Record] | None,
                     out_dir: Path, device: str | None = None, progress: bool = True,
-                    resume: bool = False) -> dict[str, Any]:
+                    resume: bool = False, dist: DistContext | None = None) -> dict[str, Any]:
     """Fit the dual encoder with the core Trainer (validation recall@5 picks the best
-    epoch) and write the model directory."""
-    from polymodal.device import pick_device
+    epoch) and write the model directory. Under torchrun (``dist``) every rank trains on
+    its share of each global batch, the negatives gathered from all ranks; rank 0 alone
+    evaluates and writes (the others return no metrics)."""
+    from polymodal import distributed
     from polymodal.pipeline import split_validation
     from polymodal.training import (
         ModuleSteps,
@@ -202,13 +258,14 @@ def train_retrieval(spec: RetrieveSpec, train: list[Record], test: list[Record] 
 
     if len(train) < 2:
         raise DataError("retrieval training needs at least two (image, caption) pairs")
-    torch_device = pick_device(device)
+    dist = dist or distributed.SINGLE
+    torch_device = distributed.device_for(dist, device)
     seed_everything(spec.train.seed)
     fit, val = split_validation(train, spec.validation, spec.train.seed)
     image_encoder = _image_encoder(spec, None, torch_device)
     image_encoder.processor.fit([r["image"] for r in fit])  # bad files fail here
     captions = sorted({r["caption"] for r in fit})
-    vectors = text_vectors(spec, captions, device).to(torch_device)
+    vectors = text_vectors(spec, captions, str(torch_device)).to(torch_device)
     caption_index = {c: i for i, c in enumerate(captions)}
     model = DualEncoder(spec, image_encoder, vectors.shape[1]).to(torch_device)
     processor = image_encoder.processor
@@ -230,12 +287,17 @@ def train_retrieval(spec: RetrieveSpec, train: list[Record], test: list[Record] 
     if val:  # validation captions need vectors too: the text tower is frozen, no leak
         extra = sorted({r["caption"] for r in val} - set(caption_index))
         if extra:
-            vectors = torch.cat([vectors, text_vectors(spec, extra, device).to(torch_device)])
+            extra_vectors = text_vectors(spec, extra, str(torch_device)).to(torch_device)
+            vectors = torch.cat([vectors, extra_vectors])
             caption_index.update({c: len(caption_index) + i for i, c in enumerate(extra)})
-    with training_directory(out_dir, resume=resume,
+    with training_directory(out_dir, resume=resume, is_main=dist.is_main,
                             keep_checkpoint=spec.train.keep_checkpoint) as work:
         result = fit_steps(spec.train, steps, fit, val, work, device=torch_device,
-                           resume=resume, progress=progress)
+                           resume=resume, progress=progress, dist=dist)
+        distributed.barrier()
+        distributed.shutdown()
+        if not dist.is_main:
+            return {}
         metrics: dict[str, Any] = {"train_pairs": len(fit), "validation_pairs": len(val)}
         if val:
             metrics["validation"] = retriever.evaluate(val)
@@ -270,6 +332,20 @@ def load_module_files(directory: Path, what: str) -> tuple[dict[str, Any], dict[
         raise ArtifactError(f"{directory}: unreadable {what} model files: {exc}") from None
 
 
+def load_weights(module: nn.Module, state: dict[str, Any], directory: Path) -> None:
+    """``state`` into ``module``, or one line saying the two do not match."""
+    from polymodal.errors import ArtifactError
+
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0] if first else ""
+        raise ArtifactError(f"{directory}: the saved weights do not fit this version's "
+                            f"network (written by another polymodal version?): "
+                            f"{detail[:200]}") from None
+
+
 def load_retriever(directory: str | Path, device: str | None = None,
                    precision: str = "fp32") -> Retriever:
     from polymodal.artifacts import read_manifest
@@ -283,5 +359,5 @@ def load_retriever(directory: str | Path, device: str | None = None,
     image_encoder = _image_encoder(spec, image_state, torch_device)
     text_dim = state["text_projection.0.weight"].shape[1]
     model = DualEncoder(spec, image_encoder, text_dim)
-    model.load_state_dict(state)
-    return Retriever(spec, model.to(torch_device).eval(), torch_device, manifest, precision)
+    load_weights(model, state, directory)
+    return Retriever(spec, model.to(torch_device), torch_device, manifest, precision)

@@ -16,6 +16,8 @@ from tests.core.test_plugins import make_distribution
 # Scenarios that are not trained elsewhere in the suite with the core verbs.
 SCENARIOS = ["nlp.ner", "nlp.qa", "nlp.search", "nlp.generate", "vision.retrieve",
              "vision.caption", "recsys.cf", "vision.classify"]
+# Scenarios whose model is no torch graph (an index, an ALS factorisation).
+NOT_TORCH = {"nlp.search", "recsys.cf"}
 
 
 def _jsonl(path: Path, records: list[dict]) -> Path:
@@ -54,12 +56,9 @@ def test_core_verbs_train_evaluate_and_predict(name: str, tmp_path: Path) -> Non
     assert "## Provenance" in card and manifest["data_fingerprint"] in card
 
     demo = load_scenario(name).load_demo()
-    if demo.test:
-        held_out = _jsonl(tmp_path / "held_out.jsonl", demo.test[:12])
-        evaluated = run_cli(domain, verb, "evaluate", str(out), "--data", str(held_out),
-                            "--json")
-    else:  # the recommender's held-out split is cut from its own data
-        evaluated = run_cli(domain, verb, "evaluate", str(out), "--json")
+    held_out = _jsonl(tmp_path / "held_out.jsonl", demo.test[:12])
+    evaluated = run_cli(domain, verb, "evaluate", str(out), "--data", str(held_out),
+                        "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     metrics = json.loads(evaluated.stdout)
     assert metrics and all(isinstance(k, str) for k in metrics)
@@ -70,6 +69,17 @@ def test_core_verbs_train_evaluate_and_predict(name: str, tmp_path: Path) -> Non
     assert predicted.returncode == 0, predicted.stderr
     lines = predicted.stdout.strip().splitlines()
     assert len(lines) == len(demo.examples) and all(json.loads(line) for line in lines)
+
+    exported = run_cli("export", str(out), "--format", "onnx", "--out",
+                       str(tmp_path / "model.onnx"), "--data", str(held_out))
+    if name in NOT_TORCH:  # refused in one line, nothing written
+        assert exported.returncode == 2 and "not a torch module" in exported.stderr
+        assert len(exported.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "model.onnx").exists()
+    else:  # verified against the model on a batch of another shape before it is kept
+        assert exported.returncode == 0, exported.stderr
+        sidecar = json.loads((tmp_path / "model.onnx.json").read_text())
+        assert sidecar["verified_max_abs_diff"] <= 1e-4 and sidecar["outputs"]
 
 
 TRACKER = '''
@@ -103,19 +113,44 @@ def test_a_tracking_plugin_sees_every_scenario_train(name: str, tmp_path: Path) 
         assert events.count("epoch_end") == events.count("checkpoint_saved") >= 2
 
 
-def test_a_scenario_trains_in_two_processes(tmp_path: Path) -> None:
-    """``--nproc-per-node`` on a scenario verb: torchrun with gloo, rank 0 reports once."""
-    out = tmp_path / "m"
-    result = run_cli("nlp", "ner", "train", "--quick", "--nproc-per-node", "2", "--out",
-                     str(out), "--json")
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)  # one JSON document: only rank 0 printed
-    assert summary["metrics"]["test"]["n"] == 48
-    assert (out / "card.md").is_file() and not (tmp_path / "m.partial").exists()
-    refused = run_cli("vision", "retrieve", "train", "--quick", "--nproc-per-node", "2",
-                      "--out", str(tmp_path / "r"))
+# No dropout and no batch statistics: each process would draw its own masks, and gloo has no
+# SyncBatchNorm.
+EXACT = {"nlp.ner": ["--set", "inputs.0.options.hidden_dropout=0.0",
+                     "--set", "task.options.dropout=0.0"],
+         "vision.retrieve": ["--set", "image.options.norm=group"]}
+
+
+@pytest.mark.parametrize("name", sorted(EXACT))
+def test_two_processes_train_as_one_with_the_same_global_batch(name: str,
+                                                               tmp_path: Path) -> None:
+    """``--nproc-per-node 2`` on a scenario verb (torchrun, gloo): rank 0 reports once and
+    the weights equal a one-process run's (NER: the token mean over the global batch;
+    retrieval: in-batch negatives gathered from both ranks)."""
+    from safetensors.torch import load_file
+
+    domain, _, verb = name.partition(".")
+    runs = {}
+    for processes in (1, 2):
+        out = tmp_path / f"m{processes}"
+        result = run_cli(domain, verb, "train", "--quick", *EXACT[name], "--out", str(out),
+                         "--nproc-per-node", str(processes), "--json")
+        assert result.returncode == 0, result.stderr
+        runs[processes] = json.loads(result.stdout)  # one JSON document: only rank 0
+        assert (out / "card.md").is_file() and not (tmp_path / f"m{processes}.partial").exists()
+    one, two = (load_file(str(tmp_path / f"m{n}" / "model.safetensors")) for n in (1, 2))
+    assert set(one) == set(two)
+    worst = max(float((one[k].float() - two[k].float()).abs().max()) for k in one)
+    assert worst < 1e-5, worst
+    test_one, test_two = runs[1]["metrics"]["test"], runs[2]["metrics"]["test"]
+    assert test_one["n"] == test_two["n"] > 0
+
+
+def test_a_fitted_scenario_without_distributed_training_refuses_processes(tmp_path: Path
+                                                                         ) -> None:
+    refused = run_cli("vision", "caption", "train", "--quick", "--nproc-per-node", "2",
+                      "--out", str(tmp_path / "c"))
     assert refused.returncode == 2 and "trains in one process" in refused.stderr
-    assert not (tmp_path / "r").exists()
+    assert not (tmp_path / "c").exists()
 
 
 @pytest.mark.parametrize(("name", "extra"), [

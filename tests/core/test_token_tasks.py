@@ -77,6 +77,37 @@ def test_decoding_gold_logits_gives_back_the_gold_spans_exactly() -> None:
     assert float(task.loss(logits, batch)) < 1e-3
 
 
+def test_long_texts_are_cut_into_overlapping_windows_between_words() -> None:
+    from transformers import AutoTokenizer
+
+    from polymodal_nlp.text_encoders import TextProcessor, minilm_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
+    processor = TextProcessor(tokenizer, 16, "head")
+    assert processor.windows("Ana visited Lima") == [(0, 16)]
+    text = " ".join(f"Silvaberg{i} visited Lima" for i in range(12))
+    windows = processor.windows(text)
+    assert len(windows) > 3 and windows[0][0] == 0 and windows[-1][1] == len(text)
+    for (start, end), (following, _) in zip(windows, windows[1:], strict=False):
+        assert start < following < end  # each overlaps the next and moves on
+    for start, end in windows:
+        assert start == 0 or text[start - 1] == " "  # never inside a word
+        assert end == len(text) or text[end] == " "
+        assert len(tokenizer(text[start:end])["input_ids"]) <= 16
+
+
+def test_window_results_are_joined_once_each() -> None:
+    task, _ = _task_and_batch()
+    text = "Ana visited Lima and Oslo"
+    first = {"entities": [{"label": "PER", "start": 0, "end": 3, "score": 0.9},
+                          {"label": "LOC", "start": 12, "end": 16, "score": 0.8}]}
+    second = {"entities": [{"label": "LOC", "start": 0, "end": 4, "score": 0.7},
+                           {"label": "LOC", "start": 9, "end": 13, "score": 0.6}]}
+    joined = task.combine_windows(text, [(first, 0, 0, 14), (second, 12, 14, len(text))])
+    assert [(e["text"], e["start"]) for e in joined["entities"]] == [
+        ("Ana", 0), ("Lima", 12), ("Oslo", 21)]
+
+
 def test_bad_spans_are_refused_naming_the_record() -> None:
     from polymodal.errors import DataError
 

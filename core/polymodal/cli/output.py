@@ -32,3 +32,13 @@ def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
 def print_metrics(title: str, metrics: dict[str, Any]) -> None:
     rows = [[k, v] for k, v in metrics.items() if isinstance(v, int | float)]
     print_table(title, ["metric", "value"], rows)
+
+
+def print_comparison(title: str, columns: dict[str, dict[str, Any]]) -> None:
+    """Metrics side by side (the model and its baselines): the numeric metrics of the
+    first column that any other column has too."""
+    first = next(iter(columns.values()), {})
+    keys = [k for k, v in first.items() if isinstance(v, int | float) and k != "n"
+            and any(k in other for other in list(columns.values())[1:])]
+    rows = [[k, *(column.get(k, "") for column in columns.values())] for k in keys]
+    print_table(title, ["metric", *columns], rows)

@@ -21,7 +21,7 @@ from polymodal.cli.commands import (
     precision_option,
     set_option,
 )
-from polymodal.cli.output import emit_json, emit_jsonl, print_metrics
+from polymodal.cli.output import emit_json, emit_jsonl, print_comparison, print_metrics
 
 
 def with_train_options(train_options: dict[str, str]) -> Any:
@@ -93,6 +93,10 @@ def train_command(name: str, train_options: dict[str, str] | None = None) -> cli
             emit_json({"out": str(result.out_dir), "metrics": result.metrics})
         else:
             print_metrics(f"{name}: held-out metrics ({result.out_dir})", held_out)
+            baselines = result.metrics.get("baselines") or {}
+            if baselines and held_out:
+                print_comparison(f"{name}: the model beside its baselines",
+                                 {"model": held_out, **baselines})
 
     return train
 
@@ -104,9 +108,10 @@ def _launch(scenario: Any, nproc_per_node: int, *, train_path: str | None,
     from polymodal.distributed import launch
     from polymodal.errors import PolymodalError
 
-    if scenario.fit is not None:
+    if scenario.fit is not None and not scenario.distributed:
         raise PolymodalError(f"{scenario.name} trains in one process (--nproc-per-node is "
-                             "for spec scenarios: encoders -> fusion -> task)")
+                             "for spec scenarios and those that declare distributed "
+                             "training)")
     domain, _, verb = scenario.name.partition(".")
     worker = ["--command", domain, verb, "train", "--out", out_dir,
               *(["--data", train_path] if train_path else []),

@@ -3,7 +3,6 @@ record order for evaluation and prediction, and moving a batch to a device."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -104,15 +103,6 @@ def ordered_loader(model: Any, records: list[Record], batch_size: int, *,
 
     return make_loader(records, model_collator(model, with_target=with_target),
                        batch_size=batch_size, shuffle=False, seed=0)
-
-
-def chunked_batches(model: Any, records: list[Record],
-                    chunks: list[list[int]]) -> Iterator[dict[str, Any]]:
-    """Collated batches of ``records`` exactly as ``chunks`` (lists of indices) say. In the
-    calling thread: a served request should not pay for setting up a DataLoader."""
-    collate = model_collator(model, with_target=False)
-    for chunk in chunks:
-        yield collate([records[i] for i in chunk])
 
 
 def move_batch(batch: Any, device: torch.device) -> Any:

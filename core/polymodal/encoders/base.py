@@ -57,6 +57,12 @@ class Processor:
         raise SpecError(f"{type(self).__name__} gives no token offsets; a token-level task "
                         "needs a text encoder with a sub-word tokenizer (minilm, hf-text)")
 
+    def windows(self, value: Any, overlap: float = 0.25) -> list[tuple[int, int]]:
+        """Character ranges ``[start, end)`` of ``value`` that each fit the encoder's window,
+        overlapping by about ``overlap`` of a window, for token-level tasks on long texts.
+        A processor that reads its values whole gives one range."""
+        return [(0, len(str(value or "")))]
+
     def state(self) -> dict[str, Any]:
         return {}
 

@@ -76,6 +76,15 @@ class Task:
     def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def combine_windows(self, text: str, parts: list[tuple[dict[str, Any], int, int, int]]
+                        ) -> dict[str, Any]:
+        """One answer for a text read in overlapping windows (a task that
+        ``needs_alignment``, when the text is longer than the encoder's window). ``parts``:
+        per window, its decoded result, where it starts in ``text`` and the character range
+        ``[core_start, core_end)`` it is trusted for (the middle of each overlap is the
+        boundary between two windows)."""
+        raise NotImplementedError(f"{type(self).__name__} does not read long texts in windows")
+
 
 def batch_size(batch: Batch) -> int:
     """Records in a collated batch (every input has a presence flag per record)."""

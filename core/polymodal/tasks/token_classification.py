@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from torchmetrics import Metric, MetricCollection
 
 from polymodal.component_options import TokenClassificationOptions
+from polymodal.distributed import mean_over_ranks
 from polymodal.errors import DataError
 from polymodal.fusions import FusedDims
 from polymodal.options import parse_options
@@ -198,8 +199,11 @@ class TokenClassificationTask(Task):
     def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         gold = batch["target"]["tags"][:, : outputs.shape[1]]
         logits = outputs[:, : gold.shape[1]].float()
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), gold.reshape(-1),
-                               ignore_index=IGNORE)
+        total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), gold.reshape(-1),
+                                ignore_index=IGNORE, reduction="sum")
+        # The mean over the tagged tokens of the global batch (all ranks), so N processes
+        # train as one process does on the same global batch.
+        return mean_over_ranks(total, (gold != IGNORE).sum())
 
     def metrics(self) -> MetricCollection:
         return MetricCollection({"spans": SpanScores(self.types)})
@@ -233,6 +237,19 @@ class TokenClassificationTask(Task):
                     words[word] = (seen[0], max(seen[1], end), seen[2], seen[3])
             out.append(join_words([words[k] for k in sorted(words)]))
         return out
+
+    def combine_windows(self, text: str, parts: list[tuple[dict[str, Any], int, int, int]]
+                        ) -> dict[str, Any]:
+        """Each window's entities shifted to ``text``; an entity belongs to the window whose
+        trusted range holds its start, so one in an overlap is kept once."""
+        entities = []
+        for decoded, offset, core_start, core_end in parts:
+            for entity in decoded["entities"]:
+                start, end = entity["start"] + offset, entity["end"] + offset
+                if core_start <= start < core_end:
+                    entities.append({**entity, "text": text[start:end], "start": start,
+                                     "end": end})
+        return {"entities": entities}
 
     def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
         texts = batch["raw"]

@@ -111,8 +111,15 @@ class Trainer:
             return module
         from torch.nn.parallel import DistributedDataParallel
 
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=ids)
+        ids = None
+        if self.device.type == "cuda":
+            # Batch statistics over the global batch, as in one process (in place: the
+            # parameters stay the ones the optimizer holds). gloo has no SyncBatchNorm.
+            nn.SyncBatchNorm.convert_sync_batchnorm(module)
+            ids = [self.device.index]
+        # Some networks hold parameters a step does not use (an image encoder's token
+        # projection when the task reads the pooled vector): DDP must not wait for them.
+        return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
 
     def fit(self, train_items: list[Any], val_items: list[Any],
             resume: bool = False) -> TrainResult:

@@ -65,6 +65,22 @@ def test_predict_spans_are_exact_substrings(ner_model) -> None:  # type: ignore[
     assert ("Ingrid Holm", "PER") in {(e["text"], e["label"]) for e in entities}
 
 
+def test_a_text_longer_than_the_window_is_read_in_windows(ner_model) -> None:  # type: ignore[no-untyped-def]
+    import polymodal
+
+    out, _ = ner_model  # trained with max_length 48: the text below is ~10 windows
+    sentence = "Yesterday Ingrid Holm flew from Oslo to meet the board of Harbor Logistics. "
+    text = sentence * 12
+    entities = polymodal.load(out).predict([{"text": text}])[0]["entities"]
+    starts = [e["start"] for e in entities]
+    assert len(starts) == len(set(starts)), "an entity in an overlap was kept twice"
+    for e in entities:
+        assert text[e["start"]:e["end"]] == e["text"]
+    holm = [e["start"] for e in entities if (e["text"], e["label"]) == ("Ingrid Holm", "PER")]
+    # Found in every repetition, the last ones far past the first window included.
+    assert holm == [k * len(sentence) + sentence.index("Ingrid") for k in range(12)]
+
+
 def test_evaluate_reads_conll_by_extension(ner_model, ner_files) -> None:  # type: ignore[no-untyped-def]
     out, summary = ner_model
     result = run_cli("evaluate", str(out), "--data", str(ner_files["test_conll"]), "--json")

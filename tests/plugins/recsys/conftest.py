@@ -15,4 +15,4 @@ def cf_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("cf") / "model"
     result = run_cli("recsys", "cf", "train", "--out", str(out), "--json")
     assert result.returncode == 0, result.stderr
-    return out, json.loads(result.stdout)
+    return out, json.loads(result.stdout)["metrics"]

@@ -13,7 +13,7 @@ def test_cold_items_are_found_from_their_content(tmp_path: Path) -> None:
     out = tmp_path / "hybrid"
     result = run_cli("recsys", "hybrid", "train", "--out", str(out), "--json")
     assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+    summary = json.loads(result.stdout)["metrics"]
     cold = summary["cold_start"]
     assert summary["cold_items"] >= 600 and summary["cold_users"] >= 300
     assert cold["recall@10"] >= 3 * cold["random_recall@10"]

@@ -36,6 +36,31 @@ def test_retrieval_beats_chance(retrieval_model) -> None:  # type: ignore[no-unt
         assert (out / name).is_file(), name
 
 
+def test_mixed_records_come_back_in_order_and_match_their_kind(retrieval_model) -> None:  # type: ignore[no-untyped-def]
+    """The predictor batches images and texts apart and puts results back in input order;
+    an autocast request (bf16) stays close to fp32."""
+    import torch
+
+    import polymodal
+    from polymodal.errors import DataError
+    from polymodal_vision.pairs import caption_records
+
+    out, _ = retrieval_model
+    _, test = caption_records(quick=True)
+    records = [{"text": test[0]["caption"]}, {"image": test[1]["image"]},
+               {"text": test[2]["caption"]}]
+    retriever = polymodal.load(out)
+    vectors = torch.tensor([r["embedding"] for r in retriever.predict(records)])
+    texts = retriever.embed_texts([test[0]["caption"], test[2]["caption"]])
+    image = retriever.embed_images([test[1]["image"]])
+    assert torch.allclose(vectors[[0, 2]], texts, atol=1e-5)
+    assert torch.allclose(vectors[1], image[0], atol=1e-5)
+    bf16 = polymodal.load(out, precision="bf16").embed_images([test[1]["image"]])
+    assert float((bf16 - image).abs().max()) < 0.05
+    with pytest.raises(DataError, match="each record needs"):
+        retriever.predict([{"caption": "no image, no text"}])
+
+
 def test_index_and_query(retrieval_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from polymodal_vision.pairs import caption_records
 
