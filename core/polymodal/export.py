@@ -15,10 +15,12 @@ gets a one-line error saying why, and nothing is written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +150,16 @@ def _run(fmt: str, path: Path, names: list[str], args: list[torch.Tensor]
 NOT_TORCH = {"recsys": "an implicit ALS factorisation", "index": "a vector index"}
 
 
+@contextlib.contextmanager
+def _no_fast_path() -> Iterator[None]:
+    enabled = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(enabled)
+
+
 def check_exportable(model_dir: str | Path) -> None:
     """Refuse, in one line and before loading anything, a model directory whose model is no
     torch module."""
@@ -180,8 +192,10 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path,
     temp = Path(temp_name)
     try:
         try:
-            # Tracer warnings are what the verification below checks for real.
-            with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            # Tracer warnings are what the verification below checks for real. Fused
+            # inference kernels (nn.MultiheadAttention's fast path) have no ONNX form.
+            with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings(), \
+                    _no_fast_path():
                 warnings.simplefilter("ignore")
                 if fmt == "onnx":
                     _export_onnx(module, graph.trace, graph.inputs, graph.outputs, temp,

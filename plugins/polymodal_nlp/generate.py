@@ -284,7 +284,8 @@ class Generator(BasePredictor):
         return super().predict(records, batch_size)
 
     def export_graph(self, records: list[Record] | None) -> ExportGraph:
-        """Token ids [B, T] -> next-token logits [B, T, V] (no cache); the sampling loop
+        """Token ids and attention mask [B, T] -> next-token logits [B, T, V] (no cache;
+        left padding is the runtime's, as in ``generate``); the sampling loop
         and the tokenizer (the model directory's) stay with the runtime."""
         import torch
 
@@ -294,8 +295,9 @@ class Generator(BasePredictor):
             raise DataError("export needs example text of at least six tokens")
         trace = torch.tensor([ids[:3]])
         check = torch.tensor([ids[:6], ids[-6:]])
-        return ExportGraph(module=_Logits(self.model), inputs=["input_ids"],
-                           outputs=["logits"], trace=[trace], check=[check],
+        return ExportGraph(module=_Logits(self.model), inputs=["input_ids", "attention_mask"],
+                           outputs=["logits"], trace=[trace, torch.ones_like(trace)],
+                           check=[check, torch.ones_like(check)],
                            sidecar={"task": "generation",
                                     "tokenizer": str(self.directory.resolve())})
 
@@ -316,8 +318,9 @@ class _Logits(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: Any) -> Any:
-        return self.model(input_ids=input_ids, use_cache=False).logits
+    def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask,
+                          use_cache=False).logits
 
 
 def _options_of(record: Record) -> dict[str, Any]:

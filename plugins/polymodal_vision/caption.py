@@ -179,20 +179,24 @@ class CaptionModel(BasePredictor):
 
     def export_graph(self, records: list[Record] | None) -> ExportGraph:
         """Normalised pixels [B, 3, S, S] and a caption prefix of word ids [B, L] ->
-        next-word logits [B, L, V]; the beam search over it and the vocabulary (in the
-        sidecar) stay with the runtime."""
+        next-word logits [B, L, V], L fixed at the longest caption (``prefix_length``:
+        nn.MultiheadAttention traces its sequence length as a constant). The decoder is
+        causal, so the logits at position t depend only on ``ids[:, :t + 1]``: a runtime
+        pads the prefix to L and reads position t. The beam search over it and the
+        vocabulary (in the sidecar) stay with the runtime."""
         size = self.model.image_encoder.processor.size
         generator = torch.Generator().manual_seed(0)
-        vocabulary = len(self.vocab.tokens)
+        vocabulary, length = len(self.vocab.tokens), self.spec.max_words + 1
 
-        def batch(n: int, length: int) -> list[torch.Tensor]:
+        def batch(n: int) -> list[torch.Tensor]:
             return [torch.rand(n, 3, size, size, generator=generator) * 2 - 1,
                     torch.randint(0, vocabulary, (n, length), generator=generator)]
 
         return ExportGraph(module=_NextWord(self.model), inputs=["pixels", "ids"],
-                           outputs=["logits"], trace=batch(1, 3), check=batch(3, 5),
-                           fixed_axes={"pixels": [1, 2, 3]},
+                           outputs=["logits"], trace=batch(1), check=batch(3),
+                           fixed_axes={"pixels": [1, 2, 3], "ids": [1]},
                            sidecar={"task": "captioning", "vocabulary": self.vocab.tokens,
+                                    "prefix_length": length,
                                     "max_words": self.spec.max_words})
 
     def score(self, records: list[Record], predictions: list[Record]) -> dict[str, Any]:

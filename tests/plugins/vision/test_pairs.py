@@ -15,7 +15,8 @@ from tests.conftest import run_cli
 def retrieval_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("retrieve") / "model"
     result = run_cli("vision", "retrieve", "train", "--quick", "--out", str(out),
-                     "--set", "train.epochs=16", "--set", "train.lr=0.003", "--json")
+                     "--set", "train.epochs=16", "--set", "train.lr=0.003",
+                     "--set", "validation=0.1", "--json")
     assert result.returncode == 0, result.stderr
     return out, json.loads(result.stdout)
 
