@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polymodal.scenario import DemoData, Scenario
+from polymodal.plugin import DemoData, Scenario
 
 DEFAULT_SPEC = {
     "name": "classify",

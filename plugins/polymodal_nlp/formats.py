@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from polymodal.errors import DataError
-from polymodal.records import Record
+from polymodal.plugin import DataError, Record
 
 
 def read_text_file(path: str | Path) -> str:

@@ -20,11 +20,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from polymodal.errors import DataError, SpecError
-from polymodal.predictor import BasePredictor, ExportGraph
-from polymodal.records import Record
-from polymodal.scenario import DemoData, FitRequest, Scenario
-from polymodal.spec import TrainSpec
+from polymodal.plugin import (
+    BasePredictor,
+    DataError,
+    DemoData,
+    ExportGraph,
+    FitRequest,
+    Record,
+    Scenario,
+    SpecError,
+    TrainSpec,
+)
 
 
 class SmallConfig(BaseModel):
@@ -152,10 +158,10 @@ def train_generator(spec: GenerateSpec, docs: list[str], out_dir: Path,
     best epoch by validation loss, and write the model directory."""
     import torch
 
-    from polymodal.device import pick_device
-    from polymodal.training import (
+    from polymodal.plugin import (
         ModuleSteps,
         fit_steps,
+        pick_device,
         seed_everything,
         training_directory,
         write_run_files,
@@ -208,7 +214,7 @@ class Generator(BasePredictor):
 
     def __init__(self, directory: str | Path, device: str | None = None,
                  precision: str = "fp32") -> None:
-        from polymodal.device import pick_device
+        from polymodal.plugin import pick_device
 
         torch_device = pick_device(device)
         self.directory = Path(directory)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from polymodal.cli.commands import json_option
+from polymodal.plugin import json_option
 
 
 @click.group("generate", help="Text generation from a local causal-LM checkpoint folder.")
@@ -30,7 +30,7 @@ def run_command(prompts: tuple[str, ...], model_dir: str, max_new_tokens: int, g
                 temperature: float, top_k: int, top_p: float, stop: tuple[str, ...],
                 seed: int | None, device: str | None, as_json: bool) -> None:
     """Continue each of PROMPTS."""
-    from polymodal.cli.output import emit_jsonl
+    from polymodal.plugin import emit_jsonl
     from polymodal_nlp.generate import Generator, generation_options
 
     options = generation_options({"max_new_tokens": max_new_tokens, "greedy": greedy,
@@ -47,7 +47,7 @@ def run_command(prompts: tuple[str, ...], model_dir: str, max_new_tokens: int, g
 def with_train_command() -> click.Group:
     """The group with the core ``train`` of nlp.generate plus ``--model CHECKPOINT`` (a
     local folder to fine-tune); the core adds evaluate and predict."""
-    from polymodal.cli.scenarios import train_command
+    from polymodal.plugin import train_command
 
     generate_group.add_command(train_command("nlp.generate", {"model": "model={}"}))
     return generate_group

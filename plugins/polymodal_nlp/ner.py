@@ -12,8 +12,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from polymodal.records import Record
-from polymodal.scenario import DemoData, Scenario
+from polymodal.plugin import DemoData, Record, Scenario
 
 # No validation split by default: the embedded test names are disjoint from training, but a
 # random validation split shares its names with training and saturates early, which makes
@@ -38,7 +37,7 @@ EXAMPLES = [{"text": "Ingrid Holm flew from Reykjavik to a meeting at Northwind 
 def memorised_baseline(train: list[Record], test: list[Record]) -> dict[str, Any]:
     """The CoNLL-2003 baseline: tag every occurrence of an entity string seen in training
     with its most frequent training label."""
-    from polymodal.tasks.token_classification import score_spans
+    from polymodal.plugin import score_spans
 
     labels: dict[str, Counter[str]] = defaultdict(Counter)
     for record in train:

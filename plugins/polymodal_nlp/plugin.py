@@ -61,7 +61,7 @@ def register_scenarios(register: Any) -> None:
 def register_commands(cli: Any) -> None:
     import click
 
-    from polymodal.cli.scenarios import scenario_group
+    from polymodal.plugin import scenario_group
     from polymodal_nlp.generate_cli import with_train_command
     from polymodal_nlp.search import search_group
 

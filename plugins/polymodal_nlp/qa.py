@@ -15,9 +15,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from polymodal.errors import DataError
-from polymodal.predictor import ExportGraph, NamedInputs, WindowedPredictor
-from polymodal.records import Record
+from polymodal.plugin import DataError, ExportGraph, NamedInputs, Record, WindowedPredictor
 from polymodal_nlp.token_model import (
     TokenHeadModel,
     TokenSpec,
@@ -292,7 +290,7 @@ def train_qa(spec: TokenSpec, train: list[Record], test: list[Record] | None, ou
              resume: bool = False) -> dict[str, Any]:
     """Fit the span head over question + context windows with the core Trainer and write
     the model directory (the lexical baseline beside the model in metrics and report)."""
-    from polymodal.training import fit_steps, training_directory, write_run_files
+    from polymodal.plugin import fit_steps, training_directory, write_run_files
     from polymodal_nlp.token_model import window_steps
 
     train = check_records(train, labelled=True)

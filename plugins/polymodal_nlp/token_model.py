@@ -15,7 +15,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from polymodal.spec import InputSpec, TrainSpec
+from polymodal.plugin import InputSpec, TrainSpec
 
 WEIGHTS = "model.safetensors"
 
@@ -52,15 +52,13 @@ def build_text_encoder(spec: TokenSpec, device: torch.device,
                        saved: Path | None = None) -> nn.Module:
     """The spec's text encoder from the registry (a saved directory: config + tokenizer only,
     the weights come from the model file)."""
-    from polymodal.encoders.base import BuildContext
-    from polymodal.hub import get_hub
-    from polymodal.model import build_encoder
+    from polymodal.plugin import BuildContext, build_encoder, get_hub
 
     context = BuildContext(device=device, hub=get_hub(),
                            processor_state={} if saved else None, processor_dir=saved)
     encoder = build_encoder(spec.text, context)
     if not hasattr(encoder.processor, "tokenizer"):
-        from polymodal.errors import SpecError
+        from polymodal.plugin import SpecError
 
         raise SpecError(f"spec text.encoder: {spec.text.encoder!r} has no sub-word tokenizer "
                         "with offsets; use minilm or hf-text")
@@ -82,8 +80,7 @@ def new_token_model(spec: TokenSpec, outputs: int, device: str | None
                     ) -> tuple[torch.device, TokenHeadModel]:
     """A fresh, seeded model for training: the spec's encoder with an ``outputs``-wide head,
     on ``device`` (default: the best available)."""
-    from polymodal.device import pick_device
-    from polymodal.training import seed_everything
+    from polymodal.plugin import pick_device, seed_everything
 
     torch_device = pick_device(device)
     seed_everything(spec.train.seed)
@@ -125,10 +122,7 @@ def load_token_model(directory: Path, device: str | None
     """(spec, model in eval mode, head labels, manifest, device) of a saved directory."""
     from safetensors.torch import load_file
 
-    from polymodal.artifacts import read_manifest
-    from polymodal.device import pick_device
-    from polymodal.errors import ArtifactError
-    from polymodal.spec import parse_model_spec
+    from polymodal.plugin import ArtifactError, parse_model_spec, pick_device, read_manifest
 
     manifest = read_manifest(directory)
     data = dict(manifest["spec"])
@@ -149,7 +143,7 @@ def window_steps(model: TokenHeadModel, encoding: Any, targets: dict[str, torch.
                  loss_fn: Any, spec: TokenSpec) -> tuple[Any, list[int]]:
     """The model's training steps over the windows of ``encoding`` (items: window
     indices); ``loss_fn(logits, targets_of_the_batch)`` is the scenario's."""
-    from polymodal.training import ModuleSteps
+    from polymodal.plugin import ModuleSteps
 
     cpu = torch.device("cpu")
 

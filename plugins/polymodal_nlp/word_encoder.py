@@ -13,15 +13,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from polymodal.encoders.base import (
+from polymodal.plugin import (
     BuildContext,
     Encoder,
     EncoderOutput,
+    InputSpec,
     Processor,
     options_of,
     prepare_processor,
 )
-from polymodal.spec import InputSpec
 from polymodal_nlp.options import WORD_TRANSFORMER
 
 WORD = re.compile(r"[a-z0-9]+")

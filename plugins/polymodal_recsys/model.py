@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from polymodal.errors import DataError
+from polymodal.plugin import DataError
 
 
 def limit_blas_threads() -> None:

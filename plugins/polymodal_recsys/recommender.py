@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from polymodal.errors import ArtifactError, DataError
-from polymodal.records import Record
+from polymodal.plugin import ArtifactError, DataError, Record
 
 FACTORS = "factors.safetensors"
 IDS = "ids.json"
@@ -167,7 +166,7 @@ class Recommender:
         """Write the model directory atomically (``DIR.partial`` renamed at the end)."""
         from safetensors.numpy import save_file
 
-        from polymodal.artifacts import building_directory, write_manifest
+        from polymodal.plugin import building_directory, write_manifest
 
         with building_directory(directory) as work:
             save_file({"user_factors": _dense(self.model.user_factors),
@@ -209,7 +208,7 @@ def load_recommender(directory: str | Path, device: str | None = None,
     from safetensors.numpy import load_file
     from scipy.sparse import csr_matrix
 
-    from polymodal.artifacts import read_manifest
+    from polymodal.plugin import read_manifest
     from polymodal_recsys.spec import parse_recsys_spec
 
     directory = Path(directory)

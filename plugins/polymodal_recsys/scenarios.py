@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polymodal.scenario import DemoData, FitRequest, Scenario
+from polymodal.plugin import DemoData, FitRequest, Scenario
 
 # Tuned with `polymodal recsys cf tune` on a validation split carved from the training
 # split (docs/recsys.md has the search and its result).
@@ -23,7 +23,7 @@ QUICK_OVERRIDES = ["model.iterations=3", "model.factors=8"]
 
 
 def spec_for(name: str, overrides: list[str] | None = None, quick: bool = False) -> Any:
-    from polymodal.spec import apply_overrides
+    from polymodal.plugin import apply_overrides
     from polymodal_recsys.spec import parse_recsys_spec
 
     base = HYBRID_SPEC if name == "recsys.hybrid" else CF_SPEC
@@ -55,7 +55,7 @@ def recsys_demo() -> DemoData:
 def fit_recsys(request: FitRequest) -> dict[str, Any]:
     """ALS (and, for hybrid, the content map for cold-start items) on the interaction rows;
     the held-out split is the spec's (``evaluation``), cut from them."""
-    from polymodal.training import fit_events
+    from polymodal.plugin import fit_events
     from polymodal_recsys.data import Columns, rows_interactions
     from polymodal_recsys.train import train_cf, train_hybrid
 

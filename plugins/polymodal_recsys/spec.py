@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from polymodal.errors import SpecError
+from polymodal.plugin import SpecError
 
 
 class _Strict(BaseModel):

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from polymodal.errors import DataError
+from polymodal.plugin import DataError
 from polymodal_recsys.data import IdMap, Interactions, matrix, positives, split
 from polymodal_recsys.metrics import evaluate_cf, ranking_metrics, recall_on_items
 from polymodal_recsys.model import check_weights, fit, limit_blas_threads
@@ -62,7 +62,7 @@ def train_hybrid(spec: Any, data: Interactions, out_dir: Path | None = None,
     """Hold out ``cold_fraction`` of the items entirely, fit CF on the rest, map content
     embeddings (registered encoder) to item factors by ridge regression, and measure how well
     warm users' held-out interactions with the cold items are recovered."""
-    from polymodal.embedding import embed_values
+    from polymodal.plugin import embed_values
 
     limit_blas_threads()
     hybrid = spec.hybrid

@@ -12,10 +12,15 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from polymodal.errors import DataError
-from polymodal.predictor import BasePredictor, ExportGraph
-from polymodal.records import Record
-from polymodal.spec import InputSpec, TrainSpec, parse_model_spec
+from polymodal.plugin import (
+    BasePredictor,
+    DataError,
+    ExportGraph,
+    InputSpec,
+    Record,
+    TrainSpec,
+    parse_model_spec,
+)
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 
@@ -234,15 +239,15 @@ def train_captioner(spec: CaptionSpec, train: list[Record], test: list[Record] |
                     resume: bool = False) -> dict[str, Any]:
     """Fit the captioner with the core Trainer (the best epoch by validation loss) and write
     the model directory."""
-    from polymodal.device import pick_device
-    from polymodal.encoders.base import BuildContext
-    from polymodal.hub import get_hub
-    from polymodal.model import build_encoder
-    from polymodal.pipeline import split_validation
-    from polymodal.training import (
+    from polymodal.plugin import (
+        BuildContext,
         ModuleSteps,
+        build_encoder,
         fit_steps,
+        get_hub,
+        pick_device,
         seed_everything,
+        split_validation,
         training_directory,
         write_run_files,
     )
@@ -291,12 +296,14 @@ def train_captioner(spec: CaptionSpec, train: list[Record], test: list[Record] |
 
 def load_captioner(directory: str | Path, device: str | None = None,
                    precision: str = "fp32") -> CaptionModel:
-    from polymodal.artifacts import read_manifest
-    from polymodal.device import pick_device
-    from polymodal.encoders.base import BuildContext
-    from polymodal.errors import ArtifactError
-    from polymodal.hub import get_hub
-    from polymodal.model import build_encoder
+    from polymodal.plugin import (
+        ArtifactError,
+        BuildContext,
+        build_encoder,
+        get_hub,
+        pick_device,
+        read_manifest,
+    )
     from polymodal_vision.retrieve import load_module_files, load_weights
 
     directory = Path(directory)

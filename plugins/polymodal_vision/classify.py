@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from polymodal.scenario import DemoData, Scenario
+from polymodal.plugin import DemoData, Scenario
 
 SPEC = {
     "name": "digits",

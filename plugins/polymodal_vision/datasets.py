@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from polymodal.records import Record
+from polymodal.plugin import Record
 
 
 def cache_dir(name: str) -> Path:

@@ -9,16 +9,16 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from polymodal.encoders.base import (
+from polymodal.plugin import (
     BuildContext,
     Encoder,
     EncoderOutput,
+    InputSpec,
     Processor,
+    SpecError,
     options_of,
     prepare_processor,
 )
-from polymodal.errors import SpecError
-from polymodal.spec import InputSpec
 from polymodal_vision.options import BACKBONE, SMALL_CNN
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -165,7 +165,7 @@ BACKBONE_DIMS = {"resnet18": 512, "resnet50": 2048, "mobilenet_v3_small": 576,
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A weights file: safetensors, or a state dict through torch.load(weights_only=True)."""
-    from polymodal.errors import ArtifactError
+    from polymodal.plugin import ArtifactError
 
     path = Path(path)
     if not path.is_file():

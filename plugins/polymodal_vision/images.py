@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from polymodal.errors import DataError, RequestTooLarge
+from polymodal.plugin import DataError, RequestTooLarge
 
 # Larger images are refused (PIL's decompression-bomb guard), not decoded: 64 megapixels.
 MAX_PIXELS = 64_000_000

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from polymodal.cli.commands import json_option
+from polymodal.plugin import json_option
 
 
 @click.command("index")
@@ -17,8 +17,7 @@ from polymodal.cli.commands import json_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 def index_command(images: tuple[str, ...], model_dir: str, out_dir: str) -> None:
     """Embed IMAGES (files, or folders of .png/.jpg) with the model's image tower."""
-    from polymodal.errors import DataError
-    from polymodal.vector_index import write_index
+    from polymodal.plugin import DataError, write_index
     from polymodal_vision.retrieve import load_retriever
 
     paths: list[str] = []
@@ -47,8 +46,7 @@ def index_command(images: tuple[str, ...], model_dir: str, out_dir: str) -> None
 @json_option
 def query_command(index_dir: str, text: str, k: int, as_json: bool) -> None:
     """The K indexed images closest to TEXT (cosine similarity)."""
-    from polymodal.cli.output import emit_json
-    from polymodal.vector_index import read_index, top_k
+    from polymodal.plugin import emit_json, read_index, top_k
     from polymodal_vision.retrieve import load_retriever
 
     meta, vectors, items = read_index(index_dir, "image index")

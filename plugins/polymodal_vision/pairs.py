@@ -10,8 +10,7 @@ from typing import Any
 
 import click
 
-from polymodal.records import Record
-from polymodal.scenario import DemoData, FitRequest, Scenario
+from polymodal.plugin import DemoData, FitRequest, Record, Scenario
 
 TRAIN_SCENES, TEST_SCENES = 3000, 500
 QUICK_SCENES = 400

@@ -15,13 +15,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from polymodal.errors import DataError, SpecError
-from polymodal.predictor import BasePredictor, ExportGraph
-from polymodal.records import Record
+from polymodal.plugin import BasePredictor, DataError, ExportGraph, Record, SpecError
 
 if TYPE_CHECKING:
-    from polymodal.distributed import DistContext
-from polymodal.spec import InputSpec, TrainSpec, parse_model_spec
+    from polymodal.plugin import DistContext
+from polymodal.plugin import InputSpec, TrainSpec, parse_model_spec
 
 WEIGHTS = "model.safetensors"
 
@@ -74,7 +72,7 @@ class DualEncoder(nn.Module):
     def loss(self, images: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
         """Symmetric InfoNCE with in-batch negatives: under torch.distributed the negatives
         are the whole global batch (every rank's pairs, gathered), as in one process."""
-        from polymodal.distributed import gather_with_grad
+        from polymodal.plugin import gather_with_grad
 
         images, texts = gather_with_grad(images), gather_with_grad(texts)
         scale = self.logit_scale.exp().clamp(max=100.0)
@@ -87,9 +85,7 @@ class DualEncoder(nn.Module):
 def _image_encoder(spec: RetrieveSpec, image_state: dict[str, Any] | None,
                    device: torch.device) -> nn.Module:
     """The image tower (the text tower is frozen: its caption vectors are computed once)."""
-    from polymodal.encoders.base import BuildContext
-    from polymodal.hub import get_hub
-    from polymodal.model import build_encoder
+    from polymodal.plugin import BuildContext, build_encoder, get_hub
 
     if not spec.text.frozen:
         raise SpecError("spec text.frozen: vision.retrieve trains with a frozen text tower "
@@ -102,7 +98,7 @@ def _image_encoder(spec: RetrieveSpec, image_state: dict[str, Any] | None,
 def text_vectors(spec: RetrieveSpec, texts: list[str], device: str | None = None
                  ) -> torch.Tensor:
     """The frozen text tower's vectors (shared through the component hub)."""
-    from polymodal.embedding import embed_values
+    from polymodal.plugin import embed_values
 
     if any(not isinstance(t, str) or not t.strip() for t in texts):
         raise DataError("a caption is empty or not text")
@@ -248,20 +244,23 @@ def train_retrieval(spec: RetrieveSpec, train: list[Record], test: list[Record] 
     epoch) and write the model directory. Under torchrun (``dist``) every rank trains on
     its share of each global batch, the negatives gathered from all ranks; rank 0 alone
     evaluates and writes (the others return no metrics)."""
-    from polymodal import distributed
-    from polymodal.pipeline import split_validation
-    from polymodal.training import (
+    from polymodal.plugin import (
+        SINGLE_PROCESS,
         ModuleSteps,
+        barrier,
+        distributed_device,
         fit_steps,
+        leave_process_group,
         seed_everything,
+        split_validation,
         training_directory,
         write_run_files,
     )
 
     if len(train) < 2:
         raise DataError("retrieval training needs at least two (image, caption) pairs")
-    dist = dist or distributed.SINGLE
-    torch_device = distributed.device_for(dist, device)
+    dist = dist or SINGLE_PROCESS
+    torch_device = distributed_device(dist, device)
     seed_everything(spec.train.seed)
     fit, val = split_validation(train, spec.validation, spec.train.seed)
     image_encoder = _image_encoder(spec, None, torch_device)
@@ -296,8 +295,8 @@ def train_retrieval(spec: RetrieveSpec, train: list[Record], test: list[Record] 
                             keep_checkpoint=spec.train.keep_checkpoint) as work:
         result = fit_steps(spec.train, steps, fit, val, work, device=torch_device,
                            resume=resume, progress=progress, dist=dist)
-        distributed.barrier()
-        distributed.shutdown()
+        barrier()
+        leave_process_group()
         if not dist.is_main:
             return {}
         metrics: dict[str, Any] = {"train_pairs": len(fit), "validation_pairs": len(val)}
@@ -325,7 +324,7 @@ def load_module_files(directory: Path, what: str) -> tuple[dict[str, Any], dict[
     """(image processor state, weights) of a directory ``save_module`` wrote."""
     from safetensors.torch import load_file
 
-    from polymodal.errors import ArtifactError
+    from polymodal.plugin import ArtifactError
 
     try:
         image_state = json.loads((directory / "processors" / "image.json").read_text())
@@ -336,7 +335,7 @@ def load_module_files(directory: Path, what: str) -> tuple[dict[str, Any], dict[
 
 def load_weights(module: nn.Module, state: dict[str, Any], directory: Path) -> None:
     """``state`` into ``module``, or one line saying the two do not match."""
-    from polymodal.errors import ArtifactError
+    from polymodal.plugin import ArtifactError
 
     try:
         module.load_state_dict(state)
@@ -350,8 +349,7 @@ def load_weights(module: nn.Module, state: dict[str, Any], directory: Path) -> N
 
 def load_retriever(directory: str | Path, device: str | None = None,
                    precision: str = "fp32") -> Retriever:
-    from polymodal.artifacts import read_manifest
-    from polymodal.device import pick_device
+    from polymodal.plugin import pick_device, read_manifest
 
     directory = Path(directory)
     manifest = read_manifest(directory)

@@ -10,7 +10,7 @@ questions (18,918 for training, 3,246 held out)."""
 
 from __future__ import annotations
 
-from polymodal.scenario import DemoData, Scenario
+from polymodal.plugin import DemoData, Scenario
 
 SPEC = {
     "name": "scenes-vqa",
