@@ -153,10 +153,15 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
         import pandas as pd
 
         rows = pd.read_parquet(path).to_dict("records")
-        if not rows:
-            raise DataError(f"{path}: no interactions")
-        return rows
-    return _read_text_rows(path)[0]
+    elif path.suffix in (".jsonl", ".json"):  # records, e.g. a held-out split written out
+        from polymodal.plugin import read_records
+
+        rows = read_records(str(path))
+    else:
+        return _read_text_rows(path)[0]
+    if not rows:
+        raise DataError(f"{path}: no interactions")
+    return rows
 
 
 def first_line(source: str | Path) -> int:
