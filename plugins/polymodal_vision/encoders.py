@@ -135,7 +135,10 @@ class SmallCNN(Encoder):
                        nn.GELU(), nn.Conv2d(c_out, c_out, 3, stride=2, padding=1, bias=False),
                        norm(c_out), nn.GELU()]
         self.features = nn.Sequential(*blocks)
-        self.grid = nn.AdaptiveAvgPool2d(4)
+        final = opts["image_size"]
+        for _ in range(opts["blocks"]):
+            final = -(-final // 2)  # each stride-2 conv halves the map, rounding up
+        self.grid = GridPool(final, 4)
         self.token_projection = nn.Conv2d(channels[-1] + 2 * self.coords, opts["output_dim"], 1)
         self.project = nn.Sequential(nn.Flatten(), nn.Linear(channels[-1] * 16,
                                                              opts["output_dim"]), nn.GELU())
@@ -148,6 +151,25 @@ class SmallCNN(Encoder):
         features = self.features(pixels)
         cells = _with_coordinates(features) if self.coords else features
         return _grid_output(self.token_projection(cells), self.project(self.grid(features)))
+
+
+class GridPool(nn.Module):
+    """``nn.AdaptiveAvgPool2d(cells)`` for a map of known ``size``, as two averaging
+    matrices: the same numbers, and it exports to ONNX for any size (ONNX's adaptive
+    pooling needs the input to be a multiple of the output; a 32 px image after four
+    blocks is a 2x2 map)."""
+
+    def __init__(self, size: int, cells: int) -> None:
+        super().__init__()
+        weights = torch.zeros(cells, size)
+        for i in range(cells):
+            start, end = (i * size) // cells, -(-((i + 1) * size) // cells)
+            weights[i, start:end] = 1.0 / (end - start)
+        self.register_buffer("weights", weights, persistent=False)
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        weights = self.weights.to(maps.dtype)
+        return torch.einsum("bchw,ih,jw->bcij", maps, weights, weights)
 
 
 def _with_coordinates(maps: torch.Tensor) -> torch.Tensor:
