@@ -1,18 +1,39 @@
-"""The core's own plugin: numeric and categorical encoders, the core fusions and tasks, and
-the file readers. Loaded through the ``polymodal`` entry-point group like any plugin.
-Factories are ``module:attr`` strings, so registering imports no torch."""
+"""The core's own plugin: the text, numeric and categorical modalities, their encoders (text
+encoders live in the nlp plugin), the core fusions and tasks, and the file readers. Loaded
+through the ``polymodal`` entry-point group like any plugin. Factories are ``module:attr``
+strings, so registering imports no torch."""
 
 from __future__ import annotations
 
-from typing import Any
+from polymodal.hookspecs import (
+    RegisterEncoder,
+    RegisterFusion,
+    RegisterModality,
+    RegisterReader,
+    RegisterTask,
+    hookimpl,
+)
 
-from polymodal.hookspecs import hookimpl
+# The range of the plugin API this plugin is written for (polymodal.plugin.API_VERSION).
+POLYMODAL_API = ">=1.0,<2"
 
 OPTIONS = "polymodal.component_options"
 
 
 @hookimpl
-def register_encoders(register: Any) -> None:
+def register_modalities(register: RegisterModality) -> None:
+    register("text", value_type=str, expects="a string",
+             samples=["an example review", "a much longer example review text, with more "
+                      "words in it than the first one has"],
+             description="free text")
+    register("numeric", value_type=f"{OPTIONS}:FiniteNumber", expects="a finite number",
+             samples=[1.0, -2.5], description="a float (or integer) value")
+    register("categorical", value_type=str | int, expects="a string or an integer",
+             samples=["a", "b"], description="one category of a fixed set")
+
+
+@hookimpl
+def register_encoders(register: RegisterEncoder) -> None:
     register("numeric", "polymodal.encoders.numeric:NumericEncoder", modality="numeric",
              options=f"{OPTIONS}:NUMERIC",
              description="standardised float column(s) -> small MLP; missing values flagged")
@@ -22,7 +43,7 @@ def register_encoders(register: Any) -> None:
 
 
 @hookimpl
-def register_fusions(register: Any) -> None:
+def register_fusions(register: RegisterFusion) -> None:
     register("concat", "polymodal.fusions:ConcatFusion",
              options=f"{OPTIONS}:ConcatOptions",
              description="concatenate pooled vectors and presence flags")
@@ -42,7 +63,7 @@ def register_fusions(register: Any) -> None:
 
 
 @hookimpl
-def register_tasks(register: Any) -> None:
+def register_tasks(register: RegisterTask) -> None:
     register("classification", "polymodal.tasks.classification:ClassificationTask",
              options=f"{OPTIONS}:ClassificationOptions",
              description="binary/multiclass; accuracy, macro-F1, AUROC")
@@ -61,7 +82,7 @@ def register_tasks(register: Any) -> None:
 
 
 @hookimpl
-def register_readers(register: Any) -> None:
+def register_readers(register: RegisterReader) -> None:
     readers = "polymodal.data.readers"
     register("csv", f"{readers}:read_csv", extensions=[".csv"], description="CSV with header")
     register("tsv", f"{readers}:read_tsv", extensions=[".tsv"], description="TSV with header")

@@ -4,9 +4,14 @@ them (name, type, default) without loading any model code."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from polymodal.options import Options
+
+# The value type of the numeric modality: NaN and Infinity are not numbers a model takes.
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
 
 # Encoders take their options as defaults checked by type (``encoders.base.options_of``).
 NUMERIC = {"dim": 32}

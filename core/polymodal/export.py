@@ -31,9 +31,6 @@ from polymodal.predictor import ExportGraph
 from polymodal.records import Record
 
 FORMATS = ("onnx", "torchscript")
-_SAMPLE_VALUES = {"text": ["an example review", "a much longer example review text, "
-                           "with more words in it than the first one has"],
-                  "numeric": [1.0, -2.5], "categorical": ["a", "b"]}
 
 
 class FlatModel(torch.nn.Module):
@@ -54,14 +51,17 @@ class FlatModel(torch.nn.Module):
 
 
 def sample_records(spec: Any) -> list[Record]:
-    """Two records of different lengths for modalities with a known sample; others need
-    ``--data``."""
+    """Two records from the sample values the inputs' modalities register; a modality with
+    none (files) needs ``--data``."""
+    from polymodal.modalities import modality_named
+
     records: list[Record] = [{}, {}]
     for inp in spec.inputs:
-        if inp.modality not in _SAMPLE_VALUES:
+        samples = modality_named(inp.modality).samples
+        if samples is None:
             raise ArtifactError(f"export needs example records for the {inp.modality} input "
                                 f"{inp.name!r}: pass --data FILE")
-        for record, value in zip(records, _SAMPLE_VALUES[inp.modality], strict=True):
+        for record, value in zip(records, samples[:2], strict=True):
             for field in inp.fields:
                 record[field] = value
     return records
@@ -90,10 +90,13 @@ def spec_graph(model: Any, manifest: dict[str, Any], model_dir: Path,
     check_layout, check_args = _flatten(model, records)
     if trace_layout != check_layout:
         raise ArtifactError("the model's inputs change shape between batches; cannot export")
-    images = {inp.name for inp in model.spec.inputs if inp.modality == "image"}
+    from polymodal.modalities import modality_named
+
+    # A file input's tensors (pixels, samples) keep their traced size beyond the batch axis.
+    files = {inp.name for inp in model.spec.inputs if modality_named(inp.modality).binary}
     fixed = {f"{name}.{key}": list(range(1, tensor.dim()))
              for (name, key), tensor in zip(trace_layout, trace_args, strict=False)
-             if name in images}
+             if name in files}
     return ExportGraph(module=FlatModel(model, trace_layout, fields).eval(),
                        inputs=_names(trace_layout, fields), outputs=["output"],
                        trace=trace_args, check=check_args, fixed_axes=fixed,

@@ -30,17 +30,41 @@ EXPORTS: dict[str, tuple[str, str, str]] = {
                       "a model directory that is missing, unreadable or of another kind"),
     "RequestTooLarge": ("polymodal.errors", "RequestTooLarge",
                         "a served request over a per-request limit (413)"),
+    "API_VERSION": ("polymodal.plugins", "API_VERSION",
+                    "the version of this API; a plugin declares the range it needs"),
+    "RegisterModality": ("polymodal.hookspecs", "RegisterModality",
+                         "the register callback of register_modalities (typed)"),
+    "RegisterEncoder": ("polymodal.hookspecs", "RegisterEncoder",
+                        "the register callback of register_encoders (typed)"),
+    "RegisterFusion": ("polymodal.hookspecs", "RegisterFusion",
+                       "the register callback of register_fusions (typed)"),
+    "RegisterTask": ("polymodal.hookspecs", "RegisterTask",
+                     "the register callback of register_tasks (typed)"),
+    "RegisterReader": ("polymodal.hookspecs", "RegisterReader",
+                       "the register callback of register_readers (typed)"),
+    "RegisterScenario": ("polymodal.hookspecs", "RegisterScenario",
+                         "the register callback of register_scenarios (typed)"),
     # --- records and specs ---
     "Record": ("polymodal.records", "Record", "one example: a dict of field values"),
     "InputSpec": ("polymodal.spec", "InputSpec",
                   "one input of a spec: name, modality, encoder, options, frozen, source"),
+    "TaskSpec": ("polymodal.spec", "TaskSpec",
+                 "a spec's task: name, target field, options (a task factory's argument)"),
     "TrainSpec": ("polymodal.spec", "TrainSpec",
                   "the training settings every model trains with (epochs, lr, batch ...)"),
     "parse_model_spec": ("polymodal.spec", "parse_model_spec",
                          "validate a scenario's pydantic spec with did-you-mean errors"),
+    "Options": ("polymodal.options", "Options",
+                "base of a component's typed options (pydantic; unknown keys refused)"),
+    "parse_options": ("polymodal.options", "parse_options",
+                      "options checked against an Options model, with did-you-mean errors"),
     "apply_overrides": ("polymodal.spec", "apply_overrides",
                         "apply `key.path=value` overrides (`--set`) to spec data"),
     # --- components ---
+    "Modality": ("polymodal.modalities", "Modality",
+                 "a registered modality: wire format, value type, media types, samples"),
+    "modality_named": ("polymodal.modalities", "modality_named",
+                       "the registered modality of a name"),
     "Encoder": ("polymodal.encoders.base", "Encoder",
                 "the encoder contract: processor + forward -> EncoderOutput"),
     "EncoderOutput": ("polymodal.encoders.base", "EncoderOutput",
@@ -163,5 +187,83 @@ def __dir__() -> list[str]:
     return list(__all__)
 
 
-if TYPE_CHECKING:  # what type checkers and editors see
-    pass
+if TYPE_CHECKING:  # what type checkers, editors and the API reference see
+    from polymodal.artifacts import building_directory as building_directory
+    from polymodal.artifacts import read_manifest as read_manifest
+    from polymodal.artifacts import write_manifest as write_manifest
+    from polymodal.cli.commands import json_option as json_option
+    from polymodal.cli.commands import out_dir_option as out_dir_option
+    from polymodal.cli.commands import set_option as set_option
+    from polymodal.cli.output import emit_json as emit_json
+    from polymodal.cli.output import emit_jsonl as emit_jsonl
+    from polymodal.cli.scenarios import option_overrides as option_overrides
+    from polymodal.cli.scenarios import scenario_group as scenario_group
+    from polymodal.cli.scenarios import train_command as train_command
+    from polymodal.cli.scenarios import with_train_options as with_train_options
+    from polymodal.data.readers import read_rdatasets as read_rdatasets
+    from polymodal.data.readers import read_records as read_records
+    from polymodal.device import pick_device as pick_device
+    from polymodal.distributed import SINGLE as SINGLE_PROCESS  # noqa: F401
+    from polymodal.distributed import DistContext as DistContext
+    from polymodal.distributed import barrier as barrier
+    from polymodal.distributed import device_for as distributed_device  # noqa: F401
+    from polymodal.distributed import gather_with_grad as gather_with_grad
+    from polymodal.distributed import mean_over_ranks as mean_over_ranks
+    from polymodal.distributed import shutdown as leave_process_group  # noqa: F401
+    from polymodal.embedding import embed_values as embed_values
+    from polymodal.encoders.base import BuildContext as BuildContext
+    from polymodal.encoders.base import Encoder as Encoder
+    from polymodal.encoders.base import EncoderOutput as EncoderOutput
+    from polymodal.encoders.base import Processor as Processor
+    from polymodal.encoders.base import options_of as options_of
+    from polymodal.encoders.base import prepare_processor as prepare_processor
+    from polymodal.errors import ArtifactError as ArtifactError
+    from polymodal.errors import DataError as DataError
+    from polymodal.errors import FieldError as FieldError
+    from polymodal.errors import PolymodalError as PolymodalError
+    from polymodal.errors import RequestTooLarge as RequestTooLarge
+    from polymodal.errors import SpecError as SpecError
+    from polymodal.fusions import FusedDims as FusedDims
+    from polymodal.fusions import FusedOutput as FusedOutput
+    from polymodal.fusions import Fusion as Fusion
+    from polymodal.hookspecs import RegisterEncoder as RegisterEncoder
+    from polymodal.hookspecs import RegisterFusion as RegisterFusion
+    from polymodal.hookspecs import RegisterModality as RegisterModality
+    from polymodal.hookspecs import RegisterReader as RegisterReader
+    from polymodal.hookspecs import RegisterScenario as RegisterScenario
+    from polymodal.hookspecs import RegisterTask as RegisterTask
+    from polymodal.hookspecs import hookimpl as hookimpl
+    from polymodal.hub import get_hub as get_hub
+    from polymodal.modalities import Modality as Modality
+    from polymodal.modalities import modality_named as modality_named
+    from polymodal.model import build_encoder as build_encoder
+    from polymodal.options import Options as Options
+    from polymodal.options import parse_options as parse_options
+    from polymodal.pipeline import split_validation as split_validation
+    from polymodal.plugins import API_VERSION as API_VERSION
+    from polymodal.predictor import BasePredictor as BasePredictor
+    from polymodal.predictor import ExportGraph as ExportGraph
+    from polymodal.predictor import ModelPredictor as ModelPredictor
+    from polymodal.predictor import NamedInputs as NamedInputs
+    from polymodal.predictor import WindowedPredictor as WindowedPredictor
+    from polymodal.records import Record as Record
+    from polymodal.scenario import DemoData as DemoData
+    from polymodal.scenario import FitRequest as FitRequest
+    from polymodal.scenario import Scenario as Scenario
+    from polymodal.spec import InputSpec as InputSpec
+    from polymodal.spec import TaskSpec as TaskSpec
+    from polymodal.spec import TrainSpec as TrainSpec
+    from polymodal.spec import apply_overrides as apply_overrides
+    from polymodal.spec import parse_model_spec as parse_model_spec
+    from polymodal.tasks.base import Task as Task
+    from polymodal.tasks.token_classification import score_spans as score_spans
+    from polymodal.training import ModuleSteps as ModuleSteps
+    from polymodal.training import Trainable as Trainable
+    from polymodal.training import fit_events as fit_events
+    from polymodal.training import fit_steps as fit_steps
+    from polymodal.training import seed_everything as seed_everything
+    from polymodal.training import training_directory as training_directory
+    from polymodal.training import write_run_files as write_run_files
+    from polymodal.vector_index import read_index as read_index
+    from polymodal.vector_index import top_k as top_k
+    from polymodal.vector_index import write_index as write_index

@@ -2,8 +2,9 @@
 entry-point group.
 
 ``POLYMODAL_PLUGINS`` (comma-separated entry-point names) is an allow-list;
-``POLYMODAL_DISABLE_PLUGINS`` a deny-list. A plugin that fails to import is recorded as
-failed with its error and does not stop the others.
+``POLYMODAL_DISABLE_PLUGINS`` a deny-list. A plugin that fails to import, or that declares
+a range of the plugin API (``POLYMODAL_API = ">=1.0,<2"`` in its module) this polymodal is
+not in, is recorded as failed with the reason and does not stop the others.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import pluggy
 from polymodal import hookspecs
 
 ENTRY_POINT_GROUP = "polymodal"
+# The version of ``polymodal.plugin`` and the hooks: the minor grows with additions, the
+# major with changes a plugin written for the previous one may break on.
+API_VERSION = "1.0"
 
 
 @dataclass
@@ -30,6 +34,7 @@ class PluginInfo:
     status: str  # "loaded" | "failed" | "disabled"
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
+    api: str | None = None  # the plugin API range it declares (POLYMODAL_API)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,6 +44,7 @@ class PluginInfo:
             "status": self.status,
             "hooks": self.hooks,
             "error": self.error,
+            "api": self.api,
         }
 
 
@@ -47,6 +53,22 @@ def _env_list(var: str) -> set[str] | None:
     if raw is None:
         return None
     return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def api_mismatch(module: Any) -> str | None:
+    """Why a plugin cannot run on this API version (its ``POLYMODAL_API``), or None."""
+    wanted = getattr(module, "POLYMODAL_API", None)
+    if wanted is None:
+        return None
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        accepted = SpecifierSet(str(wanted))
+    except InvalidSpecifier:
+        return f"POLYMODAL_API {wanted!r} is not a version range (write e.g. '>=1.0,<2')"
+    if API_VERSION not in accepted:
+        return f"needs polymodal plugin API {wanted}; this polymodal has {API_VERSION}"
+    return None
 
 
 def _dist_version(ep: metadata.EntryPoint) -> str | None:
@@ -76,6 +98,13 @@ class PluginManager:
                 continue
             try:
                 module = ep.load()
+                api = getattr(module, "POLYMODAL_API", None)
+                api = None if api is None else str(api)
+                mismatch = api_mismatch(module)
+                if mismatch is not None:
+                    self.infos[ep.name] = PluginInfo(ep.name, ep.value, version, "failed",
+                                                     error=mismatch, api=api)
+                    continue
                 self.pm.register(module, name=ep.name)
             except Exception as exc:  # a broken plugin must not break the CLI
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -84,7 +113,8 @@ class PluginManager:
             hooks = sorted(
                 caller.name for caller in self.pm.get_hookcallers(module) or []
             )
-            self.infos[ep.name] = PluginInfo(ep.name, ep.value, version, "loaded", hooks=hooks)
+            self.infos[ep.name] = PluginInfo(ep.name, ep.value, version, "loaded", hooks=hooks,
+                                             api=api)
 
     def impls(self, hook_name: str) -> list[tuple[str, Any]]:
         """(plugin name, implementation function) for every plugin implementing a hook."""

@@ -1,4 +1,4 @@
-"""The component registry: encoders, fusions, tasks, readers and scenarios by name.
+"""The component registry: encoders, fusions, tasks, readers, scenarios and modalities by name.
 
 Entries keep their factory as given (a callable or a ``"module:attr"`` string) and resolve it
 only when a component is built, so listing imports no torch. A name registered twice is an
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polymodal.errors import DataError, PluginError, unknown
+from polymodal.modalities import Modality
 
 KINDS = ("encoder", "fusion", "task", "reader", "scenario")
 _HOOK_FOR_KIND = {
@@ -91,6 +92,26 @@ class Registry:
 
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        self._modalities: dict[str, Modality] = {}
+
+    def add_modality(self, modality: Modality) -> None:
+        existing = self._modalities.get(modality.name)
+        if existing is not None:
+            raise PluginError(
+                f"modality {modality.name!r} is registered twice: by plugin "
+                f"{existing.plugin!r} and by plugin {modality.plugin!r}"
+            )
+        self._modalities[modality.name] = modality
+
+    def modality(self, name: str) -> Modality:
+        """A registered modality; one no plugin registers is refused naming the known."""
+        if name not in self._modalities:
+            raise unknown("modality", name, self._modalities)
+        return self._modalities[name]
+
+    def modalities(self, pattern: str = "*") -> list[Modality]:
+        return [m for name, m in sorted(self._modalities.items())
+                if fnmatch.fnmatch(name, pattern)]
 
     def add(self, entry: Entry) -> None:
         table = self._entries[entry.kind]
@@ -159,12 +180,33 @@ def _registrar(registry: Registry, kind: str, plugin: str) -> Callable[..., None
     return register
 
 
+def _modality_registrar(registry: Registry, plugin: str) -> Callable[..., None]:
+    def register(
+        name: str,
+        *,
+        wire: str = "value",
+        value_type: Any = None,
+        media_types: list[str] | tuple[str, ...] = (),
+        samples: list[Any] | tuple[Any, ...] | None = None,
+        description: str = "",
+        expects: str = "",
+        schema: dict[str, Any] | None = None,
+    ) -> None:
+        registry.add_modality(Modality(
+            name, wire, plugin, value_type, tuple(media_types),
+            None if samples is None else tuple(samples), description, expects, schema))
+
+    return register
+
+
 def build_registry() -> Registry:
     """Ask every loaded plugin to register its components, attributing each to its plugin."""
     from polymodal.plugins import get_plugin_manager
 
     manager = get_plugin_manager()
     registry = Registry()
+    for plugin_name, function in manager.impls("register_modalities"):
+        function(register=_modality_registrar(registry, plugin_name))
     for kind in KINDS:
         for plugin_name, function in manager.impls(_HOOK_FOR_KIND[kind]):
             function(register=_registrar(registry, kind, plugin_name))

@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from polymodal.errors import SpecError, closest, unknown
+from polymodal.errors import SpecError, UnknownNameError, closest, unknown
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -295,6 +295,10 @@ def check_component_names(spec: Spec) -> None:
 
     registry = get_registry()
     for inp in spec.inputs:
+        try:
+            registry.modality(inp.modality)
+        except UnknownNameError as exc:
+            raise SpecError(f"spec: inputs[{inp.name}]: {exc}") from None
         if inp.encoder not in registry.names("encoder"):
             raise SpecError(
                 f"spec: inputs[{inp.name}]: " + str(unknown("encoder", inp.encoder,

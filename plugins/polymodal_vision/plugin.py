@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from polymodal import hookimpl
+from polymodal.plugin import RegisterEncoder, RegisterModality, RegisterScenario, hookimpl
+
+if TYPE_CHECKING:
+    import click
+
+# The range of the plugin API this plugin is written for (polymodal.plugin.API_VERSION).
+POLYMODAL_API = ">=1.0,<2"
 
 BACKBONES = ("resnet18", "resnet50", "mobilenet_v3_small", "efficientnet_b0",
              "convnext_tiny")
 
 
 @hookimpl
-def register_encoders(register: Any) -> None:
+def register_modalities(register: RegisterModality) -> None:
+    register("image", wire="binary",
+             media_types=["image/png", "image/jpeg", "image/bmp", "image/gif", "image/tiff",
+                          "image/webp"],
+             description="an image file (PNG, JPEG, BMP, GIF, TIFF, WebP)")
+
+
+@hookimpl
+def register_encoders(register: RegisterEncoder) -> None:
     register("small-cnn", "polymodal_vision.encoders:SmallCNN", modality="image",
              options="polymodal_vision.options:SMALL_CNN",
              description="4-block CNN for 32-128 px images, trained from scratch")
@@ -23,7 +37,7 @@ def register_encoders(register: Any) -> None:
 
 
 @hookimpl
-def register_scenarios(register: Any) -> None:
+def register_scenarios(register: RegisterScenario) -> None:
     register("vision.classify", "polymodal_vision.classify:classify_scenario",
              description="image -> label (embedded: scikit-learn digits)")
     register("vision.faces", "polymodal_vision.classify:faces_scenario",
@@ -37,7 +51,7 @@ def register_scenarios(register: Any) -> None:
 
 
 @hookimpl
-def register_commands(cli: Any) -> None:
+def register_commands(cli: click.Group) -> None:
     import click
 
     from polymodal_vision.pairs import retrieve_extra_verbs

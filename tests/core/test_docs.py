@@ -27,12 +27,60 @@ def test_hooks_exist() -> None:
             "register_scenarios", "register_commands", "on_training_event"} <= set(hook_names())
 
 
+def signature_line(name: str, function: object) -> str:
+    """``name(param: Type = default, *, ...) -> Return`` as docs/hooks.md writes it."""
+    signature = inspect.signature(function)  # type: ignore[arg-type]
+    parts: list[str] = []
+    for param in signature.parameters.values():
+        if param.name == "self":
+            continue
+        if param.kind == param.KEYWORD_ONLY and "*" not in parts:
+            parts.append("*")
+        text = param.name
+        if param.annotation is not param.empty:
+            text += f": {param.annotation}"
+        if param.default is not param.empty:
+            text += f" = {param.default!r}"
+        parts.append(text)
+    return f"{name}({', '.join(parts)}) -> {signature.return_annotation}"
+
+
+def hook_section(name: str) -> str:
+    text = (DOCS / "hooks.md").read_text()
+    match = re.search(rf"^## {name}\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+    assert match, f"docs/hooks.md has no section for {name}"
+    return match.group(1)
+
+
+# The typed callback each registration hook is given.
+CALLBACKS = {"register_modalities": "RegisterModality", "register_encoders": "RegisterEncoder",
+             "register_fusions": "RegisterFusion", "register_tasks": "RegisterTask",
+             "register_readers": "RegisterReader", "register_scenarios": "RegisterScenario"}
+
+
 @pytest.mark.parametrize("name", hook_names())
-def test_every_hook_is_documented(name: str) -> None:
-    doc = inspect.getdoc(getattr(hookspecs, name)) or ""
+def test_every_hook_is_documented_with_its_real_signature(name: str) -> None:
+    hook = getattr(hookspecs, name)
+    doc = inspect.getdoc(hook) or ""
     assert "Called" in doc and "Return" in doc, f"{name} docstring lacks when/returns"
-    headings = re.findall(r"^## (\w+)$", (DOCS / "hooks.md").read_text(), flags=re.M)
-    assert name in headings, f"docs/hooks.md has no section for {name}"
+    section = hook_section(name)
+    assert signature_line(name, hook) in section, \
+        f"docs/hooks.md: {name}: write its signature {signature_line(name, hook)}"
+    if name in CALLBACKS:
+        callback = getattr(hookspecs, CALLBACKS[name]).__call__
+        assert signature_line("register", callback) in section, \
+            f"docs/hooks.md: {name}: its register is {signature_line('register', callback)}"
+
+
+def test_the_registrars_accept_every_documented_keyword() -> None:
+    from polymodal.registry import Registry, _modality_registrar, _registrar
+
+    for hook, protocol in CALLBACKS.items():
+        real = (_modality_registrar(Registry(), "t") if hook == "register_modalities"
+                else _registrar(Registry(), "encoder", "t"))
+        accepted = set(inspect.signature(real).parameters)
+        documented = set(inspect.signature(getattr(hookspecs, protocol).__call__).parameters)
+        assert documented - {"self"} <= accepted, (hook, documented - accepted)
 
 
 def yaml_blocks() -> list[tuple[str, str]]:

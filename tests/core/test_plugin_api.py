@@ -35,8 +35,10 @@ def test_built_in_plugins_import_polymodal_only_through_the_plugin_api() -> None
 
 def test_every_public_name_resolves_and_is_documented() -> None:
     import polymodal.plugin as api
+    from tools.plugin_api_doc import markdown
 
     docs = (ROOT / "docs" / "plugin-api.md").read_text()
+    assert docs == markdown(), "docs/plugin-api.md is stale: run `make docs`"
     for name in api.__all__:
         assert getattr(api, name) is not None, name
         assert f"`{name}`" in docs, f"docs/plugin-api.md does not describe {name}"
@@ -58,3 +60,17 @@ def test_importing_light_names_imports_no_torch() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             timeout=120)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_type_checkers_see_every_public_name_where_it_lives() -> None:
+    """The ``if TYPE_CHECKING`` imports (for mypy, editors and the API reference) are
+    EXPORTS exactly: a name added to one and not the other fails here."""
+    import polymodal.plugin as api
+
+    tree = ast.parse((ROOT / "core" / "polymodal" / "plugin.py").read_text())
+    block = next(node for node in tree.body if isinstance(node, ast.If)
+                 and getattr(node.test, "id", None) == "TYPE_CHECKING")
+    seen = {alias.asname or alias.name: (node.module, alias.name)
+            for node in block.body if isinstance(node, ast.ImportFrom)
+            for alias in node.names}
+    assert seen == {name: (module, attr) for name, (module, attr, _) in api.EXPORTS.items()}

@@ -138,19 +138,20 @@ def test_multipart_form_is_one_record(model_dir: Path) -> None:
         assert bad_number.json()["field"] == "price"
         a_file = http.post(url, files={"shop": ("shop.txt", b"north", "text/plain")})
         assert a_file.status_code == 422
-        assert a_file.json() == {"error": "a categorical input takes a value, not a file",
+        assert a_file.json() == {"error": "categorical inputs take a value, not a file",
                                  "field": "shop"}
         assert http.get("/health").status_code == 200
 
 
 def test_binary_fields_take_bytes_never_a_path() -> None:
+    from polymodal.modalities import modality_named
     from polymodal.serving.requests import BadRequest, check_records
 
-    modalities = {"scan": "image", "note": "text"}
+    modalities = {"scan": modality_named("image"), "note": modality_named("text")}
     records = check_records({"records": [{"scan": {"base64": "iVBORw0KGgo="}, "note": "x"}]},
                             modalities)
     assert records == [{"scan": b"\x89PNG\r\n\x1a\n", "note": "x"}]
-    for value, message in (("/etc/passwd", "a image input is a file"),
+    for value, message in (("/etc/passwd", "image inputs are files"),
                            ({"base64": "@@not base64@@"}, "not valid base64")):
         with pytest.raises(BadRequest) as caught:
             check_records({"records": [{"scan": value}]}, modalities)

@@ -21,7 +21,8 @@ def cli() -> None:
     """polymodal: train, evaluate, predict with and serve multimodal models."""
 
 
-for command in (listing.plugins_cmd, listing.components_cmd, listing.scenarios_cmd,
+for command in (listing.plugins_cmd, listing.plugin_group, listing.components_cmd,
+                listing.scenarios_cmd,
                 commands.train_cmd, commands.evaluate_cmd, commands.predict_cmd,
                 commands.demo_cmd, commands.serve_cmd, commands.export_cmd):
     cli.add_command(command)

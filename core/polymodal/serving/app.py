@@ -24,11 +24,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from polymodal.errors import FieldError, PolymodalError, RequestTooLarge
+from polymodal.modalities import modality_named
 from polymodal.serving.batcher import DynamicBatcher, QueueFull, ShuttingDown
 from polymodal.serving.guard import Guard
 from polymodal.serving.requests import (
-    BINARY_MODALITIES,
-    LIST_MODALITIES,
     BadRequest,
     check_records,
     field_modalities,
@@ -96,8 +95,17 @@ def _error(status: int, message: str, field: str | None = None,
 
 
 def describe(name: str, predictor: Any) -> dict[str, Any]:
-    return {"name": name, "scenario": predictor.scenario,
-            "inputs": predictor.describe_inputs(), "outputs": predictor.describe_outputs()}
+    """A served model: its inputs (with each modality's wire format, which the playground
+    builds its form from) and outputs."""
+    inputs = []
+    for item in predictor.describe_inputs():
+        modality = modality_named(item["modality"])
+        wire: dict[str, Any] = {"wire": modality.wire}
+        if modality.media_types:
+            wire["media_types"] = list(modality.media_types)
+        inputs.append({**item, **wire})
+    return {"name": name, "scenario": predictor.scenario, "inputs": inputs,
+            "outputs": predictor.describe_outputs()}
 
 
 def _parse_json(raw: bytes, modalities: dict[str, str], predictor: Any,
@@ -328,25 +336,18 @@ def _endpoint(handler: Any, name: str) -> Any:
     return endpoint
 
 
-_JSON_TYPES: dict[str, Any] = {
-    "text": ["string", "null"], "numeric": ["number", "null"],
-    "categorical": ["string", "integer", "null"], "id": ["string", "integer", "null"]}
-
-
-def _json_property(modality: str, encoder: str) -> dict[str, Any]:
-    description = f"{modality} input, encoder {encoder}"
-    if modality in BINARY_MODALITIES:
-        return {"type": "object", "required": ["base64"], "description": description,
-                "properties": {"base64": {"type": "string", "format": "byte"}}}
-    if modality in LIST_MODALITIES:
-        return {"type": ["array", "null"], "description": description,
-                "items": {"type": ["string", "integer"]}}
-    return {"type": _JSON_TYPES.get(modality, ["string", "null"]), "description": description}
+def _json_property(modality_name: str, encoder: str) -> dict[str, Any]:
+    schema = dict(modality_named(modality_name).schema())
+    described = f"{modality_name} input, encoder {encoder}"
+    schema["description"] = (f"{described}: {schema['description']}"
+                             if schema.get("description") else described)
+    return schema
 
 
 def request_schema(predictor: Any) -> dict[str, Any]:
     """The OpenAPI request body of one model: JSON ``records`` with that model's input
-    fields, or one multipart record (files for binary inputs)."""
+    fields (each its modality's schema), or one multipart record (files for binary
+    inputs)."""
     inputs = predictor.describe_inputs()
     properties = {i["name"]: _json_property(i["modality"], i["encoder"]) for i in inputs}
     record = {"type": "object", "properties": properties, "additionalProperties": True}
@@ -354,6 +355,6 @@ def request_schema(predictor: Any) -> dict[str, Any]:
             "properties": {"records": {"type": "array", "minItems": 1, "items": record}}}
     form = {"type": "object", "properties": {
         i["name"]: {"type": "string", "format": "binary"}
-        if i["modality"] in BINARY_MODALITIES else {"type": "string"} for i in inputs}}
+        if modality_named(i["modality"]).binary else {"type": "string"} for i in inputs}}
     return {"requestBody": {"required": True, "content": {
         "application/json": {"schema": body}, "multipart/form-data": {"schema": form}}}}

@@ -2,8 +2,8 @@
 
 Two body shapes:
 
-- JSON ``{"records": [{field: value, ...}, ...]}``. Binary inputs (images, audio, DICOM)
-  travel as ``{"base64": "..."}`` objects.
+- JSON ``{"records": [{field: value, ...}, ...]}``. Each field is checked by its registered
+  modality (``polymodal.modalities``); binary inputs travel as ``{"base64": "..."}`` objects.
 - ``multipart/form-data``: one record; form fields are values, file parts are the bytes of
   binary inputs (the playground and ``curl -F`` send this).
 
@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from polymodal.modalities import Modality, ValueProblem, modality_named
 from polymodal.records import Record
 
-# Modalities whose values are files (bytes); every other modality takes JSON scalars.
-BINARY_MODALITIES = frozenset({"image", "audio", "dicom"})
-# Modalities whose values are JSON lists of ids (a recommender's "liked" items).
-LIST_MODALITIES = frozenset({"id-list"})
 
 @dataclass
 class BadRequest(Exception):
@@ -35,38 +31,37 @@ class BadRequest(Exception):
     status: int = 422
 
 
-def field_modalities(predictor: Any) -> dict[str, str]:
-    return {i["name"]: i["modality"] for i in predictor.describe_inputs()}
+def field_modalities(predictor: Any) -> dict[str, Modality]:
+    return {i["name"]: modality_named(i["modality"]) for i in predictor.describe_inputs()}
 
 
-def _check_value(value: Any, modality: str, where: str) -> Any:
-    if modality in BINARY_MODALITIES:
-        if isinstance(value, bytes):
-            return value
-        if isinstance(value, dict) and set(value) == {"base64"}:
-            try:
-                return base64.b64decode(str(value["base64"]), validate=True)
-            except (binascii.Error, ValueError):
-                raise BadRequest("not valid base64", where) from None
-        if value is None:
-            return None
-        raise BadRequest(f'a {modality} input is a file: upload it (multipart) or send '
-                         '{"base64": "..."}', where)
-    if isinstance(value, bytes):
-        raise BadRequest(f"a {modality} input takes a value, not a file", where)
-    if modality in LIST_MODALITIES:
-        if value is None or (isinstance(value, list) and all(
-                isinstance(v, str | int) and not isinstance(v, bool) for v in value)):
-            return value
-        raise BadRequest("expected a list of ids (strings or integers)", where)
-    if not isinstance(value, str | int | float | bool | type(None)):
-        raise BadRequest("a field value must be a string, number or null", where)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise BadRequest(f"{value} is not a finite number", where)
-    return value
+def _check_value(value: Any, modality: Modality, where: str, from_form: bool = False) -> Any:
+    if modality.binary and isinstance(value, dict) and set(value) == {"base64"}:
+        try:
+            value = base64.b64decode(str(value["base64"]), validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("not valid base64", where) from None
+    try:
+        return modality.check(value, from_form=from_form)
+    except ValueProblem as problem:
+        path = problem.path
+        at = where if not path else f"{where}{path}" if path.startswith("[") else \
+            f"{where}.{path}"
+        raise BadRequest(problem.message, at) from None
 
 
-def check_records(body: Any, modalities: dict[str, str],
+def _check_upload(upload: Any, modality: Modality, where: str) -> None:
+    """A file part whose declared media type the modality does not accept is refused
+    (no declared type, or application/octet-stream, leaves it to the decoder)."""
+    declared = (getattr(upload, "content_type", None) or "").split(";")[0].strip().lower()
+    if declared and declared != "application/octet-stream" and \
+            declared not in modality.media_types:
+        article = "an" if modality.name[:1] in "aeiou" else "a"
+        raise BadRequest(f"{declared} is not accepted for {article} {modality.name} input; send "
+                         f"{', '.join(modality.media_types)}", where, 415)
+
+
+def check_records(body: Any, modalities: dict[str, Modality],
                   max_records: int | None = None) -> list[Record]:
     """The records of a JSON body, binary fields decoded; BadRequest otherwise."""
     if not isinstance(body, dict) or "records" not in body:
@@ -89,21 +84,19 @@ def check_records(body: Any, modalities: dict[str, str],
     return checked
 
 
-async def form_record(form: Any, modalities: dict[str, str]) -> list[Record]:
-    """One record from a multipart form: files become bytes, numbers are parsed."""
+async def form_record(form: Any, modalities: dict[str, Modality]) -> list[Record]:
+    """One record from a multipart form: files become bytes, other fields are parsed by
+    their modality (a number from its text, an object or list from JSON)."""
     record: Record = {}
     for key, value in form.multi_items():
         if key not in modalities:
             continue
         modality = modalities[key]
         if hasattr(value, "read"):  # an UploadFile
+            if modality.binary:
+                _check_upload(value, modality, key)
             value = await value.read()
-        elif modality == "numeric":
-            try:
-                value = float(value) if value.strip() else None
-            except ValueError:
-                raise BadRequest(f"{value!r} is not a number", key) from None
-        record[key] = _check_value(value, modality, key)
+        record[key] = _check_value(value, modality, key, from_form=True)
     if not record:
         raise BadRequest(f"none of the model's inputs ({', '.join(modalities)}) is present",
                          "form")

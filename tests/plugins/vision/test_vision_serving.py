@@ -77,6 +77,14 @@ def test_only_allow_listed_image_formats_are_opened(digits_model: Path) -> None:
         open_image(EPS, "upload.eps")
     url = f"/v1/models/{digits_model.name}/predict"
     with TestClient(create_app([digits_model], ServeSettings())) as http:
+        # Declared as PostScript: refused by the image modality's media types.
         response = http.post(url, files={"image": ("x.eps", EPS, "application/postscript")})
+        assert response.status_code == 415
+        assert response.json() == {"error": "application/postscript is not accepted for an "
+                                            "image input; send image/png, image/jpeg, "
+                                            "image/bmp, image/gif, image/tiff, image/webp",
+                                   "field": "image"}
+        # Sent as anonymous bytes: the decoder's own allow-list refuses it.
+        response = http.post(url, files={"image": ("x", EPS, "application/octet-stream")})
         assert response.status_code == 422
         assert "accepted format" in response.json()["error"]
