@@ -9,7 +9,7 @@ TORCH := torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0
 # Debian packages the tests drive: headless Chromium for the playground test.
 DEBIAN_TEST_PACKAGES := chromium chromium-driver
 
-.PHONY: venv demo test lint bench clean debian-test-packages
+.PHONY: venv demo test lint typecheck docs bench clean debian-test-packages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,9 +29,23 @@ debian-test-packages:
 	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	    $(DEBIAN_TEST_PACKAGES); }
 
+# Two pytest workers, one torch thread each: most tests start CLI processes, whose start-up
+# (imports) is single-threaded, so two at a time use both cores (measured in
+# docs/benchmarks.md). --dist loadfile keeps a module's fixtures in one worker.
 test: venv debian-test-packages
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/mypy
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+typecheck: venv
+	$(BIN)/mypy
+
+# The documentation site (mkdocs-material), offline, into build/site; plugin-api.md is
+# written from polymodal.plugin first.
+docs: venv
+	$(BIN)/python tools/plugin_api_doc.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: venv
 	$(BIN)/ruff check .

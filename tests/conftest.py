@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import os
 import random
 import signal
 import socket
@@ -15,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from polymodal.testing import run_cli  # noqa: F401 - the suite's tests import it from here
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,10 +137,3 @@ def serving(model_dirs: list[Path], *options: str) -> Iterator[str]:
             server.kill()
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the polymodal CLI in a fresh process (as a user would)."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "polymodal.cli.main", *args],
-                          capture_output=True, text=True, env=full_env, cwd=cwd,
-                          timeout=600)

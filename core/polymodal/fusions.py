@@ -44,6 +44,7 @@ class Fusion(nn.Module):
     and, when it produces a token sequence, ``token_dim`` and ``token_field``."""
 
     output_dim: int
+    output_dims: dict[str, int]  # a late fusion's width per field (its per-field vectors)
     token_dim: int | None = None
     token_field: str | None = None
     late: bool = False
@@ -265,7 +266,7 @@ class TokenFusion(Fusion):
 
             raise SpecError(f"fusion tokens: field {field!r} is not an input "
                             f"({', '.join(input_dims)})")
-        self.token_field = field
+        self.token_field = self.field = field
         self.others = [f for f in self.fields if f != field]
         width = input_dims[field]
         self.output_dim = self.token_dim = width
@@ -275,7 +276,7 @@ class TokenFusion(Fusion):
 
     def forward(self, outputs: dict[str, EncoderOutput],
                 present: dict[str, torch.Tensor]) -> FusedOutput:
-        own = outputs[self.token_field]
+        own = outputs[self.field]
         if own.tokens is None:
             from polymodal.errors import SpecError
 
@@ -289,4 +290,4 @@ class TokenFusion(Fusion):
                                 dim=-1)
             tokens = tokens + self.condition(context).to(tokens.dtype).unsqueeze(1)
         return FusedOutput(pooled=self.dropout(own.pooled), tokens=self.dropout(tokens),
-                           token_mask=mask & present[self.token_field].unsqueeze(1))
+                           token_mask=mask & present[self.field].unsqueeze(1))

@@ -187,7 +187,8 @@ def _inline_definitions(schema: dict[str, Any]) -> dict[str, Any]:
             return [inline(item, seen) for item in node]
         return node
 
-    return inline(schema, ())
+    inlined: dict[str, Any] = inline(schema, ())
+    return inlined
 
 
 def _check_finite(value: Any, path: str) -> None:

@@ -170,7 +170,24 @@ EXPORTS: dict[str, tuple[str, str, str]] = {
                          "the spec overrides those options gave"),
 }
 
-__all__ = sorted(EXPORTS)
+# Spelled out (not sorted(EXPORTS)) so that type checkers see the re-exports; a test keeps
+# the two equal.
+__all__ = [
+    "API_VERSION", "ArtifactError", "BasePredictor", "BuildContext", "DataError", "DemoData",
+    "DistContext", "Encoder", "EncoderOutput", "ExportGraph", "FieldError", "FitRequest",
+    "FusedDims", "FusedOutput", "Fusion", "InputSpec", "Modality", "ModelPredictor", "ModuleSteps",
+    "NamedInputs", "Options", "PolymodalError", "Processor", "Record", "RegisterEncoder",
+    "RegisterFusion", "RegisterModality", "RegisterReader", "RegisterScenario", "RegisterTask",
+    "RequestTooLarge", "SINGLE_PROCESS", "Scenario", "SpecError", "Task", "TaskSpec", "TrainSpec",
+    "Trainable", "WindowedPredictor", "apply_overrides", "barrier", "build_encoder",
+    "building_directory", "distributed_device", "embed_values", "emit_json", "emit_jsonl",
+    "fit_events", "fit_steps", "gather_with_grad", "get_hub", "hookimpl", "json_option",
+    "leave_process_group", "mean_over_ranks", "modality_named", "option_overrides", "options_of",
+    "out_dir_option", "parse_model_spec", "parse_options", "pick_device", "prepare_processor",
+    "read_index", "read_manifest", "read_rdatasets", "read_records", "scenario_group",
+    "score_spans", "seed_everything", "set_option", "split_validation", "top_k", "train_command",
+    "training_directory", "with_train_options", "write_index", "write_manifest", "write_run_files",
+]
 
 
 def __getattr__(name: str) -> Any:

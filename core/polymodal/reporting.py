@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,8 @@ def plot_curves(directory: Path, history: list[dict[str, Any]]) -> list[str]:
     if keys:
         fig, ax = plt.subplots(figsize=(5, 3.2))
         for key in keys:
-            ax.plot(epochs, [row.get(key) for row in history], marker="o", label=key[4:])
+            values = [math.nan if row.get(key) is None else float(row[key]) for row in history]
+            ax.plot(epochs, values, marker="o", label=key[4:])
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation metric")
         ax.legend()

@@ -201,7 +201,8 @@ def run_scenario(scenario: Scenario, out_dir: Any, *, quick: bool = False,
         spec.data.test = test_path
     else:
         train_records, test_records, demo = scenario_records(scenario, quick=quick)
-        if quick:  # the core quick slice keeps as many test records as training ones
+        # The core quick slice keeps as many test records as training ones.
+        if quick and demo is not None:
             test_records = demo.test[: scenario.quick_records]
     result = run_training(spec, out_dir, train_records=train_records,
                           test_records=test_records, device=device, progress=progress,

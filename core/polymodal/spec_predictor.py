@@ -102,6 +102,7 @@ class SpecPredictor(WindowedPredictor):
                 ) -> Record:
         if len(results) == 1:
             return results[0]
+        assert self.token_field is not None  # windows are made only for the token field
         text = record[self.token_field]
         parts = []
         for k, (result, (_, start, end)) in enumerate(zip(results, windows, strict=True)):

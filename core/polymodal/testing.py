@@ -384,9 +384,7 @@ def check_scenario(name: str, workdir: str | Path, *, env: dict[str, str] | None
         _fail(component, f"train --quick failed: {_last_line(trained.stderr)}")
     if json.loads(trained.stdout).get("out") != str(out) or not (out / "polymodal.yaml").exists():
         _fail(component, "train did not write the model directory it reports")
-    card = out / "card.md"
-    if not card.exists():
-        _fail(component, "the model directory has no card.md")
+    _check_artifact(component, out)
 
     demo = load_scenario(name).load_demo()  # type: ignore[misc]
     held_out = _write_jsonl(workdir / "held_out.jsonl", demo.test[:12])
@@ -421,6 +419,21 @@ def check_scenario(name: str, workdir: str | Path, *, env: dict[str, str] | None
             "served": served, "exported": exported.returncode == 0}
 
 
+def _check_artifact(component: str, out: Path) -> None:
+    """What every model directory records: versions, the data's fingerprint, a card."""
+    import yaml
+
+    manifest = yaml.safe_load((out / "polymodal.yaml").read_text())
+    versions = manifest.get("versions") or {}
+    if "polymodal" not in versions or "torch" not in versions:
+        _fail(component, f"polymodal.yaml records no package versions ({versions})")
+    if not str(manifest.get("data_fingerprint", "")).startswith("sha256:"):
+        _fail(component, "polymodal.yaml records no data fingerprint")
+    card = out / "card.md"
+    if not card.exists() or "## Provenance" not in card.read_text():
+        _fail(component, "the model directory has no card.md with its provenance")
+
+
 def _check_served(component: str, model_dir: Path, examples: list[Any]) -> list[Any]:
     from fastapi.testclient import TestClient
 
@@ -452,7 +465,7 @@ def _check_served(component: str, model_dir: Path, examples: list[Any]) -> list[
         bad = client.post(f"/v1/models/{served['name']}/predict", json={"records": [[]]})
         if bad.status_code != 422 or "error" not in bad.json():
             _fail(component, "a malformed record is not a 422 with a JSON error")
-        return predictions
+        return list(predictions)
 
 
 def _wire(value: Any, wire: str) -> Any:

@@ -164,6 +164,8 @@ class TextProcessor(Processor):
 
 
 class HFTextEncoder(Encoder):
+    processor: TextProcessor
+
     """A Hugging Face encoder model, mean- or CLS-pooled."""
 
     pretrained = True

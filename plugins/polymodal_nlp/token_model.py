@@ -9,13 +9,16 @@ the spec plus the head's label names in ``polymodal.yaml``."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from polymodal.plugin import InputSpec, TrainSpec
+
+if TYPE_CHECKING:
+    from polymodal_nlp.text_encoders import HFTextEncoder
 
 WEIGHTS = "model.safetensors"
 
@@ -36,7 +39,7 @@ class TokenSpec(BaseModel):
 class TokenHeadModel(nn.Module):
     """Encoder -> dropout -> linear, one output vector per token."""
 
-    def __init__(self, encoder: nn.Module, outputs: int, dropout: float) -> None:
+    def __init__(self, encoder: HFTextEncoder, outputs: int, dropout: float) -> None:
         super().__init__()
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
@@ -49,7 +52,7 @@ class TokenHeadModel(nn.Module):
 
 
 def build_text_encoder(spec: TokenSpec, device: torch.device,
-                       saved: Path | None = None) -> nn.Module:
+                       saved: Path | None = None) -> HFTextEncoder:
     """The spec's text encoder from the registry (a saved directory: config + tokenizer only,
     the weights come from the model file)."""
     from polymodal.plugin import BuildContext, build_encoder, get_hub
@@ -62,7 +65,7 @@ def build_text_encoder(spec: TokenSpec, device: torch.device,
 
         raise SpecError(f"spec text.encoder: {spec.text.encoder!r} has no sub-word tokenizer "
                         "with offsets; use minilm or hf-text")
-    return encoder
+    return cast("HFTextEncoder", encoder)
 
 
 def tokenize_windows(tokenizer: Any, texts: list[str], *, max_length: int, stride: int,

@@ -88,16 +88,17 @@ def from_rows(rows: list[dict[str, Any]], columns: Columns, path: Path,
         raise DataError(f"{path}: missing column {missing[0]!r} (columns: "
                         f"{', '.join(map(str, rows[0]))}; set the names with --user-column "
                         "/ --item-column)")
-    has_weight = bool(columns.weight) and columns.weight in rows[0]
-    has_time = bool(columns.timestamp) and columns.timestamp in rows[0]
+    user_column, item_column = str(columns.user), str(columns.item)  # present: checked above
+    weight_column = columns.weight if columns.weight in rows[0] else None
+    time_column = columns.timestamp if columns.timestamp in rows[0] else None
     users, items, weights, times = [], [], [], []
     content: dict[str, dict[str, Any]] = {}
     for offset, row in enumerate(rows):
         line = first_line + offset
-        user, item = row.get(columns.user), row.get(columns.item)
+        user, item = row.get(user_column), row.get(item_column)
         if user in (None, "") or item in (None, ""):
-            raise DataError(f"{path}:{line}: empty {columns.user} or {columns.item}")
-        weight = _number(row[columns.weight], path, line, columns.weight) if has_weight \
+            raise DataError(f"{path}:{line}: empty {user_column} or {item_column}")
+        weight = _number(row[weight_column], path, line, weight_column) if weight_column \
             else 1.0
         if weight < 0:
             raise DataError(f"{path}:{line}: negative weight {weight:g} (weights are "
@@ -105,13 +106,13 @@ def from_rows(rows: list[dict[str, Any]], columns: Columns, path: Path,
         users.append(str(user))
         items.append(str(item))
         weights.append(weight)
-        if has_time:
-            times.append(_number(row[columns.timestamp], path, line, columns.timestamp))
+        if time_column:
+            times.append(_number(row[time_column], path, line, time_column))
         if content_fields and str(item) not in content:
             content[str(item)] = {f: row.get(f) for f in content_fields}
     return Interactions(users, items, np.asarray(weights, dtype=np.float32),
-                        np.asarray(times, dtype=np.float64) if has_time else None, content,
-                        columns.weight if has_weight else None, str(path))
+                        np.asarray(times, dtype=np.float64) if time_column else None, content,
+                        weight_column, str(path))
 
 
 def _read_text_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
@@ -281,7 +282,8 @@ def split(data: Interactions, how: str, test_fraction: float, seed: int
         return data.select(~test), data.select(test)
     if how not in ("temporal", "leave_last_out"):
         raise DataError(f"unknown split {how!r}: use temporal, leave_last_out or random")
-    if data.timestamps is None:
+    timestamps = data.timestamps
+    if timestamps is None:
         raise DataError(f"the {how} split needs a timestamp column")
     by_user: dict[str, list[int]] = {}
     for index, user in enumerate(data.users):
@@ -289,7 +291,7 @@ def split(data: Interactions, how: str, test_fraction: float, seed: int
     for indices in by_user.values():
         if len(indices) < 2:
             continue
-        ordered = sorted(indices, key=lambda i: (data.timestamps[i], i))
+        ordered = sorted(indices, key=lambda i: (timestamps[i], i))
         count = 1 if how == "leave_last_out" else max(1, round(len(ordered) * test_fraction))
         test[ordered[len(ordered) - count:]] = True
     return data.select(~test), data.select(test)

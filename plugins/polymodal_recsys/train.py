@@ -145,9 +145,9 @@ def _genre_popularity(data: Interactions, items: IdMap, train_matrix: Any, cold:
                                 .split("|")]) for i in cold])
 
 
-TUNE_GRID = {"factors": [16, 32, 64, 128], "regularization": [0.01, 0.05, 0.1, 0.5],
-             "iterations": [15, 30], "weighting": ["bm25", "tfidf", "alpha"],
-             "alpha": [1.0, 5.0, 20.0]}
+TUNE_GRID: dict[str, list[Any]] = {
+    "factors": [16, 32, 64, 128], "regularization": [0.01, 0.05, 0.1, 0.5],
+    "iterations": [15, 30], "weighting": ["bm25", "tfidf", "alpha"], "alpha": [1.0, 5.0, 20.0]}
 
 
 def tune(spec: Any, data: Interactions, max_trials: int = 24) -> tuple[Any, list[dict]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +21,9 @@ from polymodal.plugin import (
     TrainSpec,
     parse_model_spec,
 )
+
+if TYPE_CHECKING:
+    from polymodal_vision.encoders import ImageEncoder
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 
@@ -76,7 +79,8 @@ class Vocabulary:
 
 
 class Captioner(nn.Module):
-    def __init__(self, spec: CaptionSpec, image_encoder: nn.Module, vocab_size: int) -> None:
+    def __init__(self, spec: CaptionSpec, image_encoder: ImageEncoder, vocab_size: int
+                 ) -> None:
         super().__init__()
         self.image_encoder = image_encoder
         self.memory_projection = nn.Linear(image_encoder.output_dim, spec.hidden)
@@ -258,8 +262,8 @@ def train_captioner(spec: CaptionSpec, train: list[Record], test: list[Record] |
     torch_device = pick_device(device)
     seed_everything(spec.train.seed)
     fit, val = split_validation(train, spec.validation, spec.train.seed)
-    image_encoder = build_encoder(spec.image, BuildContext(
-        device=torch_device, hub=get_hub(), values=[r["image"] for r in fit]))
+    image_encoder = cast("ImageEncoder", build_encoder(spec.image, BuildContext(
+        device=torch_device, hub=get_hub(), values=[r["image"] for r in fit])))
     vocab = Vocabulary.build([r["caption"] for r in fit])
     model = Captioner(spec, image_encoder, len(vocab.tokens)).to(torch_device)
     processor = image_encoder.processor
@@ -315,8 +319,8 @@ def load_captioner(directory: str | Path, device: str | None = None,
         vocab = Vocabulary(json.loads((directory / "vocabulary.json").read_text()))
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{directory}: unreadable vocabulary: {exc}") from None
-    image_encoder = build_encoder(spec.image, BuildContext(
-        device=torch_device, hub=get_hub(), processor_state=image_state))
+    image_encoder = cast("ImageEncoder", build_encoder(spec.image, BuildContext(
+        device=torch_device, hub=get_hub(), processor_state=image_state)))
     model = Captioner(spec, image_encoder, len(vocab.tokens))
     load_weights(model, state, directory)
     return CaptionModel(spec, model.to(torch_device), vocab, torch_device, manifest,

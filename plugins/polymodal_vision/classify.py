@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from polymodal.plugin import DemoData, Scenario
 
-SPEC = {
+SPEC: dict[str, Any] = {
     "name": "digits",
     "data": {"validation": 0.1},
     "inputs": [{"name": "image", "modality": "image", "encoder": "small-cnn",

@@ -17,15 +17,32 @@ def cache_dir(name: str) -> Path:
     return root / name
 
 
+def _build_once(directory: Path, manifest: Path, build: Any) -> None:
+    """Run ``build()`` unless ``manifest`` exists. Two processes asking at once (two
+    trainings, parallel tests) build it once: the second waits on a lock, then finds what
+    the first wrote."""
+    import fcntl
+
+    if manifest.is_file():
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not manifest.is_file():  # not built while this process waited
+            build()
+
+
 def _write_once(directory: Path, build: Any) -> list[Record]:
     """Records of a data set cached in ``directory`` (built by ``build(directory)``)."""
     manifest = directory / "records.jsonl"
-    if not manifest.is_file():
-        directory.mkdir(parents=True, exist_ok=True)
+
+    def write() -> None:
         records = build(directory)
         partial = manifest.with_suffix(".partial")
         partial.write_text("".join(json.dumps(r) + "\n" for r in records))
         partial.replace(manifest)
+
+    _build_once(directory, manifest, write)
     return [json.loads(line) for line in manifest.read_text().splitlines()]
 
 
@@ -88,6 +105,5 @@ def scenes(kind: str, count: int, seed: int, size: int = 64) -> list[Record]:
 
     directory = cache_dir(f"scenes-v4-{size}-{count}-{seed}")
     manifest = directory / f"{kind}.jsonl"
-    if not manifest.is_file():
-        generate(directory, count, size=size, seed=seed)
+    _build_once(directory, manifest, lambda: generate(directory, count, size=size, seed=seed))
     return [json.loads(line) for line in manifest.read_text().splitlines()]

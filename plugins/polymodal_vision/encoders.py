@@ -108,7 +108,13 @@ def _norm_layer(name: str) -> Any:
     raise SpecError(f"small-cnn option norm: 'batch' or 'group', not {name!r}")
 
 
-class SmallCNN(Encoder):
+class ImageEncoder(Encoder):
+    """An encoder of the image modality: its processor is an ``ImageProcessor``."""
+
+    processor: ImageProcessor
+
+
+class SmallCNN(ImageEncoder):
     """Conv blocks (a conv, then a stride-2 conv) for images of 32-128 pixels. The pooled
     vector keeps a 4x4 spatial layout (flattened), so where things are survives pooling; the
     tokens are the last feature map (``blocks`` 3 on 64 px: an 8x8 grid). ``coords`` adds x/y
@@ -205,7 +211,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-class TorchvisionEncoder(Encoder):
+class TorchvisionEncoder(ImageEncoder):
     """A torchvision classification backbone without its classifier. ``weights`` (or the
     input's ``source``) names a local file; without one the backbone starts from random
     weights (then train it, do not freeze it)."""

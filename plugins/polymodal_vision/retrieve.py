@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +19,7 @@ from polymodal.plugin import BasePredictor, DataError, ExportGraph, Record, Spec
 
 if TYPE_CHECKING:
     from polymodal.plugin import DistContext
+    from polymodal_vision.encoders import ImageEncoder
 from polymodal.plugin import InputSpec, TrainSpec, parse_model_spec
 
 WEIGHTS = "model.safetensors"
@@ -46,7 +47,7 @@ def parse_retrieve_spec(data: dict[str, Any]) -> RetrieveSpec:
 
 
 class DualEncoder(nn.Module):
-    def __init__(self, spec: RetrieveSpec, image_encoder: nn.Module, text_dim: int) -> None:
+    def __init__(self, spec: RetrieveSpec, image_encoder: ImageEncoder, text_dim: int) -> None:
         super().__init__()
         self.image_encoder = image_encoder
         hidden = spec.embed_dim * 2
@@ -83,7 +84,7 @@ class DualEncoder(nn.Module):
 
 
 def _image_encoder(spec: RetrieveSpec, image_state: dict[str, Any] | None,
-                   device: torch.device) -> nn.Module:
+                   device: torch.device) -> ImageEncoder:
     """The image tower (the text tower is frozen: its caption vectors are computed once)."""
     from polymodal.plugin import BuildContext, build_encoder, get_hub
 
@@ -91,8 +92,7 @@ def _image_encoder(spec: RetrieveSpec, image_state: dict[str, Any] | None,
         raise SpecError("spec text.frozen: vision.retrieve trains with a frozen text tower "
                         "(its caption vectors are computed once); set frozen: true")
     context = BuildContext(device=device, hub=get_hub(), processor_state=image_state)
-    image_encoder = build_encoder(spec.image, context).to(device)
-    return image_encoder
+    return cast("ImageEncoder", build_encoder(spec.image, context).to(device))
 
 
 def text_vectors(spec: RetrieveSpec, texts: list[str], device: str | None = None
@@ -176,7 +176,9 @@ class Retriever(BasePredictor):
                 return self.model.image_encoder.processor(images[:n])["pixels"]
             return torch.rand(n, 3, size, size, generator=generator) * 2 - 1
 
-        width = self.model.text_projection[0].in_features
+        first = self.model.text_projection[0]
+        assert isinstance(first, nn.Linear)
+        width = first.in_features
         texts = torch.randn(3, width, generator=generator)
         return ExportGraph(module=_TwoTowers(self.model), inputs=["pixels", "text_vectors"],
                            outputs=["image_embedding", "text_embedding"],

@@ -141,6 +141,8 @@ def generate(out_dir: str | Path, count: int, *, size: int = 64, seed: int = 0,
         qa += [{"image": str(path), "question": q, "answer": a}
                for q, a in questions(shapes, rng)]
     files = {"captions": out / "captions.jsonl", "questions": out / "questions.jsonl"}
-    for key, rows in (("captions", captions), ("questions", qa)):
-        files[key].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for key, rows in (("captions", captions), ("questions", qa)):  # each whole or absent
+        partial = files[key].with_suffix(".partial")
+        partial.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        partial.replace(files[key])
     return files

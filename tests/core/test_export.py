@@ -13,8 +13,8 @@ import yaml
 
 import polymodal
 from polymodal.data.collate import Collator
+from polymodal.testing import make_distribution
 from tests.conftest import review_rows, run_cli, write_csv
-from tests.core.test_plugins import make_distribution
 
 RECORDS = [{"review": r["review"]} for r in review_rows(12, seed=5)]
 RECORDS[3]["review"] = "tasty " * 10 + "and fresh"  # a longer one: other padding

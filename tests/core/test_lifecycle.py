@@ -1,6 +1,8 @@
-"""One lifecycle for every registered scenario, through the CLI as a user runs it: the core
-verbs train, evaluate and predict each of them; every artifact records its provenance and
-has a card; a tracking plugin installed outside the repository sees every scenario train."""
+"""One lifecycle for every registered scenario: the conformance kit's ``check_scenario``
+(train, evaluate and predict through the CLI, provenance and card, served in process,
+exported) over the whole registry, so a new scenario is checked without new test code; a
+tracking plugin installed outside the repository sees every scenario train; torchrun,
+SIGTERM and resume."""
 
 from __future__ import annotations
 
@@ -8,22 +10,21 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import run_cli
-from tests.core.test_plugins import make_distribution
-
-# Scenarios that are not trained elsewhere in the suite with the core verbs.
-SCENARIOS = ["nlp.ner", "nlp.qa", "nlp.search", "nlp.generate", "vision.retrieve",
-             "vision.caption", "recsys.cf", "vision.classify"]
-# Scenarios whose model is no torch graph (an index, an ALS factorisation).
-NOT_TORCH = {"nlp.search", "recsys.cf"}
+from polymodal.registry import get_registry
+from polymodal.testing import check_scenario, make_distribution, run_cli
 
 
 def _jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r, default=lambda o: o.tolist()) + "\n"
                             for r in records))
     return path
+
+
+@pytest.mark.parametrize("name", get_registry().names("scenario"))
+def test_every_scenario_passes_the_conformance_kit(name: str, tmp_path: Path) -> None:
+    report = check_scenario(name, tmp_path)
+    assert report["metrics"] and report["predictions"] and report["served"]
 
 
 def test_every_scenario_is_registered_with_the_lifecycle() -> None:
@@ -37,49 +38,6 @@ def test_every_scenario_is_registered_with_the_lifecycle() -> None:
         # A scenario with its own kind of model says all of it: spec, fit and loader.
         assert (scenario.fit is None) == (scenario.spec_model is None) == (
             scenario.load_model is None), name
-
-
-@pytest.mark.parametrize("name", SCENARIOS)
-def test_core_verbs_train_evaluate_and_predict(name: str, tmp_path: Path) -> None:
-    from polymodal.scenario import load_scenario
-
-    domain, _, verb = name.partition(".")
-    out = tmp_path / "model"
-    trained = run_cli(domain, verb, "train", "--quick", "--out", str(out), "--json")
-    assert trained.returncode == 0, trained.stderr
-    assert json.loads(trained.stdout)["out"] == str(out)
-    manifest = yaml.safe_load((out / "polymodal.yaml").read_text())
-    assert manifest["versions"]["torch"].startswith("2.11")
-    assert "plugin:nlp" in manifest["versions"]
-    assert manifest["data_fingerprint"].startswith("sha256:")
-    card = (out / "card.md").read_text()
-    assert "## Provenance" in card and manifest["data_fingerprint"] in card
-
-    demo = load_scenario(name).load_demo()
-    held_out = _jsonl(tmp_path / "held_out.jsonl", demo.test[:12])
-    evaluated = run_cli(domain, verb, "evaluate", str(out), "--data", str(held_out),
-                        "--json")
-    assert evaluated.returncode == 0, evaluated.stderr
-    metrics = json.loads(evaluated.stdout)
-    assert metrics and all(isinstance(k, str) for k in metrics)
-
-    examples = _jsonl(tmp_path / "examples.jsonl", demo.examples)
-    predicted = run_cli(domain, verb, "predict", str(out), "--input", str(examples),
-                        "--device", "cpu")
-    assert predicted.returncode == 0, predicted.stderr
-    lines = predicted.stdout.strip().splitlines()
-    assert len(lines) == len(demo.examples) and all(json.loads(line) for line in lines)
-
-    exported = run_cli("export", str(out), "--format", "onnx", "--out",
-                       str(tmp_path / "model.onnx"), "--data", str(held_out))
-    if name in NOT_TORCH:  # refused in one line, nothing written
-        assert exported.returncode == 2 and "not a torch module" in exported.stderr
-        assert len(exported.stderr.strip().splitlines()) == 1
-        assert not (tmp_path / "model.onnx").exists()
-    else:  # verified against the model on a batch of another shape before it is kept
-        assert exported.returncode == 0, exported.stderr
-        sidecar = json.loads((tmp_path / "model.onnx.json").read_text())
-        assert sidecar["verified_max_abs_diff"] <= 1e-4 and sidecar["outputs"]
 
 
 TRACKER = '''
@@ -116,7 +74,10 @@ def test_a_tracking_plugin_sees_every_scenario_train(name: str, tmp_path: Path) 
 # No dropout and no batch statistics: each process would draw its own masks, and gloo has no
 # SyncBatchNorm. Two processes sum in another order (fp32: ~1e-7 relative), and Adam turns
 # that noise on near-zero gradients into steps of up to lr, so retrieval's quick lr (2e-3)
-# is lowered to NER's scale for a 1e-5 comparison of parameters.
+# is lowered to NER's scale. How far that noise carries the parameters depends on the CPU's
+# kernels (measured: under 1e-5 on one machine, 3.5e-4 for NER and 2.6e-4 for retrieval on
+# another). The global-batch loss of every epoch is the sharp check (equal to 1e-6); the
+# parameters must agree to 1e-3, about ten Adam steps at lr 1e-4.
 EXACT = {"nlp.ner": ["--set", "inputs.0.options.hidden_dropout=0.0",
                      "--set", "task.options.dropout=0.0"],
          "vision.retrieve": ["--set", "image.options.norm=group", "--set", "train.lr=1e-4"]}
@@ -142,7 +103,7 @@ def test_two_processes_train_as_one_with_the_same_global_batch(name: str,
     one, two = (load_file(str(tmp_path / f"m{n}" / "model.safetensors")) for n in (1, 2))
     assert set(one) == set(two)
     worst = max(float((one[k].float() - two[k].float()).abs().max()) for k in one)
-    assert worst < 1e-5, worst
+    assert worst < 1e-3, worst
     test_one, test_two = runs[1]["metrics"]["test"], runs[2]["metrics"]["test"]
     assert test_one["n"] == test_two["n"] > 0
     losses = [[json.loads(line)["train_loss"] for line in

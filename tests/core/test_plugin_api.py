@@ -42,7 +42,7 @@ def test_every_public_name_resolves_and_is_documented() -> None:
     for name in api.__all__:
         assert getattr(api, name) is not None, name
         assert f"`{name}`" in docs, f"docs/plugin-api.md does not describe {name}"
-    assert sorted(dir(api)) == sorted(api.__all__)
+    assert sorted(dir(api)) == sorted(api.__all__) == sorted(api.EXPORTS)
 
 
 def test_a_misspelled_name_is_an_attribute_error_naming_it() -> None:

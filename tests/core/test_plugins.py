@@ -9,18 +9,7 @@ import pytest
 
 from polymodal.errors import PluginError
 from polymodal.registry import Entry, Registry
-from tests.conftest import run_cli
-
-
-def make_distribution(root: Path, name: str, module_source: str,
-                      entry_point: str | None = None) -> Path:
-    """A minimal installed distribution (dist-info + module) on a path of its own."""
-    (root / f"{name}.py").write_text(module_source)
-    info = root / f"{name}-1.2.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
-    (info / "entry_points.txt").write_text(f"[polymodal]\n{entry_point or name} = {name}\n")
-    return root
+from polymodal.testing import make_distribution, run_cli
 
 
 def plugins_json(env: dict[str, str] | None = None) -> dict[str, dict]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from polymodal.testing import make_distribution
 from tests.conftest import review_rows, run_cli, write_csv
-from tests.core.test_plugins import make_distribution
 
 PLUGIN = '''
 import torch

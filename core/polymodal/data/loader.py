@@ -143,7 +143,8 @@ def make_loader(records: list[Record], collate: Any, *, batch_size: int, shuffle
     records sharing a key are batched together; else with ``lengths``, batches are
     bucketed; with ``world_size`` > 1, each rank gets its share of every global batch of
     ``batch_size``."""
-    options = {"shuffle": shuffle, "seed": seed, "rank": rank, "world_size": world_size}
+    options: dict[str, Any] = {"shuffle": shuffle, "seed": seed, "rank": rank,
+                               "world_size": world_size}
     sampler: BucketBatchSampler
     if groups is not None:
         sampler = GroupedBatchSampler(groups, batch_size, **options)
@@ -152,7 +153,7 @@ def make_loader(records: list[Record], collate: Any, *, batch_size: int, shuffle
     else:
         sampler = ShuffledBatchSampler([1] * len(records), batch_size, **options)
     return DataLoader(
-        records,  # type: ignore[arg-type]  - a list is a map-style dataset
+        records,  # type: ignore[arg-type]  # a list is a map-style dataset
         batch_sampler=sampler,
         collate_fn=collate,
         num_workers=num_workers,

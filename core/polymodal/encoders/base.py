@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
@@ -108,7 +108,10 @@ class Encoder(nn.Module):
         return {}
 
 
-def prepare_processor(processor: Processor, context: BuildContext) -> Processor:
+P = TypeVar("P", bound="Processor")
+
+
+def prepare_processor(processor: P, context: BuildContext) -> P:
     """Fit a fresh processor on training values, or restore a saved one."""
     if context.processor_state is not None:
         processor.load_state(context.processor_state)

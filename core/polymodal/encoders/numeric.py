@@ -81,7 +81,7 @@ class NumericProcessor(Processor):
     def fit(self, values: list[Any]) -> None:
         rows = self._rows(values)
         for j in range(self.width):
-            column = [r[j] for r in rows if r[j] is not None]
+            column = [v for r in rows if (v := r[j]) is not None]
             if column:
                 mean = sum(column) / len(column)
                 var = sum((x - mean) ** 2 for x in column) / max(len(column) - 1, 1)

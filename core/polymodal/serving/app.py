@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from polymodal.errors import FieldError, PolymodalError, RequestTooLarge
-from polymodal.modalities import modality_named
+from polymodal.modalities import Modality, modality_named
 from polymodal.serving.batcher import DynamicBatcher, QueueFull, ShuttingDown
 from polymodal.serving.guard import Guard
 from polymodal.serving.requests import (
@@ -108,7 +108,7 @@ def describe(name: str, predictor: Any) -> dict[str, Any]:
             "outputs": predictor.describe_outputs()}
 
 
-def _parse_json(raw: bytes, modalities: dict[str, str], predictor: Any,
+def _parse_json(raw: bytes, modalities: dict[str, Modality], predictor: Any,
                 max_records: int) -> list[Any]:
     """Body -> checked records (runs in a thread: big bodies must not stall the loop)."""
     # json.loads holds the GIL: a body of a million small values would stall every other
@@ -174,7 +174,7 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
     batchers: dict[str, DynamicBatcher] = {}
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(app: FastAPI):
         for name, predictor in predictors.items():
             batcher = DynamicBatcher(
                 predictor.predict, max_batch_size=settings.max_batch_size,
@@ -291,7 +291,7 @@ def create_app(model_dirs: list[str | Path], settings: ServeSettings | None = No
                                "server log")
         return 200, StrictJSONResponse({"predictions": results})
 
-    async def _form_records(request: Request, modalities: dict[str, str]) -> list[Any]:
+    async def _form_records(request: Request, modalities: dict[str, Modality]) -> list[Any]:
         try:
             form = await request.form()
         except Exception as exc:  # starlette raises several types for broken multipart

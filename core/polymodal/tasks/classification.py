@@ -30,7 +30,7 @@ from polymodal.tasks.base import Batch, Task
 class _PositiveClass(BinaryAUROC):
     """Binary AUROC fed with the two-column probability matrix."""
 
-    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:  # type: ignore[override]
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
         super().update(preds[:, 1], target)
 
 

@@ -55,6 +55,9 @@ class SpanScores(Metric):
     """Exact-span true/false positives and false negatives per span type."""
 
     full_state_update = False
+    tp: torch.Tensor  # counts per span type (metric states)
+    fp: torch.Tensor
+    fn: torch.Tensor
 
     def __init__(self, types: list[str]) -> None:
         super().__init__()
