@@ -86,23 +86,41 @@ def spec_graph(model: Any, manifest: dict[str, Any], model_dir: Path,
     if len(records) < 2:
         raise ArtifactError("export needs at least two example records")
     fields = [inp.name for inp in model.spec.inputs]
-    trace_layout, trace_args = _flatten(model, records[:1])
-    check_layout, check_args = _flatten(model, records)
+    with _padded_to_export_lengths(model) as lengths:
+        trace_layout, trace_args = _flatten(model, records[:1])
+        check_layout, check_args = _flatten(model, records)
     if trace_layout != check_layout:
         raise ArtifactError("the model's inputs change shape between batches; cannot export")
     from polymodal.modalities import modality_named
 
-    # A file input's tensors (pixels, samples) keep their traced size beyond the batch axis.
+    # A file input's tensors (pixels, samples), and those padded to an encoder's export
+    # length, keep their traced size beyond the batch axis.
     files = {inp.name for inp in model.spec.inputs if modality_named(inp.modality).binary}
     fixed = {f"{name}.{key}": list(range(1, tensor.dim()))
              for (name, key), tensor in zip(trace_layout, trace_args, strict=False)
-             if name in files}
+             if name in files or name in lengths}
     return ExportGraph(module=FlatModel(model, trace_layout, fields).eval(),
                        inputs=_names(trace_layout, fields), outputs=["output"],
                        trace=trace_args, check=check_args, fixed_axes=fixed,
                        sidecar={"task": manifest["spec"]["task"],
                                 "labels": getattr(model.task, "labels", None),
-                                "processors": str(model_dir.resolve() / "processors")})
+                                "processors": str(model_dir.resolve() / "processors"),
+                                # A runtime pads these inputs to these lengths (pad_to).
+                                "token_lengths": lengths})
+
+
+@contextlib.contextmanager
+def _padded_to_export_lengths(model: Any) -> Iterator[dict[str, int]]:
+    """Pad the inputs whose encoders trace a constant token length (``export_length``)."""
+    lengths = {name: encoder.export_length for name, encoder in model.encoders.items()
+               if encoder.export_length is not None}
+    for name, length in lengths.items():
+        model.encoders[name].processor.pad_to = length
+    try:
+        yield lengths
+    finally:
+        for name in lengths:
+            model.encoders[name].processor.pad_to = None
 
 
 def _names(layout: list[tuple[str, str]], fields: list[str]) -> list[str]:

@@ -47,7 +47,8 @@ class WordProcessor(Processor):
     def __call__(self, values: list[Any]) -> dict[str, torch.Tensor]:
         rows = [[self.index.get(w, UNK) for w in split_words(v)][: self.max_length] or [UNK]
                 for v in values]
-        width = max(len(r) for r in rows)
+        width = self.pad_to or max(len(r) for r in rows)
+        rows = [r[:width] for r in rows]
         ids = torch.full((len(rows), width), PAD, dtype=torch.long)
         for i, row in enumerate(rows):
             ids[i, : len(row)] = torch.tensor(row)
@@ -86,6 +87,10 @@ class WordTransformerEncoder(Encoder):
         self.encoder = nn.TransformerEncoder(layer, opts["layers"], enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
         self.output_dim = dim
+
+    @property
+    def export_length(self) -> int:
+        return self.processor.max_length  # attention's traced shapes keep the length
 
     def forward(self, batch_field: dict[str, torch.Tensor]) -> EncoderOutput:
         ids, mask = batch_field["ids"], batch_field["mask"]

@@ -36,6 +36,11 @@ class Processor:
     such as a tokenizer. ``None`` is the marker for a missing value.
     """
 
+    #: When set, every batch is padded (and cut) to this many tokens. Export sets it, for
+    #: the length of its encoder's ``export_length``; a processor that honours it says so by
+    #: its encoder declaring that length.
+    pad_to: int | None = None
+
     def fit(self, values: list[Any]) -> None:  # noqa: B027 - optional override
         """Learn from training values; most processors need nothing."""
 
@@ -99,6 +104,13 @@ class Encoder(nn.Module):
     pretrained: ClassVar[bool] = False
     output_dim: int
     processor: Processor
+
+    @property
+    def export_length(self) -> int | None:
+        """The token length an exported graph is traced at, for an encoder whose graph keeps
+        it constant (``nn.MultiheadAttention`` traces it so); its processor then honours
+        ``Processor.pad_to`` and export pads every batch to it. ``None``: lengths vary."""
+        return None
 
     def forward(self, batch_field: dict[str, torch.Tensor]) -> EncoderOutput:
         raise NotImplementedError
