@@ -75,9 +75,12 @@ def test_a_tracking_plugin_sees_every_scenario_train(name: str, tmp_path: Path) 
 # SyncBatchNorm. Two processes sum in another order (fp32: ~1e-7 relative), and Adam turns
 # that noise on near-zero gradients into steps of up to lr, so retrieval's quick lr (2e-3)
 # is lowered to NER's scale. How far that noise carries the parameters depends on the CPU's
-# kernels (measured: under 1e-5 on one machine, 3.5e-4 for NER and 2.6e-4 for retrieval on
-# another). The global-batch loss of every epoch is the sharp check (equal to 1e-6); the
-# parameters must agree to 1e-3, about ten Adam steps at lr 1e-4.
+# kernels and thread count (measured: under 1e-5 on one machine; 3.5e-4 for NER and 2.6e-4
+# for retrieval on another, epoch losses equal to 1e-6 there; with one thread per process,
+# epoch losses 6.5e-5 (NER) and 1.8e-4 (retrieval) relative apart). The parameters must
+# agree to 1e-3, about ten Adam steps at lr 1e-4, and the epoch losses to 1e-3 relative: a
+# missing gather (half the negatives) or a per-rank mean is a different loss by far more;
+# tests/core/test_distributed_reductions.py checks the two reductions exactly (float64).
 EXACT = {"nlp.ner": ["--set", "inputs.0.options.hidden_dropout=0.0",
                      "--set", "task.options.dropout=0.0"],
          "vision.retrieve": ["--set", "image.options.norm=group", "--set", "train.lr=1e-4"]}
@@ -108,7 +111,7 @@ def test_two_processes_train_as_one_with_the_same_global_batch(name: str,
     assert test_one["n"] == test_two["n"] > 0
     losses = [[json.loads(line)["train_loss"] for line in
                (tmp_path / f"m{n}" / "metrics.jsonl").read_text().splitlines()] for n in (1, 2)]
-    assert losses[0] == pytest.approx(losses[1], rel=1e-6)  # the same global-batch loss
+    assert losses[0] == pytest.approx(losses[1], rel=1e-3)  # the same global-batch loss
 
 
 def test_a_fitted_scenario_without_distributed_training_refuses_processes(tmp_path: Path
