@@ -1,4 +1,6 @@
-"""A third-party distribution outside the repo registers a fusion a spec uses by name."""
+"""A third-party distribution outside the repo, written against ``polymodal.plugin`` only,
+registers a fusion a spec uses by name, a reader for its own file format that training
+reads, and a CLI command."""
 
 from __future__ import annotations
 
@@ -8,13 +10,12 @@ from pathlib import Path
 import yaml
 
 from polymodal.testing import make_distribution
-from tests.conftest import review_rows, run_cli, write_csv
+from tests.conftest import review_rows, run_cli
 
 PLUGIN = '''
-import torch
+import click
 from torch import nn
-from polymodal import hookimpl
-from polymodal.fusions import Fusion, FusedOutput
+from polymodal.plugin import FusedOutput, Fusion, hookimpl
 
 
 class MeanFusion(Fusion):
@@ -35,9 +36,37 @@ class MeanFusion(Fusion):
         return FusedOutput(pooled=total / count.clamp(min=1.0))
 
 
+def read_reviews(path):
+    """``shop|price|label`` lines; '#' starts a comment."""
+    records = []
+    with open(path) as lines:
+        for line in lines:
+            if line.strip() and not line.startswith("#"):
+                shop, price, label = line.strip().split("|")
+                records.append({"shop": shop, "price": float(price), "label": label})
+    return records
+
+
+@click.command("shout")
+@click.argument("words", nargs=-1)
+def shout(words):
+    """Print WORDS in capitals."""
+    click.echo(" ".join(words).upper())
+
+
 @hookimpl
 def register_fusions(register):
     register("mean-fusion", MeanFusion, description="average of projected modalities")
+
+
+@hookimpl
+def register_readers(register):
+    register("reviews", read_reviews, extensions=[".reviews"], description="shop|price|label")
+
+
+@hookimpl
+def register_commands(cli):
+    cli.add_command(shout)
 '''
 
 
@@ -51,9 +80,18 @@ def test_third_party_fusion_trains(tmp_path: Path) -> None:
     fusions = {c["name"]: c for c in json.loads(listed.stdout)}
     assert fusions["mean-fusion"]["plugin"] == "meanfusion"
 
-    write_csv(tmp_path / "train.csv", review_rows(160))
+    readers = json.loads(run_cli("components", "--kind", "reader", "--json", env=env).stdout)
+    assert {"name": "reviews", "plugin": "meanfusion"}.items() <= {
+        r["name"]: r for r in readers}["reviews"].items()
+    shouted = run_cli("shout", "hello", "there", env=env)
+    assert shouted.returncode == 0 and shouted.stdout == "HELLO THERE\n"
+    assert "shout" in run_cli("--help", env=env).stdout
+
+    rows = review_rows(160)
+    (tmp_path / "train.reviews").write_text("# shop|price|label\n" + "".join(
+        f"{r['shop']}|{r['price']}|{r['label']}\n" for r in rows))
     spec = {
-        "data": {"train": "train.csv"},
+        "data": {"train": "train.reviews"},
         "inputs": [{"name": "shop", "modality": "categorical", "encoder": "categorical"},
                    {"name": "price", "modality": "numeric", "encoder": "numeric"}],
         "fusion": {"name": "mean-fusion", "options": {"width": 8}},
@@ -64,6 +102,7 @@ def test_third_party_fusion_trains(tmp_path: Path) -> None:
     result = run_cli("train", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "m"),
                      "--json", env=env)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["metrics"]["validation"]["accuracy"] > 0.8
+    report = json.loads(result.stdout)
+    assert report["metrics"]["validation"]["accuracy"] > 0.8
     manifest = yaml.safe_load((tmp_path / "m" / "polymodal.yaml").read_text())
     assert manifest["versions"]["plugin:meanfusion"] == "1.2.3"
