@@ -27,9 +27,7 @@ from polymodal.plugin import (
     options_of,
     prepare_processor,
 )
-
-# The encoder's options and their defaults (``inputs[i].options`` in a spec).
-POINT = {"hidden": 32}
+from polymodal_pluginname.options import POINT
 
 
 class PointProcessor(Processor):

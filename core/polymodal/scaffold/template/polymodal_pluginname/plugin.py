@@ -27,7 +27,7 @@ def register_modalities(register: RegisterModality) -> None:
 @hookimpl
 def register_encoders(register: RegisterEncoder) -> None:
     register("pluginname-point-mlp", "polymodal_pluginname.components:PointEncoder",
-             modality="pluginname-point", options="polymodal_pluginname.components:POINT",
+             modality="pluginname-point", options="polymodal_pluginname.options:POINT",
              description="an MLP over a point's coordinates (and a missing-value flag)")
 
 
