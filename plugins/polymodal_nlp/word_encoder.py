@@ -72,6 +72,7 @@ class WordProcessor(Processor):
 
 
 class WordTransformerEncoder(Encoder):
+    processor: WordProcessor
 
     def __init__(self, spec: InputSpec, context: BuildContext) -> None:
         super().__init__()
