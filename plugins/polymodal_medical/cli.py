@@ -1,0 +1,175 @@
+"""``polymodal medical dicom info|view|convert|anonymize``: extra verbs of the medical plugin
+(reading and de-identifying files; no model is trained by them)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from polymodal.plugin import emit_json, json_option
+
+WINDOW_CHOICES = ["file", "lung", "mediastinum", "soft-tissue", "bone", "brain"]
+
+
+@click.group("medical")
+def medical_group() -> None:
+    """Medical imaging: DICOM reading, viewing, conversion and de-identification."""
+
+
+@medical_group.group("dicom")
+def dicom_group() -> None:
+    """DICOM files and series (pydicom)."""
+
+
+@dicom_group.command("info")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--phi", is_flag=True,
+              help="Also show patient attributes (name, ID, dates). Off by default.")
+@json_option
+def info_command(paths: tuple[str, ...], phi: bool, as_json: bool) -> None:
+    """Modality, size, spacing, value range and window of each series in PATHS (files or
+    directories). No patient attribute is shown unless --phi is given."""
+    from polymodal_medical.dicom import read_series, summary
+
+    summaries = [summary(series, phi=phi) for series in read_series(list(paths))]
+    if as_json:
+        emit_json(summaries)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="DICOM series")
+    for header in ("modality", "slices", "size", "spacing mm (slice, row, col)", "values",
+                   "window", "photometric"):
+        table.add_column(header)
+    for s in summaries:
+        spacing = s["spacing_mm"]
+        window = s["window"]
+        table.add_row(s["modality"], str(s["slices"]), f"{s['rows']}x{s['columns']}",
+                      ", ".join("-" if v is None else f"{v:g}" for v in spacing.values()),
+                      f"{s['value_range'][0]:g} .. {s['value_range'][1]:g} {s['units']}",
+                      "-" if window is None else f"C {window['center']:g} / W {window['width']:g}",
+                      s["photometric"])
+    Console().print(table)
+    if phi:
+        for s in summaries:
+            click.echo(", ".join(f"{k}={v}" for k, v in s.get("patient", {}).items()))
+
+
+def _frames(paths: tuple[str, ...], window: str | None) -> tuple[list[Any], int]:
+    """Windowed [0, 1] slices of the first series in PATHS, and how many series there were."""
+    from polymodal_medical.dicom import apply_window, is_monochrome1, read_series, window_of
+
+    series = read_series(list(paths))
+    first = series[0]
+    volume = first.volume()
+    chosen = window_of(first.datasets[0], volume, window)
+    shown = apply_window(volume, chosen, invert=is_monochrome1(first.datasets[0]))
+    return list(shown), len(series)
+
+
+@dicom_group.command("view")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="PNG to write.")
+@click.option("--window", type=click.Choice(WINDOW_CHOICES), default=None,
+              help="A window preset, or 'file' for the file's own (default: the file's "
+                   "window, else the value range).")
+@click.option("--max-slices", default=16, show_default=True,
+              help="A series is shown as a grid of at most this many evenly spaced slices.")
+@json_option
+def view_command(paths: tuple[str, ...], out: str, window: str | None, max_slices: int,
+                 as_json: bool) -> None:
+    """Write the first series of PATHS as a PNG: one image, or a grid of slices."""
+    import numpy as np
+
+    frames, count = _frames(paths, window)
+    step = max(1, math.ceil(len(frames) / max(1, max_slices)))
+    chosen = frames[::step]
+    columns = math.ceil(math.sqrt(len(chosen)))
+    rows = math.ceil(len(chosen) / columns)
+    height, width = chosen[0].shape
+    grid = np.zeros((rows * height, columns * width), dtype=np.float32)
+    for i, frame in enumerate(chosen):
+        r, c = divmod(i, columns)
+        grid[r * height:(r + 1) * height, c * width:(c + 1) * width] = frame
+    _write_png(grid, Path(out))
+    result = {"out": out, "slices_shown": len(chosen), "series_found": count,
+              "size": [int(grid.shape[0]), int(grid.shape[1])]}
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"wrote {out} ({len(chosen)} slice(s), {grid.shape[1]}x{grid.shape[0]} px)")
+
+
+@dicom_group.command("convert")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Directory to write (new or empty): one PNG per slice.")
+@click.option("--window", type=click.Choice(WINDOW_CHOICES), default=None)
+@json_option
+def convert_command(paths: tuple[str, ...], out: str, window: str | None,
+                    as_json: bool) -> None:
+    """Write each slice of the first series of PATHS as an 8-bit PNG (windowed)."""
+    from polymodal.plugin import building_directory
+
+    frames, _ = _frames(paths, window)
+    with building_directory(out) as work:
+        for index, frame in enumerate(frames, start=1):
+            _write_png(frame, work / f"slice-{index:04d}.png")
+    if as_json:
+        emit_json({"out": out, "slices": len(frames)})
+    else:
+        click.echo(f"wrote {len(frames)} PNG slice(s) to {out}")
+
+
+def _write_png(image: Any, path: Path) -> None:
+    """[0, 1] grey values -> an 8-bit PNG, written atomically."""
+    import os
+    import tempfile
+
+    import numpy as np
+    from matplotlib import image as mpimg
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(handle)
+    try:
+        mpimg.imsave(temp, np.round(image * 255).astype(np.uint8), cmap="gray", vmin=0,
+                     vmax=255)
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+
+
+@dicom_group.command("anonymize")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Directory to write (new or empty): 00001.dcm, ... and "
+                   "deidentification.json.")
+@click.option("--seed", default=None,
+              help="Makes the replacement values reproducible (keep it secret: with the seed "
+                   "and a guess, a value can be checked).")
+@click.option("--allow-burned-in", is_flag=True,
+              help="Write files marked BurnedInAnnotation=YES too (text in their pixels is "
+                   "not removed).")
+@json_option
+def anonymize_command(paths: tuple[str, ...], out: str, seed: str | None,
+                      allow_burned_in: bool, as_json: bool) -> None:
+    """De-identify the DICOM files in PATHS to the Basic Confidentiality Profile (PS3.15
+    Annex E): identities, UIDs and dates replaced consistently, Table E.1-1 attributes
+    removed or emptied, private tags removed, the preamble zeroed; pixels unchanged."""
+    from polymodal_medical.deid import deidentify
+
+    report = deidentify(list(paths), out, seed=seed, allow_burned_in=allow_burned_in)
+    if as_json:
+        emit_json({"out": out, **report})
+    else:
+        click.echo(f"wrote {report['files']} de-identified file(s) to {out} "
+                   f"({report['patients']} patient(s), {report['studies']} study(ies), "
+                   f"{report['series']} series); skipped {report['skipped_not_dicom']} "
+                   "non-DICOM file(s)")
