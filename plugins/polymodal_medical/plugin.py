@@ -1,11 +1,17 @@
-"""The medical plugin's hooks: the ``dicom`` modality and ``polymodal medical dicom ...``.
-Nothing heavy is imported here (pydicom is imported by the commands that read files)."""
+"""The medical plugin's hooks: the ``dicom`` and ``ehr`` modalities, the ``ehr-features``
+encoder, the ``medical.ehr`` scenario and ``polymodal medical dicom ...``. Nothing heavy is
+imported here (pydicom and torch are imported when a command or component needs them)."""
 
 from __future__ import annotations
 
 import click
 
-from polymodal.plugin import RegisterModality, hookimpl
+from polymodal.plugin import (
+    RegisterEncoder,
+    RegisterModality,
+    RegisterScenario,
+    hookimpl,
+)
 
 POLYMODAL_API = ">=1.0,<2"
 
@@ -14,6 +20,27 @@ POLYMODAL_API = ">=1.0,<2"
 def register_modalities(register: RegisterModality) -> None:
     register("dicom", wire="binary", media_types=["application/dicom"],
              description="a DICOM file (PS3.10: a 128-byte preamble, DICM, then the data set)")
+    register("ehr", wire="object", value_type="polymodal_medical.types:EHRFeatures",
+             expects='named numbers, e.g. {"age": 61.2, "bili:last": 1.4}',
+             samples=[{"age": 61.2, "bili:last": 1.4, "albumin:last": 3.5},
+                      {"age": 47.0, "protime:last": 10.6}],
+             description="an EHR record: named features at an index time (null or absent "
+                         "where unknown)")
+
+
+@hookimpl
+def register_encoders(register: RegisterEncoder) -> None:
+    # The core numeric encoder: it fits the feature names on the training records.
+    register("ehr-features", "polymodal.plugin:NumericEncoder", modality="ehr",
+             options="polymodal.plugin:NUMERIC_OPTIONS",
+             description="named EHR features, standardised, missing ones flagged -> MLP")
+
+
+@hookimpl
+def register_scenarios(register: RegisterScenario) -> None:
+    register("medical.ehr", "polymodal_medical.scenarios:ehr_scenario",
+             description="death within two years from the labs up to a visit (embedded: "
+                         "pbcseq, GPL-3 data)")
 
 
 @hookimpl

@@ -31,6 +31,23 @@ def test_numeric_several_columns() -> None:
     assert encoder(encoder.processor([[1, None]])).pooled.shape == (1, 8)
 
 
+def test_numeric_named_values_fit_their_names() -> None:
+    """An object of named numbers (an EHR record): the names are those seen in training,
+    sorted; an absent name is missing, an unseen one ignored; the names are saved."""
+    spec = InputSpec(name="ehr", modality="ehr", encoder="ehr-features", options={"dim": 8})
+    encoder = NumericEncoder(spec, BuildContext(values=[{"age": 40, "bili": 1.0},
+                                                        {"age": 60, "albumin": 3.0}, None]))
+    processor = encoder.processor
+    assert processor.names == ["age", "albumin", "bili"] and processor.width == 3
+    assert processor.mean == pytest.approx([50.0, 3.0, 1.0])
+    batch = processor([{"age": 50, "unseen": 7.0}])
+    assert batch["values"].tolist() == [[0.0, 0.0, 0.0]]
+    assert batch["missing"].tolist() == [[0.0, 1.0, 1.0]]
+    assert encoder(batch).pooled.shape == (1, 8)
+    restored = NumericEncoder(spec, BuildContext(processor_state=processor.state()))
+    assert restored.processor.names == processor.names
+
+
 def test_categorical_unknown_bucket() -> None:
     spec = InputSpec(name="c", modality="categorical", encoder="categorical")
     encoder = CategoricalEncoder(spec, BuildContext(values=["a", "b", "a", None]))

@@ -1,4 +1,6 @@
-"""``numeric``: one or more float columns, standardised with training statistics."""
+"""``numeric``: one or more float columns, or an object of named numbers (features whose
+names are fitted on the training values: an EHR record), standardised with training
+statistics; a missing value (or an absent name) is 0 and a flag."""
 
 from __future__ import annotations
 
@@ -49,6 +51,8 @@ def check_numbers(records: list[dict[str, Any]], fields: list[str], where: str) 
             value = record.get(name) if isinstance(record, dict) else None
             if isinstance(value, list | tuple):
                 values = list(value)
+            elif isinstance(value, dict):
+                values = list(value.values())
             else:
                 values = [value]
             for part in values:
@@ -59,10 +63,13 @@ def check_numbers(records: list[dict[str, Any]], fields: list[str], where: str) 
 
 
 class NumericProcessor(Processor):
-    """Values are a float or a list of floats (one per column); missing -> 0 and a flag."""
+    """Values are a float, a list of floats (one per column) or an object of named floats
+    (``names``: the sorted names seen in training; others are ignored); missing -> 0 and a
+    flag."""
 
     def __init__(self, width: int) -> None:
         self.width = width
+        self.names: list[str] | None = None
         self.mean = [0.0] * width
         self.std = [1.0] * width
 
@@ -71,6 +78,11 @@ class NumericProcessor(Processor):
         for value in values:
             if value is None:
                 parts: list[Any] = [None] * self.width
+            elif isinstance(value, dict):
+                if self.names is None:
+                    raise DataError("an object of named numbers where this input was "
+                                    "fitted on plain numbers")
+                parts = [value.get(name) for name in self.names]
             elif isinstance(value, list | tuple):
                 parts = list(value)
             else:
@@ -79,6 +91,10 @@ class NumericProcessor(Processor):
         return rows
 
     def fit(self, values: list[Any]) -> None:
+        if any(isinstance(v, dict) for v in values):
+            self.names = sorted({str(k) for v in values if isinstance(v, dict) for k in v})
+            self.width = len(self.names)
+            self.mean, self.std = [0.0] * self.width, [1.0] * self.width
         rows = self._rows(values)
         for j in range(self.width):
             column = [v for r in rows if (v := r[j]) is not None]
@@ -100,10 +116,11 @@ class NumericProcessor(Processor):
         return {"values": x, "missing": missing}
 
     def state(self) -> dict[str, Any]:
-        return {"width": self.width, "mean": self.mean, "std": self.std}
+        return {"width": self.width, "mean": self.mean, "std": self.std, "names": self.names}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.width, self.mean, self.std = state["width"], state["mean"], state["std"]
+        self.names = state.get("names")
 
 
 class NumericEncoder(Encoder):
