@@ -16,7 +16,98 @@ WINDOW_CHOICES = ["file", "lung", "mediastinum", "soft-tissue", "bone", "brain"]
 
 @click.group("medical")
 def medical_group() -> None:
-    """Medical imaging: DICOM reading, viewing, conversion and de-identification."""
+    """Medical: DICOM reading, viewing, conversion and de-identification; longitudinal EHR."""
+
+
+def _ehr_group() -> click.Group:
+    from polymodal.plugin import scenario_group
+
+    return scenario_group("medical.ehr", "death within two years from longitudinal labs")
+
+
+ehr_group = _ehr_group()
+medical_group.add_command(ehr_group)
+TABLE_COLUMNS = ("patient", "time", "variable", "value")
+
+
+@ehr_group.command("features")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--index-date", required=True,
+              help="The date the features are taken at (YYYY-MM-DD; for a table whose "
+                   "times are numbers, a number on the same scale).")
+@click.option("--window-days", default=730.0, show_default=True,
+              help="How far back a lab's trend is fitted.")
+@json_option
+def features_command(paths: tuple[str, ...], index_date: str, window_days: float,
+                     as_json: bool) -> None:
+    """Per-patient EHR features at an index date from FHIR Bundles (.json), NDJSON
+    resources (.ndjson) or a longitudinal table (CSV/TSV/Parquet with columns patient,
+    time, variable, value): one object per patient."""
+    rows = []
+    for path in paths:
+        rows.extend(_features_of(Path(path), index_date, window_days))
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['patient_id']}: {len(row['features'])} features")
+
+
+def _features_of(path: Path, index_date: str, window_days: float) -> list[dict[str, Any]]:
+    from polymodal.plugin import DataError
+
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.suffix in (".json", ".ndjson"):
+        from polymodal_medical.fhir import bundle_features, patients_of, resources_of
+
+        patients = patients_of(resources_of(path))
+        return [{"patient_id": key, "features": bundle_features(p, index_date, window_days)}
+                for key, p in patients.items()]
+    return _table_features(path, index_date, window_days)
+
+
+def _table_features(path: Path, index_date: str, window_days: float
+                    ) -> list[dict[str, Any]]:
+    from collections import defaultdict
+
+    from polymodal.plugin import DataError, read_records
+    from polymodal_medical.ehr import Event, features_at
+    from polymodal_medical.fhir import day_number
+
+    def moment(value: Any) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        return float(value) if _is_number(str(value)) else day_number(str(value))
+
+    records = read_records(path)
+    events: dict[str, list[Event]] = defaultdict(list)
+    for index, record in enumerate(records):
+        unknown = sorted(set(record) - set(TABLE_COLUMNS))
+        if unknown:
+            raise DataError(f"{path}: unknown column {unknown[0]!r}: a longitudinal table "
+                            f"has the columns {', '.join(TABLE_COLUMNS)}")
+        missing = [c for c in TABLE_COLUMNS if record.get(c) is None]
+        if missing:
+            raise DataError(f"{path}: row {index + 1} has no {missing[0]!r}")
+        try:
+            value = float(record["value"])
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: row {index + 1}: 'value' is not a number") from None
+        patient = str(record["patient"])
+        events[patient].append(Event(patient, moment(record["time"]), str(record["variable"]),
+                                     value))
+    at = moment(index_date)
+    return [{"patient_id": patient, "features": features_at(rows, at, window_days=window_days)}
+            for patient, rows in sorted(events.items())]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 @medical_group.group("dicom")

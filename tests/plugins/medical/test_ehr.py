@@ -117,3 +117,74 @@ def test_a_served_ehr_record_is_validated_by_field() -> None:
     schema = ehr.schema()
     assert {"additionalProperties": {"anyOf": [{"type": "number"}, {"type": "null"}]},
             "type": "object"} in schema["anyOf"]
+
+
+def _bundle(tmp_path: Path) -> tuple[Path, dict]:
+    carebundle = pytest.importorskip("carebundle")
+    bundle = carebundle.generate_bundle(profile="type2_diabetes", seed=42, sex="F")
+    path = tmp_path / "bundle.json"
+    path.write_text(carebundle.to_json(bundle))
+    return path, json.loads(path.read_text())
+
+
+def test_features_from_a_fhir_bundle(tmp_path: Path) -> None:
+    from datetime import date
+
+    path, document = _bundle(tmp_path)
+    resources = [e["resource"] for e in document["entry"]]
+    patient = next(r for r in resources if r["resourceType"] == "Patient")
+    result = run_cli("medical", "ehr", "features", str(path), "--index-date", "2026-06-01",
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    features = row["features"]
+    born = date.fromisoformat(patient["birthDate"])
+    assert features["age"] == pytest.approx((date(2026, 6, 1) - born).days / 365.25)
+    assert features["sex_female"] == 1.0
+    lab = next(r for r in resources if r["resourceType"] == "Observation"
+               and r.get("valueQuantity"))
+    code = lab["code"]["coding"][0]["code"]
+    assert features[f"loinc:{code}:last"] == lab["valueQuantity"]["value"]
+    conditions = [r for r in resources if r["resourceType"] == "Condition"]
+    assert features["conditions:count"] == len(conditions) > 0
+    active = [r for r in resources if r["resourceType"] == "MedicationRequest"
+              and r["status"] == "active"]
+    assert features["medications:active"] == len(active) > 0
+    # Before the visit nothing of it is known.
+    before = run_cli("medical", "ehr", "features", str(path), "--index-date", "2020-01-01",
+                     "--json")
+    assert not any(k.startswith("loinc:") for k in json.loads(before.stdout)[0]["features"])
+
+
+def test_an_invalid_fhir_resource_is_named_without_patient_values(tmp_path: Path) -> None:
+    path, document = _bundle(tmp_path)
+    index = next(i for i, e in enumerate(document["entry"])
+                 if e["resource"]["resourceType"] == "Observation"
+                 and e["resource"].get("valueQuantity"))
+    document["entry"][index]["resource"]["valueQuantity"]["value"] = "Dummett-high"
+    path.write_text(json.dumps(document))
+    result = run_cli("medical", "ehr", "features", str(path), "--index-date", "2026-06-01")
+    assert result.returncode == 2
+    assert f"entry {index} (Observation): invalid field valueQuantity.value" in result.stderr
+    assert "Dummett" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_features_from_a_longitudinal_table(tmp_path: Path) -> None:
+    table = tmp_path / "labs.csv"
+    table.write_text("patient,time,variable,value\n"
+                     "a,0,hb,13.0\na,365.25,hb,12.0\na,730.5,hb,10.0\nb,100,hb,9.0\n")
+    result = run_cli("medical", "ehr", "features", str(table), "--index-date", "730.5",
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {r["patient_id"]: r["features"] for r in json.loads(result.stdout)}
+    # The default two-year window starts just after day 0: the slope of the last two.
+    assert rows["a"]["hb:last"] == 10.0 and rows["a"]["hb:trend_per_year"] == pytest.approx(-2.0)
+    wider = run_cli("medical", "ehr", "features", str(table), "--index-date", "730.5",
+                    "--window-days", "731", "--json")
+    assert json.loads(wider.stdout)[0]["features"]["hb:trend_per_year"] == pytest.approx(-1.5)
+    assert rows["b"] == {"hb:last": 9.0, "hb:days_since": 630.5}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("patient,time,variable,value,name\na,0,hb,13.0,Rossi\n")
+    refused = run_cli("medical", "ehr", "features", str(bad), "--index-date", "10")
+    assert refused.returncode == 2 and "unknown column 'name'" in refused.stderr
+    assert "Rossi" not in refused.stderr
