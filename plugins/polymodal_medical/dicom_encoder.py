@@ -1,0 +1,112 @@
+"""``dicom-image``: a DICOM field through any registered image encoder.
+
+The processor reads each DICOM value (a path or the bytes of an upload) with pydicom,
+converts it to modality values (HU for CT), applies a window (a preset, or the file's own)
+and hands the 8-bit greyscale image to the image encoder's own processor; the network is
+that image encoder (``small-cnn`` by default, any registered one by ``backbone``). So DICOM
+needs no second CNN, and the windowing happens in the collate step, never in forward().
+A multi-frame file contributes its middle frame.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import torch
+
+from polymodal.plugin import (
+    BuildContext,
+    DataError,
+    Encoder,
+    EncoderOutput,
+    InputSpec,
+    Processor,
+    build_encoder,
+    options_of,
+)
+from polymodal_medical.options import DICOM_IMAGE
+
+
+def _image_of(value: Any, window: str | None) -> Any:
+    """A DICOM path or bytes -> a windowed greyscale PIL image (RGB, for the backbone)."""
+    import numpy as np
+    from PIL import Image
+
+    from polymodal_medical.dicom import (
+        apply_window,
+        is_monochrome1,
+        modality_values,
+        read_dataset,
+        window_of,
+    )
+
+    dataset: Any
+    if isinstance(value, bytes | bytearray):
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+
+        try:
+            dataset = pydicom.dcmread(io.BytesIO(bytes(value)))
+        except (InvalidDicomError, EOFError, OSError, ValueError):
+            raise DataError("the upload is not a readable DICOM file") from None
+        if "PixelData" not in dataset:
+            raise DataError("the DICOM upload has no pixel data")
+        where = "upload"
+    elif isinstance(value, str):
+        dataset, where = read_dataset(value), value
+    else:
+        raise DataError(f"expected a DICOM path or bytes, got {type(value).__name__}")
+    volume = modality_values(dataset, where)
+    frame = volume[len(volume) // 2]
+    shown = apply_window(frame, window_of(dataset, frame, window),
+                         invert=is_monochrome1(dataset))
+    grey = np.round(shown * 255).astype(np.uint8)
+    return Image.fromarray(grey, mode="L").convert("RGB")
+
+
+class DicomProcessor(Processor):
+    """DICOM values -> the backbone processor's tensors (windowed images)."""
+
+    def __init__(self, inner: Processor, window: str | None) -> None:
+        self.inner, self.window = inner, window
+
+    def _images(self, values: list[Any]) -> list[Any]:
+        return [None if v is None else _image_of(v, self.window) for v in values]
+
+    def fit(self, values: list[Any]) -> None:
+        self.inner.fit(self._images(values))  # a bad file fails before training starts
+
+    def __call__(self, values: list[Any]) -> dict[str, torch.Tensor]:
+        return self.inner(self._images(values))
+
+    def state(self) -> dict[str, Any]:
+        return {"window": self.window, "inner": self.inner.state()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.window = state["window"]
+        self.inner.load_state(state["inner"])
+
+
+class DicomImageEncoder(Encoder):
+    """The backbone image encoder over windowed DICOM images."""
+
+    def __init__(self, spec: InputSpec, context: BuildContext) -> None:
+        super().__init__()
+        options = options_of(spec, DICOM_IMAGE)
+        backbone = InputSpec(name=spec.name, modality="image", encoder=options["backbone"],
+                             options=options["backbone_options"])
+        inner_state = (context.processor_state or {}).get("inner")
+        self.backbone = build_encoder(backbone, BuildContext(
+            processor_state=inner_state, processor_dir=context.processor_dir,
+            device=context.device, hub=context.hub))
+        self.processor = DicomProcessor(self.backbone.processor, options["window"])
+        if context.processor_state is not None:
+            self.processor.load_state(context.processor_state)
+        elif context.values is not None:
+            self.processor.fit(context.values)
+        self.output_dim = self.backbone.output_dim
+
+    def forward(self, batch_field: dict[str, torch.Tensor]) -> EncoderOutput:
+        output: EncoderOutput = self.backbone(batch_field)
+        return output
