@@ -48,14 +48,23 @@ class TokenFusionOptions(Options):
     dropout: float = Field(default=0.1, ge=0, lt=1)
 
 
-class ClassificationOptions(Options):
+class HeadOptions(Options):
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
     hidden: int | None = Field(default=None, ge=1,
                                description="width of a hidden layer in the head (none: linear)")
     dropout: float = Field(default=0.1, ge=0, lt=1)
 
 
-class MultilabelOptions(ClassificationOptions):
+class ClassificationOptions(HeadOptions):
+    positive: str | None = Field(
+        default=None, description="the positive label of a two-label task, which AUROC, "
+        "AUPRC, sensitivity, specificity and calibration are for (default: the second label "
+        "in sorted order)")
+    threshold: float = Field(default=0.5, gt=0, lt=1, description="the positive label's "
+                             "probability above which sensitivity and specificity count it")
+
+
+class MultilabelOptions(HeadOptions):
     separator: str = Field(default="|", min_length=1)
     threshold: float = Field(default=0.5, gt=0, lt=1)
 

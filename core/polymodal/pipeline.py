@@ -171,6 +171,8 @@ def _write_run(work: Path, spec: Spec, result: Any, metrics: dict[str, Any],
     final = metrics.get("test") or metrics.get("validation") or {}
     if "confusion_matrix" in final:
         images.append(reporting.plot_confusion(work, final["confusion_matrix"]))
+    if final.get("calibration", {}).get("bins"):
+        images.append(reporting.plot_reliability(work, final["calibration"]))
     origin = artifacts.provenance(train)
     versions = origin["versions"]
     manifest = {"spec": spec.to_dict(), **origin}

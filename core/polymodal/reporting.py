@@ -1,5 +1,5 @@
-"""Run reports: metrics.jsonl, curves and confusion-matrix PNGs (matplotlib), report.html,
-and the model card."""
+"""Run reports: metrics.jsonl, curves, confusion-matrix and reliability PNGs (matplotlib),
+report.html and the model card."""
 
 from __future__ import annotations
 
@@ -84,6 +84,36 @@ def plot_confusion(directory: Path, confusion: dict[str, Any]) -> str:
     fig.savefig(plots / "confusion_matrix.png", dpi=100)
     plt.close(fig)
     return "plots/confusion_matrix.png"
+
+
+def plot_reliability(directory: Path, calibration: dict[str, Any]) -> str:
+    """The reliability diagram of a two-label classifier: per probability bin, the observed
+    rate of the positive label against the mean predicted probability (the diagonal is a
+    calibrated model), with each bin's count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = calibration["bins"]
+    plots = directory / "plots"
+    plots.mkdir(exist_ok=True)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="calibrated")
+    ax.plot([b["mean_probability"] for b in bins], [b["observed_rate"] for b in bins],
+            marker="o", label="model")
+    for b in bins:
+        ax.annotate(str(b["n"]), (b["mean_probability"], b["observed_rate"]),
+                    textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(f"predicted probability of {calibration['positive']!r}")
+    ax.set_ylabel("observed rate")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(plots / "reliability.png", dpi=100)
+    plt.close(fig)
+    return "plots/reliability.png"
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:

@@ -24,7 +24,8 @@ SPEC: dict[str, Any] = {
         {"name": "ehr", "modality": "ehr", "encoder": "ehr-features", "options": {"dim": 32}},
     ],
     "fusion": {"name": "concat", "options": {"dropout": 0.1}},
-    "task": {"name": "classification", "target": "outcome"},
+    "task": {"name": "classification", "target": "outcome",
+             "options": {"positive": "positive"}},
     "train": {"epochs": 30, "batch_size": 32, "lr": 2.0e-3, "seed": 0, "ablation_epochs": 15},
     "ablation": True,
 }

@@ -19,7 +19,7 @@ SPEC: dict[str, Any] = {
     "inputs": [{"name": "ehr", "modality": "ehr", "encoder": "ehr-features",
                 "options": {"dim": 64}}],
     "fusion": {"name": "concat", "options": {"dropout": 0.2}},
-    "task": {"name": "classification", "target": "outcome"},
+    "task": {"name": "classification", "target": "outcome", "options": {"positive": "died"}},
     "train": {"epochs": 40, "batch_size": 64, "lr": 1.0e-3, "weight_decay": 0.01,
               "seed": 0},
 }

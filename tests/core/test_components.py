@@ -107,6 +107,38 @@ def test_classification_metrics_and_decoding() -> None:
     assert decoded["label"] == "a" and decoded["scores"]["a"] > 0.8
 
 
+def test_two_label_metrics_are_for_the_positive_label() -> None:
+    """Sensitivity, specificity, AUPRC and calibration follow ``positive``; the targets
+    are a, b, b, a and the predictions a, b, a, a (probabilities of b: .12, .88, .12, .05)."""
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [3.0, 0.0]])
+    results = {}
+    for positive in ("a", "b"):
+        task = ClassificationTask(TaskSpec(name="classification", target="y",
+                                           options={"positive": positive}))
+        task.fit(["a", "b"])
+        metrics = task.metrics()
+        metrics.update(task.metric_inputs(logits), task.collate_targets(["a", "b", "b", "a"],
+                                                                        {}))
+        results[positive] = task.finalize_metrics(metrics.compute())
+    # b positive: one of two b found (sensitivity 0.5), both a's right (specificity 1).
+    assert (results["b"]["sensitivity"], results["b"]["specificity"]) == (0.5, 1.0)
+    # a positive: both a's found, one b called a.
+    assert (results["a"]["sensitivity"], results["a"]["specificity"]) == (1.0, 0.5)
+    assert results["a"]["auroc"] == pytest.approx(results["b"]["auroc"])
+    bins = results["b"]["calibration"]["bins"]
+    assert results["b"]["calibration"]["positive"] == "b"
+    assert sum(b["n"] for b in bins) == 4 and 0 <= results["b"]["ece"] <= 1
+    top = next(b for b in bins if b["bin"][0] >= 0.8)
+    assert top["n"] == 1 and top["observed_rate"] == 1.0
+
+    from polymodal.errors import DataError
+
+    wrong = ClassificationTask(TaskSpec(name="classification", target="y",
+                                        options={"positive": "c"}))
+    with pytest.raises(DataError, match="'c' is not a label"):
+        wrong.fit(["a", "b"])
+
+
 def test_classification_refuses_unseen_labels() -> None:
     from polymodal.errors import DataError
 

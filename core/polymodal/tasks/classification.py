@@ -1,6 +1,8 @@
 """``classification``: binary or multiclass, softmax over the labels seen in training.
 
-Metrics: accuracy, macro-F1 and AUROC (torchmetrics), plus the confusion matrix for plots.
+Metrics (torchmetrics): accuracy, macro-F1, AUROC and the confusion matrix; with two labels
+also, for the positive one (``positive``), AUPRC, sensitivity and specificity at
+``threshold``, the expected calibration error (10 bins) and the reliability diagram's bins.
 """
 
 from __future__ import annotations
@@ -10,16 +12,20 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     BinaryAUROC,
+    BinaryAveragePrecision,
+    BinaryCalibrationError,
+    BinaryRecall,
+    BinarySpecificity,
     MulticlassAccuracy,
     MulticlassAUROC,
     MulticlassConfusionMatrix,
     MulticlassF1Score,
 )
 
-from polymodal.component_options import ClassificationOptions
+from polymodal.component_options import ClassificationOptions, HeadOptions
 from polymodal.errors import DataError
 from polymodal.fusions import FusedDims
 from polymodal.options import parse_options
@@ -27,16 +33,49 @@ from polymodal.spec import TaskSpec
 from polymodal.tasks.base import Batch, Task
 
 
-class _PositiveClass(BinaryAUROC):
-    """Binary AUROC fed with the two-column probability matrix."""
+def _on_positive(metric: type[Metric], positive: int, **kwargs: Any) -> Metric:
+    """A binary torchmetrics metric fed with the two-column probability matrix: the
+    positive label's column and whether the target is that label."""
+
+    class OnPositive(metric):  # type: ignore[misc, valid-type]
+        def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+            super().update(preds[:, positive], (target == positive).long())
+
+    OnPositive.__name__ = f"Positive{metric.__name__}"
+    return OnPositive(**kwargs)
+
+
+class Reliability(Metric):
+    """The reliability diagram's numbers: per probability bin of the positive label, the
+    mean predicted probability, the observed positive rate and the count."""
+
+    full_state_update = False
+
+    def __init__(self, positive: int, bins: int = 10) -> None:
+        super().__init__()
+        self.positive, self.bins = positive, bins
+        for name in ("confidence", "observed", "count"):
+            self.add_state(name, default=torch.zeros(bins, dtype=torch.float64),
+                           dist_reduce_fx="sum")
+        self.confidence: torch.Tensor
+        self.observed: torch.Tensor
+        self.count: torch.Tensor
 
     def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-        super().update(preds[:, 1], target)
+        probability = preds[:, self.positive].double()
+        index = (probability * self.bins).long().clamp(0, self.bins - 1)
+        ones = torch.ones_like(probability)
+        self.confidence.index_add_(0, index, probability)
+        self.observed.index_add_(0, index, (target == self.positive).double())
+        self.count.index_add_(0, index, ones)
+
+    def compute(self) -> torch.Tensor:
+        return torch.stack([self.confidence, self.observed, self.count])
 
 
 class ClassificationTask(Task):
     monitor = "accuracy"
-    Options = ClassificationOptions
+    Options: type[HeadOptions] = ClassificationOptions
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
@@ -46,6 +85,8 @@ class ClassificationTask(Task):
         self.hidden = options.hidden
         self.dropout = options.dropout
         self.labels: list[str] = []
+        self.positive: str | None = getattr(options, "positive", None)
+        self.threshold = float(getattr(options, "threshold", 0.5))
 
     @property
     def output_dim(self) -> int:  # type: ignore[override]
@@ -58,6 +99,14 @@ class ClassificationTask(Task):
                 f"target {self.spec.target!r} needs at least 2 distinct labels; "
                 f"found {self.labels}"
             )
+        if self.positive is not None and self.positive not in self.labels:
+            raise DataError(f"task.options.positive: {self.positive!r} is not a label of "
+                            f"{self.spec.target!r} ({', '.join(self.labels[:5])})")
+
+    @property
+    def positive_index(self) -> int:
+        """The positive label's column (two-label tasks)."""
+        return self.labels.index(self.positive) if self.positive in self.labels else 1
 
     def state(self) -> dict[str, Any]:
         return {"labels": self.labels}
@@ -89,13 +138,23 @@ class ClassificationTask(Task):
 
     def metrics(self) -> MetricCollection:
         n = self.output_dim
-        auroc = _PositiveClass() if n == 2 else MulticlassAUROC(num_classes=n)
-        return MetricCollection({
+        metrics: dict[str, Metric | MetricCollection] = {
             "accuracy": MulticlassAccuracy(num_classes=n, average="micro"),
             "macro_f1": MulticlassF1Score(num_classes=n, average="macro"),
-            "auroc": auroc,
+            "auroc": MulticlassAUROC(num_classes=n),
             "confusion_matrix": MulticlassConfusionMatrix(num_classes=n),
-        })
+        }
+        if n == 2:  # the positive label's ranking, operating point and calibration
+            p = self.positive_index
+            metrics.update({
+                "auroc": _on_positive(BinaryAUROC, p),
+                "auprc": _on_positive(BinaryAveragePrecision, p),
+                "sensitivity": _on_positive(BinaryRecall, p, threshold=self.threshold),
+                "specificity": _on_positive(BinarySpecificity, p, threshold=self.threshold),
+                "ece": _on_positive(BinaryCalibrationError, p, n_bins=10),
+                "calibration": Reliability(p),
+            })
+        return MetricCollection(metrics)
 
     def metric_inputs(self, outputs: torch.Tensor) -> torch.Tensor:
         return torch.softmax(outputs.float(), dim=-1)
@@ -105,6 +164,13 @@ class ClassificationTask(Task):
         for key, value in computed.items():
             if key == "confusion_matrix":
                 out[key] = {"labels": self.labels, "matrix": value.int().tolist()}
+            elif key == "calibration":
+                confidence, observed, count = value.tolist()
+                out[key] = {"positive": self.labels[self.positive_index], "bins": [
+                    {"bin": [i / len(count), (i + 1) / len(count)], "n": int(c),
+                     "mean_probability": s / c, "observed_rate": o / c}
+                    for i, (s, o, c) in enumerate(zip(confidence, observed, count,
+                                                      strict=True)) if c]}
             else:
                 out[key] = float(value)
         return out

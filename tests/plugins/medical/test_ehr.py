@@ -69,6 +69,16 @@ def test_the_ehr_scenario_learns_and_is_compared_with_the_mayo_score(tmp_path: P
     assert test["n"] > 300  # visits of held-out patients
     assert test["accuracy"] > baselines["always survived"]["accuracy"]
     assert test["auroc"] > 0.85 and baselines["Mayo risk score"]["auroc"] > 0.9
+    # For the positive label "died": operating point, precision-recall and calibration.
+    assert 0 < test["sensitivity"] < 1 and test["specificity"] > 0.8
+    assert test["auprc"] > 0.3
+    assert test["calibration"]["positive"] == "died"
+    bins = test["calibration"]["bins"]
+    assert sum(b["n"] for b in bins) == test["n"]
+    # The expected calibration error is the count-weighted gap of the reliability bins.
+    gap = sum(b["n"] * abs(b["mean_probability"] - b["observed_rate"]) for b in bins)
+    assert test["ece"] == pytest.approx(gap / test["n"], abs=1e-4)
+    assert (out / "plots" / "reliability.png").is_file()
     predicted = run_cli("medical", "ehr", "predict", str(out), "--input",
                         str(_one_record(tmp_path)), "--json")
     assert predicted.returncode == 0, predicted.stderr
