@@ -47,5 +47,5 @@ def fusion_scenario() -> Scenario:
                     "(embedded: a synthetic cohort built from a real CT slice)",
                     default_spec=SPEC, load_demo=load_demo,
                     baselines={"majority": majority_outcome},
-                    quick_overrides=["train.epochs=4", "ablation=false"], quick_records=300,
+                    quick_overrides=["train.epochs=12", "ablation=false"], quick_records=300,
                     primary_input="image")

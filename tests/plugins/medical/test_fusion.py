@@ -16,7 +16,7 @@ pytest.importorskip("pydicom")
 @pytest.fixture(scope="module")
 def fusion_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("fusion") / "model"
-    result = run_cli("medical", "fusion", "train", "--quick", "--set", "train.epochs=12",
+    result = run_cli("medical", "fusion", "train", "--quick",
                      "--out", str(out), "--json")
     assert result.returncode == 0, result.stderr
     return out, json.loads(result.stdout)["metrics"]
