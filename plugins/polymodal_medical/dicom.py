@@ -35,28 +35,35 @@ PATIENT_ATTRIBUTES = ("PatientName", "PatientID", "PatientBirthDate", "PatientSe
                       "ReferringPhysicianName", "AccessionNumber")
 
 
-def read_dataset(path: str | Path, *, pixels: bool = True,
+def read_dataset(source: str | Path | bytes, *, pixels: bool = True,
                  require_pixels: bool | None = None) -> Dataset:
-    """One DICOM file (without its pixel data unless ``pixels``); a file that is not DICOM,
-    is truncated or (``require_pixels``, by default when reading pixels) has no image is
-    refused naming the file only."""
+    """One DICOM file, or the bytes of an upload (without its pixel data unless
+    ``pixels``); one that is not DICOM, is truncated or (``require_pixels``, by default when
+    reading pixels) has no image is refused naming the file (or "the upload") only."""
+    import io
+
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    if isinstance(source, bytes | bytearray):
+        name, size, stream = "the upload", len(source), io.BytesIO(bytes(source))
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise DataError(f"{path}: no such file")
+        name, size, stream = str(path), path.stat().st_size, None
     try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=not pixels)
+        dataset = pydicom.dcmread(stream if stream is not None else name,
+                                  stop_before_pixels=not pixels)
     except InvalidDicomError:
-        raise DataError(f"{path}: not a DICOM file (no DICM preamble)") from None
+        raise DataError(f"{name}: not a DICOM file (no DICM preamble)") from None
     except (EOFError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: unreadable DICOM ({type(exc).__name__}: the file is "
+        raise DataError(f"{name}: unreadable DICOM ({type(exc).__name__}: the file is "
                         "truncated or corrupt)") from None
     if (pixels if require_pixels is None else require_pixels) and "PixelData" not in dataset:
-        raise DataError(f"{path}: the DICOM file has no pixel data")
-    if _truncated(dataset, path.stat().st_size if pixels else None):
-        raise DataError(f"{path}: unreadable DICOM (the file is truncated: it ends inside "
+        raise DataError(f"{name}: the DICOM file has no pixel data")
+    if _truncated(dataset, size if pixels else None):
+        raise DataError(f"{name}: unreadable DICOM (the file is truncated: it ends inside "
                         "an element)")
     return dataset
 

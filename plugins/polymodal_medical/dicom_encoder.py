@@ -10,7 +10,6 @@ A multi-frame file contributes its middle frame.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import torch
@@ -41,22 +40,10 @@ def _image_of(value: Any, window: str | None) -> Any:
         window_of,
     )
 
-    dataset: Any
-    if isinstance(value, bytes | bytearray):
-        import pydicom
-        from pydicom.errors import InvalidDicomError
-
-        try:
-            dataset = pydicom.dcmread(io.BytesIO(bytes(value)))
-        except (InvalidDicomError, EOFError, OSError, ValueError):
-            raise DataError("the upload is not a readable DICOM file") from None
-        if "PixelData" not in dataset:
-            raise DataError("the DICOM upload has no pixel data")
-        where = "upload"
-    elif isinstance(value, str):
-        dataset, where = read_dataset(value), value
-    else:
+    if not isinstance(value, bytes | bytearray | str):
         raise DataError(f"expected a DICOM path or bytes, got {type(value).__name__}")
+    dataset = read_dataset(bytes(value) if isinstance(value, bytearray) else value)
+    where = "the upload" if isinstance(value, bytes | bytearray) else value
     volume = modality_values(dataset, where)
     frame = volume[len(volume) // 2]
     shown = apply_window(frame, window_of(dataset, frame, window),

@@ -72,6 +72,9 @@ def test_a_dicom_upload_is_served_beside_a_json_ehr_record(fusion_model: tuple[P
                                                     "application/dicom")},
                               data={"ehr": json.dumps(case["ehr"])})
         assert not_dicom.status_code == 422 and "DICOM" in not_dicom.json()["error"]
+        cut = http.post(url, files={"image": ("case.dcm", dicom[:-1000], "application/dicom")},
+                        data={"ehr": json.dumps(case["ehr"])})
+        assert cut.status_code == 422 and "truncated" in cut.json()["error"]
         # Patient attributes of the upload never appear in an answer.
         assert "Synthetic" not in not_dicom.text and "Synthetic" not in served.text
         again = http.post(url, files={"image": ("case.dcm", dicom, "application/dicom")},
