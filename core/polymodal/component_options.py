@@ -14,7 +14,7 @@ from polymodal.options import Options
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
 
 # Encoders take their options as defaults checked by type (``encoders.base.options_of``).
-NUMERIC = {"dim": 32}
+NUMERIC = {"dim": 32, "log_skewed": False}
 CATEGORICAL = {"dim": 32, "min_count": 1, "max_categories": None}
 
 

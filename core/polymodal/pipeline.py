@@ -46,18 +46,28 @@ def load_split(spec: Spec, source: str, records: list[Record] | None = None) -> 
     return kept
 
 
-def split_validation(records: list[Record], fraction: float, seed: int
-                     ) -> tuple[list[Record], list[Record]]:
+def split_validation(records: list[Record], fraction: float, seed: int,
+                     group: str | None = None) -> tuple[list[Record], list[Record]]:
+    """Hold out ``fraction`` of the records (seeded), or with ``group`` that share of the
+    distinct values of that field, each with all its records (a record without the field
+    is a group of its own)."""
     if fraction <= 0:
         return records, []
-    order = list(range(len(records)))
-    random.Random(seed).shuffle(order)
-    n_val = max(1, int(round(len(records) * fraction)))
-    if n_val >= len(records):
-        raise DataError(f"only {len(records)} records: too few to hold out a validation split")
-    val_idx = set(order[:n_val])
-    return ([r for i, r in enumerate(records) if i not in val_idx],
-            [r for i, r in enumerate(records) if i in val_idx])
+    if group is None:
+        keys: list[Any] = list(range(len(records)))
+        groups: list[Any] = list(keys)
+    else:
+        keys = [str(r[group]) if r.get(group) is not None else f"\0{i}"
+                for i, r in enumerate(records)]
+        groups = sorted(set(keys))
+    random.Random(seed).shuffle(groups)
+    n_val = max(1, int(round(len(groups) * fraction)))
+    if n_val >= len(groups):
+        what = f"groups of {group!r}" if group else "records"
+        raise DataError(f"only {len(groups)} {what}: too few to hold out a validation split")
+    held_out = set(groups[:n_val])
+    return ([r for r, k in zip(records, keys, strict=True) if k not in held_out],
+            [r for r, k in zip(records, keys, strict=True) if k in held_out])
 
 
 def fit_model(spec: Spec, train: list[Record], val: list[Record], work_dir: Path, *,
@@ -105,7 +115,8 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
     if isinstance(spec.data.validation, str):
         train, val = records, load_split(spec, spec.data.validation)
     else:
-        train, val = split_validation(records, float(spec.data.validation), spec.train.seed)
+        train, val = split_validation(records, float(spec.data.validation), spec.train.seed,
+                                      spec.data.group)
     test = None
     if test_records is not None or spec.data.test:
         test = load_split(spec, spec.data.test or "<test records>", test_records)

@@ -82,6 +82,12 @@ EXPORTS: dict[str, tuple[str, str, str]] = {
     "NumericEncoder": ("polymodal.encoders.numeric", "NumericEncoder",
                        "the core numeric encoder, to register for a modality of named "
                        "numbers (an EHR record)"),
+    "NumericProcessor": ("polymodal.encoders.numeric", "NumericProcessor",
+                         "the numeric encoder's processor (numbers or objects of named "
+                         "numbers -> standardised values and missing flags), to reuse"),
+    "bootstrap_auroc": ("polymodal.tasks.intervals", "bootstrap_auroc",
+                        "the percentile bootstrap interval of a ranking's AUROC (the one "
+                        "two-label classification reports)"),
     "NUMERIC_OPTIONS": ("polymodal.component_options", "NUMERIC",
                         "the numeric encoder's options and defaults"),
     "Fusion": ("polymodal.fusions", "Fusion", "the fusion contract: encoder outputs -> fused"),
@@ -187,11 +193,13 @@ __all__ = [
     "API_VERSION", "ArtifactError", "BasePredictor", "BuildContext", "DataError", "DemoData",
     "DistContext", "Encoder", "EncoderOutput", "ExportGraph", "FieldError", "FitRequest",
     "FusedDims", "FusedOutput", "Fusion", "InputSpec", "Modality", "ModelPredictor",
-    "ModuleSteps", "NUMERIC_OPTIONS", "NamedInputs", "NumericEncoder", "Options",
+    "ModuleSteps", "NUMERIC_OPTIONS", "NamedInputs", "NumericEncoder",
+    "NumericProcessor", "Options",
     "PolymodalError", "Processor", "Record", "RegisterEncoder", "RegisterFusion",
     "RegisterModality", "RegisterReader", "RegisterScenario", "RegisterTask", "RequestTooLarge",
     "SINGLE_PROCESS", "Scenario", "SpecError", "Task", "TaskSpec", "TrainSpec", "Trainable",
-    "WindowedPredictor", "apply_overrides", "barrier", "build_encoder", "build_once",
+    "WindowedPredictor", "apply_overrides", "barrier", "bootstrap_auroc", "build_encoder",
+    "build_once",
     "building_directory", "cache_dir", "cached_records", "distributed_device", "embed_values",
     "emit_json", "emit_jsonl", "fit_events", "fit_steps", "gather_with_grad", "get_hub",
     "hookimpl", "json_option", "leave_process_group", "mean_over_ranks", "modality_named",
@@ -252,6 +260,7 @@ if TYPE_CHECKING:  # what type checkers, editors and the API reference see
     from polymodal.encoders.base import options_of as options_of
     from polymodal.encoders.base import prepare_processor as prepare_processor
     from polymodal.encoders.numeric import NumericEncoder as NumericEncoder
+    from polymodal.encoders.numeric import NumericProcessor as NumericProcessor
     from polymodal.errors import ArtifactError as ArtifactError
     from polymodal.errors import DataError as DataError
     from polymodal.errors import FieldError as FieldError
@@ -291,6 +300,7 @@ if TYPE_CHECKING:  # what type checkers, editors and the API reference see
     from polymodal.spec import apply_overrides as apply_overrides
     from polymodal.spec import parse_model_spec as parse_model_spec
     from polymodal.tasks.base import Task as Task
+    from polymodal.tasks.intervals import bootstrap_auroc as bootstrap_auroc
     from polymodal.tasks.token_classification import score_spans as score_spans
     from polymodal.training import ModuleSteps as ModuleSteps
     from polymodal.training import Trainable as Trainable

@@ -28,6 +28,10 @@ class DataSpec(_Strict):
     validation: float | str = 0.1
     test: str | None = None
     limit: int | None = Field(default=None, ge=1)
+    # A record field whose value keeps records together when the validation share is held
+    # out (a patient's visits, an image's questions): the share is of groups, and no group
+    # is on both sides.
+    group: str | None = None
 
     @field_validator("validation")
     @classmethod

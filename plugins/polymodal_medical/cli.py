@@ -37,42 +37,70 @@ TABLE_COLUMNS = ("patient", "time", "variable", "value")
                    "times are numbers, a number on the same scale).")
 @click.option("--window-days", default=730.0, show_default=True,
               help="How far back a lab's trend is fitted.")
+@click.option("--visits", "with_visits", is_flag=True,
+              help="Add each patient's visits up to the index date (the ehr-visits "
+                   "modality: labs by date, with days_before).")
 @json_option
 def features_command(paths: tuple[str, ...], index_date: str, window_days: float,
-                     as_json: bool) -> None:
+                     with_visits: bool, as_json: bool) -> None:
     """Per-patient EHR features at an index date from FHIR Bundles (.json), NDJSON
-    resources (.ndjson) or a longitudinal table (CSV/TSV/Parquet with columns patient,
-    time, variable, value): one object per patient."""
+    resources (.ndjson), a longitudinal table (CSV/TSV/Parquet with columns patient,
+    time, variable, value) or OMOP-CDM tables (a DuckDB database, a directory of their
+    CSV files, or `eunomia`: OHDSI's example database): one object per patient."""
     rows = []
     for path in paths:
-        rows.extend(_features_of(Path(path), index_date, window_days))
+        rows.extend(_features_of(path, index_date, window_days, with_visits))
     if as_json:
         emit_json(rows)
         return
     for row in rows:
-        click.echo(f"{row['patient_id']}: {len(row['features'])} features")
+        visits = f", {len(row['visits'])} visits" if with_visits else ""
+        click.echo(f"{row['patient_id']}: {len(row['features'])} features{visits}")
 
 
-def _features_of(path: Path, index_date: str, window_days: float) -> list[dict[str, Any]]:
+def _features_of(source: str, index_date: str, window_days: float,
+                 with_visits: bool) -> list[dict[str, Any]]:
     from polymodal.plugin import DataError
+    from polymodal_medical.omop import EUNOMIA
 
+    path = Path(source)
+    if source == EUNOMIA or path.is_dir() or path.suffix in (".duckdb", ".db"):
+        from polymodal_medical.omop import omop_patients
+
+        return _patient_rows(omop_patients(source), index_date, window_days, with_visits)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if path.suffix in (".json", ".ndjson"):
-        from polymodal_medical.fhir import bundle_features, patients_of, resources_of
+        from polymodal_medical.fhir import patients_of, resources_of
 
-        patients = patients_of(resources_of(path))
-        return [{"patient_id": key, "features": bundle_features(p, index_date, window_days)}
-                for key, p in patients.items()]
-    return _table_features(path, index_date, window_days)
+        return _patient_rows(patients_of(resources_of(path)), index_date, window_days,
+                             with_visits)
+    return _table_features(path, index_date, window_days, with_visits)
 
 
-def _table_features(path: Path, index_date: str, window_days: float
+def _patient_rows(patients: dict[str, Any], index_date: str, window_days: float,
+                  with_visits: bool) -> list[dict[str, Any]]:
+    """FHIR or OMOP patients -> ``{"patient_id", "features"[, "visits"]}``."""
+    from polymodal_medical.ehr import visits_at
+    from polymodal_medical.fhir import bundle_features, day_number, is_flag
+
+    rows = []
+    for key, patient in patients.items():
+        row: dict[str, Any] = {"patient_id": key,
+                               "features": bundle_features(patient, index_date, window_days)}
+        if with_visits:
+            labs = [e for e in patient.events if not is_flag(e.variable)]
+            row["visits"] = visits_at(labs, day_number(index_date))
+        rows.append(row)
+    return rows
+
+
+def _table_features(path: Path, index_date: str, window_days: float, with_visits: bool
                     ) -> list[dict[str, Any]]:
     from collections import defaultdict
 
     from polymodal.plugin import DataError, read_records
-    from polymodal_medical.ehr import Event, features_at
+    from polymodal_medical.ehr import Event, features_at, visits_at
     from polymodal_medical.fhir import day_number
 
     def moment(value: Any) -> float:
@@ -98,7 +126,8 @@ def _table_features(path: Path, index_date: str, window_days: float
         events[patient].append(Event(patient, moment(record["time"]), str(record["variable"]),
                                      value))
     at = moment(index_date)
-    return [{"patient_id": patient, "features": features_at(rows, at, window_days=window_days)}
+    return [{"patient_id": patient, "features": features_at(rows, at, window_days=window_days),
+             **({"visits": visits_at(rows, at)} if with_visits else {})}
             for patient, rows in sorted(events.items())]
 
 
@@ -199,20 +228,45 @@ def view_command(paths: tuple[str, ...], out: str, window: str | None, max_slice
 @dicom_group.command("convert")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False),
-              help="Directory to write (new or empty): one PNG per slice.")
-@click.option("--window", type=click.Choice(WINDOW_CHOICES), default=None)
+              help="Directory to write (new or empty).")
+@click.option("--format", "fmt", type=click.Choice(["png", "nifti"]), default="png",
+              show_default=True, help="png: one windowed 8-bit PNG per slice; nifti: one "
+              "volume.nii.gz per series with its modality values (HU) and geometry.")
+@click.option("--window", type=click.Choice(WINDOW_CHOICES), default=None,
+              help="The window of the PNGs (NIfTI keeps the values).")
 @json_option
-def convert_command(paths: tuple[str, ...], out: str, window: str | None,
+def convert_command(paths: tuple[str, ...], out: str, fmt: str, window: str | None,
                     as_json: bool) -> None:
-    """Write each slice of the first series of PATHS as an 8-bit PNG (windowed)."""
+    """Write the first series of PATHS as PNG slices, or every series as NIfTI."""
     from polymodal.plugin import building_directory
 
+    if fmt == "nifti":
+        from polymodal_medical.dicom import read_series, write_nifti
+
+        series = read_series(list(paths))
+        for s in series:
+            s.volume()  # a series of mixed sizes is refused before anything is written
+        with building_directory(out) as work:
+            names = ["volume.nii.gz"] if len(series) == 1 else [
+                f"series-{i:03d}.nii.gz" for i in range(1, len(series) + 1)]
+            shapes = [write_nifti(s, work / name) for s, name in zip(series, names,
+                                                                      strict=True)]
+        result: dict[str, Any] = {"out": out, "format": "nifti", "files": [
+            {"file": name, "shape": list(shape)} for name, shape in zip(names, shapes,
+                                                                        strict=True)]}
+        if as_json:
+            emit_json(result)
+        else:
+            for item in result["files"]:
+                click.echo(f"wrote {out}/{item['file']} "
+                           f"({'x'.join(map(str, item['shape']))} voxels)")
+        return
     frames, _ = _frames(paths, window)
     with building_directory(out) as work:
         for index, frame in enumerate(frames, start=1):
             _write_png(frame, work / f"slice-{index:04d}.png")
     if as_json:
-        emit_json({"out": out, "slices": len(frames)})
+        emit_json({"out": out, "format": "png", "slices": len(frames)})
     else:
         click.echo(f"wrote {len(frames)} PNG slice(s) to {out}")
 

@@ -280,3 +280,88 @@ def summary(series: Series, *, phi: bool = False) -> dict[str, Any]:
     if phi:
         out["patient"] = {k: str(first.get(k, "")) for k in PATIENT_ATTRIBUTES if k in first}
     return out
+
+
+def pixel_spacing(dataset: Dataset) -> tuple[float, float] | None:
+    """(row, column) spacing in mm: PixelSpacing, else ImagerPixelSpacing (projection
+    radiographs), else None."""
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = getattr(dataset, keyword, None)
+        if value is not None and len(value) == 2 and all(float(v) > 0 for v in value):
+            return float(value[0]), float(value[1])
+    return None
+
+
+def resample_to_spacing(frame: np.ndarray, spacing: tuple[float, float],
+                        target_mm: float) -> np.ndarray:
+    """A [rows, columns] image resampled so that one pixel is ``target_mm`` on each side
+    (bilinear, antialiased when shrinking): scanners' different pixel sizes then show an
+    organ at the same size in pixels."""
+    import torch
+    from torch.nn import functional as F
+
+    rows = max(1, round(frame.shape[0] * spacing[0] / target_mm))
+    columns = max(1, round(frame.shape[1] * spacing[1] / target_mm))
+    if (rows, columns) == frame.shape:
+        return frame
+    tensor = torch.from_numpy(np.ascontiguousarray(frame, dtype=np.float32))[None, None]
+    shrink = rows < frame.shape[0] or columns < frame.shape[1]
+    out = F.interpolate(tensor, size=(rows, columns), mode="bilinear", align_corners=False,
+                        antialias=shrink)
+    return out[0, 0].numpy()
+
+
+def crop_or_pad(frame: np.ndarray, size: int, fill: float) -> np.ndarray:
+    """The central ``size`` x ``size`` pixels of ``frame``, padded with ``fill`` where it is
+    smaller."""
+    out = np.full((size, size), fill, dtype=np.float32)
+    rows, columns = frame.shape
+    top, left = (rows - size) // 2, (columns - size) // 2
+    src = frame[max(top, 0):max(top, 0) + min(size, rows),
+                max(left, 0):max(left, 0) + min(size, columns)]
+    r0, c0 = max(-top, 0), max(-left, 0)
+    out[r0:r0 + src.shape[0], c0:c0 + src.shape[1]] = src
+    return out
+
+
+def nifti_affine(series: Series) -> np.ndarray:
+    """The 4x4 voxel -> RAS+ mm affine of a series stored as [columns, rows, slices] (the
+    NIfTI order): DICOM's patient coordinates are LPS, so x and y change sign. The slice
+    axis is the step from the first slice's position to the last's (so each slice lands
+    on its own ImagePositionPatient, a tilted gantry included), else the normal times the
+    spacing. Without an orientation the axes are the identity scaled by the spacing."""
+    first = series.datasets[0]
+    between, row_mm, column_mm = series.spacing()
+    affine = np.eye(4)
+    orientation = getattr(first, "ImageOrientationPatient", None)
+    position = getattr(first, "ImagePositionPatient", None)
+    if orientation is not None and len(orientation) == 6:
+        row_dir = np.asarray(orientation[:3], float)   # along a row: the column index grows
+        col_dir = np.asarray(orientation[3:], float)   # down a column: the row index grows
+        normal = np.cross(row_dir, col_dir)
+    else:
+        row_dir, col_dir, normal = np.eye(3)
+    affine[:3, 0] = row_dir * (column_mm or 1.0)
+    affine[:3, 1] = col_dir * (row_mm or 1.0)
+    affine[:3, 2] = normal * (between or 1.0)
+    ends = [getattr(series.datasets[i], "ImagePositionPatient", None) for i in (0, -1)]
+    if len(series.datasets) > 1 and all(e is not None and len(e) == 3 for e in ends):
+        first_mm, last_mm = (np.asarray(e, float) for e in ends)
+        affine[:3, 2] = (last_mm - first_mm) / (len(series.datasets) - 1)
+    if position is not None and len(position) == 3:
+        affine[:3, 3] = np.asarray(position, float)
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
+
+
+def write_nifti(series: Series, path: Path) -> tuple[int, ...]:
+    """The series' modality values (HU for CT) as a NIfTI-1 file (``.nii`` or ``.nii.gz``)
+    with its geometry; returns the stored shape."""
+    import nibabel
+
+    data = np.transpose(series.volume(), (2, 1, 0)).astype(np.float32)  # -> [x, y, z]
+    image = nibabel.Nifti1Image(data, nifti_affine(series))
+    image.header.set_xyzt_units("mm")
+    image.header.set_qform(image.affine, code=1)  # scanner coordinates
+    image.header.set_sform(image.affine, code=1)
+    nibabel.save(image, str(path))
+    return tuple(int(n) for n in data.shape)

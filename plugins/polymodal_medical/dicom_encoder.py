@@ -6,6 +6,11 @@ and hands the 8-bit greyscale image to the image encoder's own processor; the ne
 that image encoder (``small-cnn`` by default, any registered one by ``backbone``). So DICOM
 needs no second CNN, and the windowing happens in the collate step, never in forward().
 A multi-frame file contributes its middle frame.
+
+Spacing-aware (``spacing_mm``): the image is first resampled from the file's PixelSpacing
+to that many mm per pixel, and (``extent_mm``) cropped or padded about its centre to that
+square field of view, padding with the image's lowest value (air in CT); so images from
+scanners with different pixel sizes reach the backbone at one physical scale.
 """
 
 from __future__ import annotations
@@ -21,22 +26,28 @@ from polymodal.plugin import (
     EncoderOutput,
     InputSpec,
     Processor,
+    SpecError,
     build_encoder,
     options_of,
 )
 from polymodal_medical.options import DICOM_IMAGE
 
 
-def _image_of(value: Any, window: str | None) -> Any:
-    """A DICOM path or bytes -> a windowed greyscale PIL image (RGB, for the backbone)."""
+def _image_of(value: Any, window: str | None, spacing_mm: float | None = None,
+              extent_mm: float | None = None) -> Any:
+    """A DICOM path or bytes -> a windowed greyscale PIL image (RGB, for the backbone),
+    resampled to ``spacing_mm`` and cropped / padded to ``extent_mm`` when given."""
     import numpy as np
     from PIL import Image
 
     from polymodal_medical.dicom import (
         apply_window,
+        crop_or_pad,
         is_monochrome1,
         modality_values,
+        pixel_spacing,
         read_dataset,
+        resample_to_spacing,
         window_of,
     )
 
@@ -46,6 +57,14 @@ def _image_of(value: Any, window: str | None) -> Any:
     where = "the upload" if isinstance(value, bytes | bytearray) else value
     volume = modality_values(dataset, where)
     frame = volume[len(volume) // 2]
+    if spacing_mm is not None:
+        spacing = pixel_spacing(dataset)
+        if spacing is None:
+            raise DataError(f"{where}: no PixelSpacing, which dicom-image's spacing_mm needs")
+        frame = resample_to_spacing(frame, spacing, spacing_mm)
+        if extent_mm is not None:
+            frame = crop_or_pad(frame, max(1, round(extent_mm / spacing_mm)),
+                                float(frame.min()))
     shown = apply_window(frame, window_of(dataset, frame, window),
                          invert=is_monochrome1(dataset))
     grey = np.round(shown * 255).astype(np.uint8)
@@ -55,11 +74,14 @@ def _image_of(value: Any, window: str | None) -> Any:
 class DicomProcessor(Processor):
     """DICOM values -> the backbone processor's tensors (windowed images)."""
 
-    def __init__(self, inner: Processor, window: str | None) -> None:
+    def __init__(self, inner: Processor, window: str | None, spacing_mm: float | None = None,
+                 extent_mm: float | None = None) -> None:
         self.inner, self.window = inner, window
+        self.spacing_mm, self.extent_mm = spacing_mm, extent_mm
 
     def _images(self, values: list[Any]) -> list[Any]:
-        return [None if v is None else _image_of(v, self.window) for v in values]
+        return [None if v is None else _image_of(v, self.window, self.spacing_mm,
+                                                 self.extent_mm) for v in values]
 
     def fit(self, values: list[Any]) -> None:
         self.inner.fit(self._images(values))  # a bad file fails before training starts
@@ -68,10 +90,12 @@ class DicomProcessor(Processor):
         return self.inner(self._images(values))
 
     def state(self) -> dict[str, Any]:
-        return {"window": self.window, "inner": self.inner.state()}
+        return {"window": self.window, "spacing_mm": self.spacing_mm,
+                "extent_mm": self.extent_mm, "inner": self.inner.state()}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.window = state["window"]
+        self.spacing_mm, self.extent_mm = state.get("spacing_mm"), state.get("extent_mm")
         self.inner.load_state(state["inner"])
 
 
@@ -87,7 +111,16 @@ class DicomImageEncoder(Encoder):
         self.backbone = build_encoder(backbone, BuildContext(
             processor_state=inner_state, processor_dir=context.processor_dir,
             device=context.device, hub=context.hub))
-        self.processor = DicomProcessor(self.backbone.processor, options["window"])
+        spacing, extent = options["spacing_mm"], options["extent_mm"]
+        for name, number in (("spacing_mm", spacing), ("extent_mm", extent)):
+            if number is not None and not (isinstance(number, int | float) and number > 0):
+                raise SpecError(f"spec: inputs[{spec.name}].options.{name}: a number of mm "
+                                "> 0")
+        if extent is not None and spacing is None:
+            raise SpecError(f"spec: inputs[{spec.name}].options.extent_mm needs spacing_mm")
+        self.processor = DicomProcessor(self.backbone.processor, options["window"],
+                                        None if spacing is None else float(spacing),
+                                        None if extent is None else float(extent))
         if context.processor_state is not None:
             self.processor.load_state(context.processor_state)
         elif context.values is not None:

@@ -31,12 +31,14 @@ PBC_FINDINGS = ("ascites", "hepato", "spiders", "edema", "stage")
 
 @dataclass(frozen=True)
 class Event:
-    """One measurement: ``time`` in days from a patient-specific origin."""
+    """One measurement: ``time`` in days from a patient-specific origin; ``end``, for a
+    fact that stops (a drug exposure), the day it ends (None: open)."""
 
     patient: str
     time: float
     variable: str
     value: float
+    end: float | None = None
 
 
 def _slope(points: list[tuple[float, float]]) -> float | None:
@@ -71,6 +73,21 @@ def features_at(events: Iterable[Event], index_time: float, *, window_days: floa
     return features
 
 
+def visits_at(events: Iterable[Event], index_time: float, *,
+              window_days: float | None = None) -> list[dict[str, float]]:
+    """One patient's events up to ``index_time`` grouped by time into visits, oldest first:
+    ``{"days_before": index_time - time, VAR: value, ...}`` (the ``ehr-visits``
+    modality); with ``window_days`` only the visits that recent."""
+    by_time: dict[float, dict[str, float]] = defaultdict(dict)
+    for event in events:
+        before = index_time - event.time
+        if before >= 0 and math.isfinite(event.value) and (
+                window_days is None or before <= window_days):
+            by_time[event.time][event.variable] = event.value
+    return [{"days_before": round(index_time - time, 6), **values}
+            for time, values in sorted(by_time.items())]
+
+
 def pbc_events(rows: list[dict[str, Any]]) -> list[Event]:
     """pbcseq's visit rows (one per visit, labs as columns) as long-format events."""
     events = []
@@ -100,7 +117,8 @@ def mayo_risk_score(features: dict[str, float]) -> float | None:
 def pbc_records(rows: list[dict[str, Any]], *, horizon_days: float = 730.0,
                 window_days: float = 730.0) -> list[Record]:
     """One record per visit whose outcome within ``horizon_days`` is known: ``ehr`` (the
-    features from that visit and the ones before it), ``patient_id``, ``index_day`` and
+    features from that visit and the ones before it), ``visits`` (those visits themselves,
+    the ``ehr-visits`` modality), ``patient_id``, ``index_day`` and
     ``outcome`` ("died" within the horizon, else "survived"). A visit whose patient was
     censored or transplanted before the horizon, alive, is left out (its outcome is
     unknown)."""
@@ -124,6 +142,7 @@ def pbc_records(rows: list[dict[str, Any]], *, horizon_days: float = 730.0,
                                static=static)
         records.append({"patient_id": patient, "index_day": day,
                         "ehr": {k: round(v, 6) for k, v in features.items()},
+                        "visits": visits_at(by_patient[patient], day),
                         "outcome": "died" if died and remaining <= horizon_days
                         else "survived"})
     return records

@@ -153,6 +153,11 @@ def patients_of(resources: list[dict[str, Any]]) -> dict[str, PatientRecord]:
     return patients
 
 
+def is_flag(variable: str) -> bool:
+    """A condition or medication (a 0/1 fact), not a measured value."""
+    return variable.startswith(("condition:", "medication:"))
+
+
 def bundle_features(patient: PatientRecord, index_date: str,
                     window_days: float = 730.0) -> dict[str, float]:
     """A patient's named features at ``index_date`` (YYYY-MM-DD): ``age``, ``sex_female``,
@@ -164,11 +169,10 @@ def bundle_features(patient: PatientRecord, index_date: str,
         static["age"] = (index - (patient.birth - EPOCH).days) / DAYS_PER_YEAR
     if patient.sex in ("female", "male"):
         static["sex_female"] = 1.0 if patient.sex == "female" else 0.0
-    labs = [e for e in patient.events if not e.variable.startswith(("condition:",
-                                                                    "medication:"))]
+    labs = [e for e in patient.events if not is_flag(e.variable)]
     features = features_at(labs, index, window_days=window_days, static=static)
     flags = {e.variable for e in patient.events if e.time <= index
-             and e.variable.startswith(("condition:", "medication:"))}
+             and (e.end is None or e.end >= index) and is_flag(e.variable)}
     for flag in sorted(flags):
         features[flag] = 1.0
     features["conditions:count"] = float(sum(f.startswith("condition:") for f in flags))

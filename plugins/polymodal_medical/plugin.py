@@ -26,6 +26,14 @@ def register_modalities(register: RegisterModality) -> None:
                       {"age": 47.0, "protime:last": 10.6}],
              description="an EHR record: named features at an index time (null or absent "
                          "where unknown)")
+    register("ehr-visits", wire="object", value_type="polymodal_medical.types:EHRVisits",
+             expects='a list of visits, e.g. [{"days_before": 365, "bili": 1.2}, '
+                     '{"days_before": 0, "bili": 2.0}]',
+             samples=[[{"days_before": 400.0, "bili": 1.2, "albumin": 3.6},
+                       {"days_before": 0.0, "bili": 2.0, "albumin": 3.1}],
+                      [{"days_before": 0.0, "bili": 0.8}]],
+             description="a patient's visits up to an index time: named numbers per visit "
+                         "and days_before (days from the visit to the index, >= 0)")
 
 
 @hookimpl
@@ -34,6 +42,10 @@ def register_encoders(register: RegisterEncoder) -> None:
     register("ehr-features", "polymodal.plugin:NumericEncoder", modality="ehr",
              options="polymodal.plugin:NUMERIC_OPTIONS",
              description="named EHR features, standardised, missing ones flagged -> MLP")
+    register("visit-sequence", "polymodal_medical.visit_encoder:VisitSequenceEncoder",
+             modality="ehr-visits", options="polymodal_medical.options:VISIT_SEQUENCE",
+             description="a patient's visits (numbers, missing flags, time before the "
+                         "index, gap) through a time-aware GRU")
     register("dicom-image", "polymodal_medical.dicom_encoder:DicomImageEncoder",
              modality="dicom", options="polymodal_medical.options:DICOM_IMAGE",
              description="a DICOM image windowed (HU presets or the file's own) into any "

@@ -1,8 +1,9 @@
 """``classification``: binary or multiclass, softmax over the labels seen in training.
 
 Metrics (torchmetrics): accuracy, macro-F1, AUROC and the confusion matrix; with two labels
-also, for the positive one (``positive``), AUPRC, sensitivity and specificity at
-``threshold``, the expected calibration error (10 bins) and the reliability diagram's bins.
+also, for the positive one (``positive``), the 95% bootstrap interval of AUROC
+(``auroc_ci_low``, ``auroc_ci_high``), AUPRC, sensitivity and specificity at ``threshold``,
+the expected calibration error (10 bins) and the reliability diagram's bins.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from polymodal.fusions import FusedDims
 from polymodal.options import parse_options
 from polymodal.spec import TaskSpec
 from polymodal.tasks.base import Batch, Task
+from polymodal.tasks.intervals import AurocInterval
 
 
 def _on_positive(metric: type[Metric], positive: int, **kwargs: Any) -> Metric:
@@ -148,6 +150,7 @@ class ClassificationTask(Task):
             p = self.positive_index
             metrics.update({
                 "auroc": _on_positive(BinaryAUROC, p),
+                "auroc_ci": AurocInterval(p),
                 "auprc": _on_positive(BinaryAveragePrecision, p),
                 "sensitivity": _on_positive(BinaryRecall, p, threshold=self.threshold),
                 "specificity": _on_positive(BinarySpecificity, p, threshold=self.threshold),
@@ -171,6 +174,8 @@ class ClassificationTask(Task):
                      "mean_probability": s / c, "observed_rate": o / c}
                     for i, (s, o, c) in enumerate(zip(confidence, observed, count,
                                                       strict=True)) if c]}
+            elif key == "auroc_ci":
+                out["auroc_ci_low"], out["auroc_ci_high"] = (float(v) for v in value)
             else:
                 out[key] = float(value)
         return out

