@@ -100,6 +100,10 @@ class TrainSpec(_Strict):
     # Keep the resumable state (checkpoints/) in the finished model directory, so that
     # ``--resume`` can continue it later (e.g. with more epochs).
     keep_checkpoint: bool = False
+    # An exponential moving average of the weights with this decay (e.g. 0.999): validation,
+    # the best epoch and the saved model use the averaged weights (diffusion models, and
+    # image models generally, are better with them). None: the trained weights.
+    ema: float | None = Field(default=None, gt=0, lt=1)
 
 
 class Spec(_Strict):

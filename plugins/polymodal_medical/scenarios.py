@@ -71,5 +71,5 @@ def ehr_scenario() -> Scenario:
                     default_spec=SPEC, load_demo=load_demo,
                     baselines={"Mayo risk score": mayo_baseline,
                                "always survived": majority_outcome},
-                    quick_overrides=["train.epochs=8"], quick_records=600,
+                    quick_overrides=["train.epochs=8", "ablation=false"], quick_records=600,
                     primary_input="ehr")

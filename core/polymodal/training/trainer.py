@@ -37,6 +37,7 @@ from polymodal.distributed import SINGLE, DistContext, any_rank, barrier, sum_ac
 from polymodal.errors import NonFiniteLoss, SpecError, TrainingInterrupted, unknown
 from polymodal.reporting import write_history
 from polymodal.spec import TrainSpec
+from polymodal.training.ema import WeightAverage
 from polymodal.training.progress import EpochProgress
 from polymodal.training.schedule import lr_lambda, seed_everything
 from polymodal.training.signals import StopSignals
@@ -140,6 +141,7 @@ class Trainer:
                                  "best_epoch": 0, "bad_epochs": 0, "history": [],
                                  "loss_sum": 0.0, "seen": 0}
         best_state: dict[str, torch.Tensor] | None = None
+        self.average = WeightAverage(steps, cfg.ema) if cfg.ema else None
         found = find_checkpoint(self.work_dir) if resume else None
         if found is not None:
             state, best_state = self._load_checkpoint(found, optimizer, scheduler)
@@ -161,6 +163,8 @@ class Trainer:
                         self._train_batch(forward_module, batch, state, sync=boundary)
                         if boundary:
                             self._optimizer_step(optimizer, scheduler)
+                            if self.average is not None:
+                                self.average.update()
                             state["step"] += 1
                         state["batch"] = index + 1
                         advance(state["loss_sum"] / max(state["seen"], 1))
@@ -177,13 +181,17 @@ class Trainer:
                 row = self._epoch_row(epoch, state, scheduler,
                                       seen / max(time.perf_counter() - t0, 1e-9))
                 state.update(batch=0, loss_sum=0.0, seen=0)
-                value, mode = self._validate(forward_module, val_loader, row)
+                with (self.average.applied() if self.average is not None
+                      else contextlib.nullcontext()):
+                    value, mode = self._validate(forward_module, val_loader, row)
+                    better = _is_better(value, state["best"], mode)
+                    if better:  # the averaged weights, with train.ema
+                        best_state = {k: v.detach().cpu().clone()
+                                      for k, v in steps.state_dict().items()}
                 state["history"].append(row)
-                if _is_better(value, state["best"], mode):
+                if better:
                     state["best"], state["best_epoch"], state["bad_epochs"] = (
                         value, epoch + 1, 0)
-                    best_state = {k: v.detach().cpu().clone()
-                                  for k, v in steps.state_dict().items()}
                 else:
                     state["bad_epochs"] += 1
                 state["epoch"] = epoch + 1
@@ -294,6 +302,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "ema": self.average.state() if self.average is not None else None,
         }
         payload = dict(state, python_rng=_jsonable_rng(random.getstate()),
                        model_spec=self.steps.identity())
@@ -314,6 +323,8 @@ class Trainer:
             scheduler.load_state_dict(extra["scheduler"])
             self.scaler.load_state_dict(extra["scaler"])
             torch.set_rng_state(extra["torch_rng"].cpu())
+            if self.average is not None and extra.get("ema") is not None:
+                self.average.load_state(extra["ema"])
             random.setstate(_restore_rng(state.pop("python_rng")))
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"--resume: the checkpoint in {directory} does not fit "
