@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from polymodal.plugin import DataError, Record
+from polymodal_medical.types import VISIT_TIME
 
 DAYS_PER_YEAR = 365.25
 # The labs of pbcseq (its column names), and the visit findings carried as 0/1 (edema: 0,
@@ -84,7 +85,7 @@ def visits_at(events: Iterable[Event], index_time: float, *,
         if before >= 0 and math.isfinite(event.value) and (
                 window_days is None or before <= window_days):
             by_time[event.time][event.variable] = event.value
-    return [{"days_before": round(index_time - time, 6), **values}
+    return [{VISIT_TIME: round(index_time - time, 6), **values}
             for time, values in sorted(by_time.items())]
 
 

@@ -49,7 +49,7 @@ def day_number(text: str) -> float:
             return float((date(parts[0], parts[1], parts[2]) - EPOCH).days)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise DataError(f"not a FHIR date: {text!r}") from None
+        raise DataError(f"not a date: {text!r} (YYYY-MM-DD, or a FHIR dateTime)") from None
     midnight = datetime(moment.year, moment.month, moment.day, tzinfo=moment.tzinfo)
     return (moment.date() - EPOCH).days + (moment - midnight).total_seconds() / 86400
 

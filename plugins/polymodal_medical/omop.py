@@ -91,10 +91,9 @@ def _day(value: Any) -> float | None:
     return float((value - EPOCH).days) if isinstance(value, date) else None
 
 
-def omop_patients(source: str | Path, *, limit: int | None = None
-                  ) -> dict[str, PatientRecord]:
+def omop_patients(source: str | Path) -> dict[str, PatientRecord]:
     """Events per person of an OMOP-CDM source (``"eunomia"``, a DuckDB file or a directory
-    of CSV tables); ``limit``: the first that many persons by id."""
+    of CSV tables)."""
     import duckdb
 
     from polymodal_medical.ehr import Event
@@ -103,8 +102,7 @@ def omop_patients(source: str | Path, *, limit: int | None = None
     try:
         persons = connection.execute(
             "select person_id, gender_concept_id, year_of_birth, month_of_birth, "
-            "day_of_birth from person order by person_id"
-            + (f" limit {int(limit)}" if limit else "")).fetchall()
+            "day_of_birth from person order by person_id").fetchall()
         patients: dict[str, PatientRecord] = {}
         for person, gender, year, month, day in persons:
             record = PatientRecord(key=str(person))

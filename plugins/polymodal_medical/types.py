@@ -13,3 +13,4 @@ EHRFeatures = dict[str, Annotated[float, Field(allow_inf_nan=False)] | None]
 # A patient's visits up to an index time: each an EHR record with ``days_before`` (days
 # from the visit to the index, >= 0).
 EHRVisits = list[EHRFeatures]
+VISIT_TIME = "days_before"

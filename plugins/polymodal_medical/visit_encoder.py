@@ -31,10 +31,9 @@ from polymodal.plugin import (
     options_of,
     prepare_processor,
 )
+from polymodal_medical.ehr import DAYS_PER_YEAR
 from polymodal_medical.options import VISIT_SEQUENCE
-
-TIME_KEY = "days_before"
-DAYS_PER_YEAR = 365.25
+from polymodal_medical.types import VISIT_TIME as TIME_KEY
 
 
 def _visits_of(value: Any) -> list[dict[str, Any]]:

@@ -139,47 +139,26 @@ def evaluate_and_print(model_dir: str, records: list[dict[str, Any]], device: st
 
 
 def predict_and_print(model_dir: str, records: list[dict[str, Any]], device: str | None,
-                      batch_size: int = 64, precision: str = "fp32",
-                      out_dir: str | None = None) -> None:
-    """Predictions as JSON lines; with ``out_dir``, for a model whose predictions are files
-    (a generator), the files are written there (a new or empty directory, complete or not
-    at all) and the lines name them."""
+                      batch_size: int = 64, precision: str = "fp32") -> None:
     import polymodal
 
     model = polymodal.load(model_dir, device=device, precision=precision)
-    if out_dir is None:
-        emit_jsonl(model.predict(records, batch_size=batch_size))
-        return
-    from polymodal.artifacts import building_directory
-    from polymodal.errors import DataError
-
-    if not getattr(model, "writes_files", False):
-        raise DataError(f"--out: {model_dir} predicts values, not files; leave --out out")
-    writer: Any = model
-    writer.validate(records)  # refused before the directory is made
-    with building_directory(out_dir) as work:
-        writer.write_files_to(work, shown_as=Path(out_dir))
-        predictions = model.predict(records, batch_size=batch_size)
-    emit_jsonl(predictions)
+    emit_jsonl(model.predict(records, batch_size=batch_size))
 
 
 @click.command("predict")
 @click.argument("model_dir", type=click.Path())
 @click.option("--input", "input_path", required=True, help="Records to predict (JSONL, CSV).")
 @click.option("--batch-size", default=64, show_default=True)
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
-              help="For a model whose predictions are files (generated images): the "
-                   "directory to write them to (new or empty).")
 @device_option
 @precision_option
 @json_option
-def predict_cmd(model_dir: str, input_path: str, batch_size: int, out_dir: str | None,
-                device: str | None, precision: str, as_json: bool) -> None:
+def predict_cmd(model_dir: str, input_path: str, batch_size: int, device: str | None,
+                precision: str, as_json: bool) -> None:
     """Predict for each input record; one JSON object per record."""
     from polymodal.data.readers import read_records
 
-    predict_and_print(model_dir, read_records(input_path), device, batch_size, precision,
-                      out_dir)
+    predict_and_print(model_dir, read_records(input_path), device, batch_size, precision)
 
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
