@@ -289,8 +289,10 @@ def train_qa(spec: TokenSpec, train: list[Record], test: list[Record] | None, ou
              device: str | None = None, progress: bool = True,
              resume: bool = False) -> dict[str, Any]:
     """Fit the span head over question + context windows with the core Trainer and write
-    the model directory (the lexical baseline beside the model in metrics and report)."""
+    the model directory (the lexical baseline beside the model in metrics and report, on
+    the held-out records and on the hand-written real-text set)."""
     from polymodal.plugin import fit_steps, training_directory, write_run_files
+    from polymodal_nlp.qa_corpus import real_text_records
     from polymodal_nlp.token_model import window_steps
 
     train = check_records(train, labelled=True)
@@ -317,6 +319,12 @@ def train_qa(spec: TokenSpec, train: list[Record], test: list[Record] | None, ou
             metrics["baselines"] = {"sliding-window word overlap": lexical_baseline(test)}
             comparisons["held-out: model and baselines"] = {"model": metrics["test"],
                                                             **metrics["baselines"]}
+        real = real_text_records()
+        metrics["real_text"] = reader.evaluate(real)
+        metrics["real_text_baselines"] = {
+            "sliding-window word overlap": lexical_baseline(real)}
+        comparisons["real text (hand-written, 20 news paragraphs)"] = {
+            "model": metrics["real_text"], **metrics["real_text_baselines"]}
         spec_data = save_token_model(work, model, spec, LABELS)
         write_run_files(work, kind="qa", spec=spec_data, metrics=metrics, result=result,
                         train_records=train, comparisons=comparisons)

@@ -183,3 +183,21 @@ def corpus(seed: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
     items = squad_json(articles(seed=seed))["data"]
     return qa_records(items[:64]), qa_records(items[64:])
+
+
+REAL_QA = "real_qa_lee.json"
+
+
+def real_text_records() -> list[dict[str, Any]]:
+    """The hand-written evaluation set on real text: questions written and answers checked
+    by reading, over 20 paragraphs of the Lee corpus' 50 evaluation news documents (ABC
+    news, shipped in gensim's test data, LGPL-2.1); no training set of the project reads
+    them. SQuAD 2.0 records, some without an answer."""
+    import json
+    from importlib.resources import files
+
+    from polymodal_nlp.formats import qa_records
+
+    data = json.loads(files("polymodal_nlp").joinpath(REAL_QA).read_text(encoding="utf-8"))
+    return qa_records(data["data"])
+

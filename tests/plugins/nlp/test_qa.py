@@ -75,3 +75,24 @@ def test_answer_missing_from_context_writes_nothing(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "the answer 'Sweden' is not in its context" in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_every_run_reports_the_hand_written_real_text_set(qa_model) -> None:  # type: ignore[no-untyped-def]
+    out, summary, _ = qa_model
+    real = summary["metrics"]["real_text"]
+    baseline = summary["metrics"]["real_text_baselines"]["sliding-window word overlap"]
+    assert real["n"] == baseline["n"] == 94 and 0 <= real["f1"] <= 1
+    assert "real text (hand-written" in (out / "report.html").read_text()
+
+
+def test_the_real_text_answers_are_spans_of_their_paragraphs() -> None:
+    from polymodal_nlp.qa_corpus import real_text_records
+
+    records = real_text_records()
+    assert len(records) >= 60 and len({r["context"] for r in records}) >= 15
+    for record in records:
+        for answer in record["answers"]:
+            start = answer["answer_start"]
+            assert record["context"][start:start + len(answer["text"])] == answer["text"]
+        assert record["is_impossible"] == (not record["answers"])
+    assert sum(not r["answers"] for r in records) == 7
