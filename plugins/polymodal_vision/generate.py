@@ -217,12 +217,14 @@ def sample(unet: nn.Module, spec: DiffusionSpec, condition: Condition, seeds: li
 
 
 def to_png(image: torch.Tensor) -> bytes:
-    """[1, S, S] in [0, 1] -> PNG bytes (8-bit grey)."""
+    """[C, S, S] in [0, 1] -> PNG bytes: 8-bit grey for one channel, RGB for three."""
     from PIL import Image
 
-    array = (image[0].cpu().numpy() * 255).round().astype("uint8")
+    array = (image.cpu().numpy() * 255).round().astype("uint8")
+    # uint8 [S, S] is read as mode L, [S, S, 3] as RGB
+    picture = Image.fromarray(array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0))
     buffer = io.BytesIO()
-    Image.fromarray(array, mode="L").save(buffer, format="PNG")
+    picture.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
