@@ -58,6 +58,10 @@ class DiffusionSpec(BaseModel):
     # Classifier-free guidance scale at sampling (0: the unconditional model, 1: the
     # conditional one alone, above 1: pushed away from the unconditional one).
     guidance: float = Field(default=1.0, ge=0)
+    # Min-SNR loss weighting (Hang et al. 2023; diffusers' training examples' --snr_gamma):
+    # each timestep's MSE weighted by min(SNR, gamma) / SNR, so the nearly clean timesteps
+    # weigh less than the noisy ones that decide the layout. None: plain MSE.
+    snr_gamma: float | None = Field(default=None, gt=0)
     validation: float = Field(default=0.0, ge=0, lt=1)
 
 
@@ -132,15 +136,22 @@ def image_tensor(values: list[Any], size: int, channels: int = 1) -> torch.Tenso
 
 
 def denoising_loss(images: torch.Tensor, schedule: Any,
-                   predict_noise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-                   ) -> torch.Tensor:
+                   predict_noise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                   snr_gamma: float | None = None) -> torch.Tensor:
     """One training step's loss: noise at a random timestep of the DDPM schedule, the noise
-    predicted from the noisy images, MSE."""
+    predicted from the noisy images, MSE (Min-SNR weighted with ``snr_gamma``)."""
     noise = torch.randn_like(images)
     steps = torch.randint(0, schedule.config.num_train_timesteps, (images.shape[0],),
                           device=images.device)
     predicted = predict_noise(schedule.add_noise(images, noise, steps), steps)
-    return nn.functional.mse_loss(predicted.float(), noise.float())
+    if snr_gamma is None:
+        return nn.functional.mse_loss(predicted.float(), noise.float())
+    from diffusers.training_utils import compute_snr
+
+    snr = compute_snr(schedule, steps)
+    weight = torch.clamp(snr, max=snr_gamma) / snr
+    per_item = (predicted.float() - noise.float()).pow(2).flatten(1).mean(1)
+    return (per_item * weight).mean()
 
 
 def drop_mask(count: int, share: float, module: nn.Module, device: torch.device
@@ -153,7 +164,8 @@ def drop_mask(count: int, share: float, module: nn.Module, device: torch.device
 
 
 def diffusion_loss(module: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
-                   schedule: Any, null_label: int, label_dropout: float) -> torch.Tensor:
+                   schedule: Any, null_label: int, label_dropout: float,
+                   snr_gamma: float | None = None) -> torch.Tensor:
     """The class-conditional step: the label dropped (to ``null_label``) in
     ``label_dropout`` of the items."""
     images, labels = batch
@@ -161,7 +173,8 @@ def diffusion_loss(module: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
     if dropped is not None:
         labels = torch.where(dropped, torch.full_like(labels, null_label), labels)
     return denoising_loss(images, schedule,
-                          lambda noisy, t: module(noisy, t, class_labels=labels).sample)
+                          lambda noisy, t: module(noisy, t, class_labels=labels).sample,
+                          snr_gamma)
 
 
 Condition = dict[str, torch.Tensor]

@@ -107,7 +107,8 @@ def fit_generator(request: FitRequest) -> dict[str, Any]:
 
     def loss(module: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
              ) -> torch.Tensor:
-        return diffusion_loss(module, batch, schedule, len(labels), spec.label_dropout)
+        return diffusion_loss(module, batch, schedule, len(labels), spec.label_dropout,
+                              spec.snr_gamma)
 
     steps = ModuleSteps(unet, collate=collate, loss=loss,
                         identity={**spec.model_dump(mode="json", exclude={"train"}),

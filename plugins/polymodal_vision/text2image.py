@@ -147,11 +147,13 @@ class Text2ImageNet(nn.Module):
 
 
 def text2image_loss(module: nn.Module, batch: tuple[torch.Tensor, dict[str, torch.Tensor]],
-                    schedule: Any, caption_dropout: float) -> torch.Tensor:
+                    schedule: Any, caption_dropout: float,
+                    snr_gamma: float | None = None) -> torch.Tensor:
     images, text = batch
     dropped = drop_mask(images.shape[0], caption_dropout, module, images.device)
     condition = module.prompt(text, dropped)  # type: ignore[operator]
-    return denoising_loss(images, schedule, lambda noisy, t: module(noisy, t, condition))
+    return denoising_loss(images, schedule, lambda noisy, t: module(noisy, t, condition),
+                          snr_gamma)
 
 
 class PromptGeneratorModel(DiffusionPredictor):

@@ -54,7 +54,8 @@ def fit_text2image(request: FitRequest) -> dict[str, Any]:
 
     def loss(module: torch.nn.Module, batch: tuple[torch.Tensor, dict[str, torch.Tensor]]
              ) -> torch.Tensor:
-        return text2image_loss(module, batch, schedule, spec.caption_dropout)
+        return text2image_loss(module, batch, schedule, spec.caption_dropout,
+                               spec.snr_gamma)
 
     steps = ModuleSteps(net, collate=collate, loss=loss,
                         identity=spec.model_dump(mode="json", exclude={"train"}),

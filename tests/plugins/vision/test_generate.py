@@ -161,3 +161,35 @@ def test_mobilenet_v2_loads_the_offline_imagenet_weights(tmp_path: Path) -> None
         pooled = encoder(encoder.processor(paths)).pooled
         named = [categories[i] for i in reference.classifier(pooled).argmax(-1)]
     assert named[0] in ("Egyptian cat", "tabby", "tiger cat") and named[1] == "espresso"
+
+
+def test_min_snr_weighting_scales_each_timestep_by_min_snr_gamma_over_snr() -> None:
+    """With ``snr_gamma`` a nearly clean timestep (large SNR) weighs gamma / SNR of its
+    MSE and a noisy one (SNR below gamma) its whole MSE; without it, plain MSE."""
+    import torch
+
+    from polymodal_vision.generate import GenerateSpec, denoising_loss, noise_schedule
+
+    schedule = noise_schedule(GenerateSpec())
+    images = torch.zeros(64, 1, 4, 4)
+
+    def zeros(noisy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(noisy)
+
+    def draws() -> tuple[torch.Tensor, torch.Tensor]:
+        torch.manual_seed(0)
+        noise = torch.randn_like(images)
+        return noise, torch.randint(0, schedule.config.num_train_timesteps, (64,))
+
+    noise, steps = draws()
+    alphas = schedule.alphas_cumprod[steps]
+    snr = alphas / (1 - alphas)
+    per_item = noise.pow(2).flatten(1).mean(1)
+    torch.manual_seed(0)
+    plain = denoising_loss(images, schedule, zeros)
+    torch.manual_seed(0)
+    weighted = denoising_loss(images, schedule, zeros, snr_gamma=5.0)
+    assert torch.isclose(plain, per_item.mean())
+    expected = (per_item * torch.clamp(snr, max=5.0) / snr).mean()
+    assert torch.isclose(weighted, expected, rtol=1e-4)
+    assert weighted < plain  # the clean half of the timesteps weighs less
