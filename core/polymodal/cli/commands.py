@@ -139,26 +139,56 @@ def evaluate_and_print(model_dir: str, records: list[dict[str, Any]], device: st
 
 
 def predict_and_print(model_dir: str, records: list[dict[str, Any]], device: str | None,
-                      batch_size: int = 64, precision: str = "fp32") -> None:
+                      batch_size: int = 64, precision: str = "fp32",
+                      out_dir: str | None = None, grid: bool = False) -> None:
+    """Predictions as JSON lines; with ``out_dir``, for a model whose predictions are files
+    (a generator), the files are written there (a new or empty directory, complete or not
+    at all) and the lines name them; ``grid``: also one ``grid.png`` of them all."""
     import polymodal
+    from polymodal.errors import DataError
 
+    if grid and out_dir is None:
+        raise DataError("--grid needs --out DIR (the grid is written there)")
     model = polymodal.load(model_dir, device=device, precision=precision)
-    emit_jsonl(model.predict(records, batch_size=batch_size))
+    if out_dir is None:
+        emit_jsonl(model.predict(records, batch_size=batch_size))
+        return
+    from polymodal.artifacts import building_directory
+
+    if not getattr(model, "writes_files", False):
+        raise DataError(f"--out: {model_dir} predicts values, not files; leave --out out")
+    writer: Any = model
+    writer.validate(records)  # refused before the directory is made
+    with building_directory(out_dir) as work:
+        writer.write_files_to(work, shown_as=Path(out_dir), grid=grid)
+        predictions = model.predict(records, batch_size=batch_size)
+        writer.finish_files()
+    emit_jsonl(predictions)
+
+
+grid_option = click.option(
+    "--grid", is_flag=True,
+    help="With --out: also write grid.png of every image written, in file-name order.")
 
 
 @click.command("predict")
 @click.argument("model_dir", type=click.Path())
 @click.option("--input", "input_path", required=True, help="Records to predict (JSONL, CSV).")
 @click.option("--batch-size", default=64, show_default=True)
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="For a model whose predictions are files (generated images): the "
+                   "directory to write them to (new or empty).")
+@grid_option
 @device_option
 @precision_option
 @json_option
-def predict_cmd(model_dir: str, input_path: str, batch_size: int, device: str | None,
-                precision: str, as_json: bool) -> None:
+def predict_cmd(model_dir: str, input_path: str, batch_size: int, out_dir: str | None,
+                grid: bool, device: str | None, precision: str, as_json: bool) -> None:
     """Predict for each input record; one JSON object per record."""
     from polymodal.data.readers import read_records
 
-    predict_and_print(model_dir, read_records(input_path), device, batch_size, precision)
+    predict_and_print(model_dir, read_records(input_path), device, batch_size, precision,
+                      out_dir, grid)
 
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")

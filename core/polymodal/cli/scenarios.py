@@ -16,12 +16,13 @@ import click
 from polymodal.cli.commands import (
     device_option,
     evaluate_and_print,
+    grid_option,
     json_option,
     out_dir_option,
     precision_option,
     set_option,
 )
-from polymodal.cli.output import emit_json, emit_jsonl, print_comparison, print_metrics
+from polymodal.cli.output import emit_json, print_comparison, print_metrics
 
 
 def with_train_options(train_options: dict[str, str]) -> Any:
@@ -159,13 +160,18 @@ def predict_command(name: str, primary_input: Callable[[], str | None]) -> click
     @click.argument("values", nargs=-1)
     @click.option("--input", "input_path", default=None, help="Records (JSONL, CSV).")
     @click.option("--batch-size", default=64, show_default=True)
+    @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+                  help="For predictions that are files (generated images): the directory "
+                       "to write them to (new or empty).")
+    @grid_option
     @device_option
     @precision_option
     @json_option
     def predict(model_dir: str, values: tuple[str, ...], input_path: str | None,
-                batch_size: int, device: str | None, precision: str, as_json: bool) -> None:
+                batch_size: int, out_dir: str | None, grid: bool, device: str | None,
+                precision: str, as_json: bool) -> None:
         """Predict for records in --input, or for VALUES given on the command line."""
-        import polymodal
+        from polymodal.cli.commands import predict_and_print
         from polymodal.data.readers import read_records
         from polymodal.errors import DataError
 
@@ -178,8 +184,7 @@ def predict_command(name: str, primary_input: Callable[[], str | None]) -> click
             records = [{field: v} for v in values]
         else:
             raise DataError("give --input FILE or values to predict")
-        model = polymodal.load(model_dir, device=device, precision=precision)
-        emit_jsonl(model.predict(records, batch_size=batch_size))
+        predict_and_print(model_dir, records, device, batch_size, precision, out_dir, grid)
 
     return predict
 

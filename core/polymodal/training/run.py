@@ -107,17 +107,19 @@ def fit_steps(train: TrainSpec, steps: Trainable, train_items: list[Any],
 
 def write_run_files(work: Path, *, kind: str, spec: dict[str, Any], metrics: dict[str, Any],
                     result: TrainResult, train_records: list[Any],
-                    comparisons: dict[str, dict[str, dict[str, Any]]] | None = None) -> None:
+                    comparisons: dict[str, dict[str, dict[str, Any]]] | None = None,
+                    images: list[str] | None = None) -> None:
     """What every trained artifact has besides its weights: ``polymodal.yaml`` (spec,
     versions, data fingerprint), ``metrics.json``, ``card.md``, loss curves and
-    ``report.html`` (``metrics.jsonl`` the Trainer wrote already)."""
+    ``report.html`` (``metrics.jsonl`` the Trainer wrote already); ``images``: more PNGs
+    of ``work`` (relative paths) for the report, e.g. generated samples."""
     from polymodal import reporting
     from polymodal.artifacts import write_manifest
 
     metrics = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                "train_seconds": round(result.seconds, 2), **metrics}
     write_manifest(work, kind, spec, metrics, train_records=train_records)
-    images = reporting.plot_curves(work, result.history)
+    images = reporting.plot_curves(work, result.history) + list(images or [])
     title = spec.get("scenario") or kind
     reporting.write_report(work, title=f"polymodal run: {title}", spec=spec, metrics=metrics,
                            history=result.history, images=images,
