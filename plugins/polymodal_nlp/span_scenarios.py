@@ -33,8 +33,8 @@ def fit_qa(request: FitRequest) -> dict[str, Any]:
 
 
 def qa_scenario() -> Scenario:
-    from polymodal_nlp.qa import load_reader
     from polymodal.plugin import TrainSpec
+    from polymodal_nlp.qa import load_reader
     from polymodal_nlp.token_model import TokenSpec
 
     # Two epochs over the template and the real-text questions (3,450) fit the demo's ten

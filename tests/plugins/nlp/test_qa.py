@@ -96,3 +96,38 @@ def test_the_real_text_answers_are_spans_of_their_paragraphs() -> None:
             assert record["context"][start:start + len(answer["text"])] == answer["text"]
         assert record["is_impossible"] == (not record["answers"])
     assert sum(not r["answers"] for r in records) == 7
+
+
+def test_questions_are_generated_from_the_parse_of_real_sentences() -> None:
+    pytest.importorskip("spacy")
+    from polymodal_nlp.qa_real import load_spacy, paragraphs, questions_for
+
+    doc = load_spacy()("Six midwives have been suspended at Wollongong Hospital. "
+                       "The floods killed 108 people in Hunan last week.")
+    (paragraph,) = paragraphs(doc)
+    asked = {(q["question"], q["answers"][0]["text"]) for q in questions_for(paragraph)}
+    assert asked >= {("How many midwives have been suspended at Wollongong Hospital?", "Six"),
+                     ("Where have Six midwives been suspended?", "Wollongong Hospital"),
+                     ("How many people did the floods kill in Hunan last week?", "108"),
+                     ("Where did the floods kill 108 people last week?", "Hunan"),
+                     ("The floods killed 108 people in where last week?", "Hunan")}
+    for question in questions_for(paragraph):
+        start, text = question["answers"][0]["answer_start"], question["answers"][0]["text"]
+        assert paragraph.text[start:start + len(text)] == text
+
+
+def test_the_real_text_training_set_asks_of_other_documents_too() -> None:
+    pytest.importorskip("spacy")
+    from polymodal_nlp.qa_real import build_records, lee_documents, load_spacy
+
+    documents = lee_documents()
+    assert len(documents) == 300
+    records = build_records(documents[:12], load_spacy())
+    unanswerable = [r for r in records if r["is_impossible"]]
+    assert unanswerable and len(unanswerable) < len(records) / 4
+    asked = {r["question"] for r in records if not r["is_impossible"]}
+    assert all(r["question"] in asked for r in unanswerable)
+    for record in records:
+        for answer in record["answers"]:
+            start = answer["answer_start"]
+            assert record["context"][start:start + len(answer["text"])] == answer["text"]
