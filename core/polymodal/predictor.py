@@ -81,6 +81,10 @@ class BasePredictor:
     # then calls ``write_files_to(DIR, shown_as=..., grid=...)`` before ``predict`` and
     # ``finish_files()`` after it (``--grid``: one grid image of them all).
     writes_files: bool = False
+    # Whether a prediction can be drawn over its input (boxes on an image, a mask as an
+    # overlay): ``polymodal predict --draw DIR`` then saves ``draw(record, prediction)``, an
+    # image, for each record.
+    draws: bool = False
 
     def __init__(self, module: nn.Module | None, device: torch.device,
                  precision: str = "fp32", manifest: dict[str, Any] | None = None) -> None:
@@ -135,6 +139,10 @@ class BasePredictor:
 
     def score(self, records: list[Record], predictions: list[Record]) -> dict[str, Any]:
         """Metrics of ``predictions`` against the records' targets."""
+        raise NotImplementedError
+
+    def draw(self, record: Record, prediction: Record) -> Any:
+        """``prediction`` drawn over ``record``'s input, as a ``PIL.Image`` (``draws``)."""
         raise NotImplementedError
 
     def export_graph(self, records: list[Record] | None) -> ExportGraph:

@@ -16,7 +16,6 @@ against the real images'. Embedded default: scikit-learn digits at 16 px.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from polymodal.plugin import (
     TrainSpec,
     parse_model_spec,
 )
+from polymodal_vision.png_outputs import PngOutputs
 
 MAX_STEPS = 1000
 UNET_DIR = "unet"
@@ -241,7 +241,7 @@ def to_png(image: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
-class DiffusionPredictor(BasePredictor):
+class DiffusionPredictor(PngOutputs, BasePredictor):
     """What every diffusion generator's predictor shares: per-record ``seed`` (default: its
     position in the input), ``steps`` (1-1000) and ``guidance`` (>= 0), batches of equal
     settings, and the PNG out: with ``output_dir`` set (``polymodal predict --out DIR``)
@@ -249,37 +249,14 @@ class DiffusionPredictor(BasePredictor):
     comes back base64-encoded. A subclass names its conditioning field (``condition``) and
     turns values of it into the UNet's conditioning arguments (``conditions``)."""
 
-    writes_files = True
     condition = "label"
 
     def __init__(self, spec: Any, unet: nn.Module, module: nn.Module,
                  device: torch.device, manifest: dict[str, Any] | None = None,
                  precision: str = "fp32", directory: Path | None = None) -> None:
-        super().__init__(module, device, precision, manifest)
+        BasePredictor.__init__(self, module, device, precision, manifest)
+        PngOutputs.__init__(self)
         self.spec, self.unet, self.directory = spec, unet, directory
-        self.output_dir: Path | None = None
-        self.output_shown: Path | None = None
-        self._written = 0
-        self._grid: list[torch.Tensor] | None = None
-
-    def write_files_to(self, directory: Path, shown_as: Path | None = None,
-                       grid: bool = False) -> None:
-        """Write each predicted image into ``directory`` (named in the results as under
-        ``shown_as``, where the directory will be once complete); ``grid``: keep them for
-        ``finish_files`` to write ``grid.png`` too."""
-        self.output_dir, self.output_shown = Path(directory), Path(shown_as or directory)
-        self._written = 0
-        self._grid = [] if grid else None
-
-    def finish_files(self, columns: int = 8) -> None:
-        """``grid.png``: every image written since ``write_files_to``, in file-name order,
-        ``columns`` to a row (when a grid was asked for)."""
-        from torchvision.utils import save_image
-
-        if self._grid and self.output_dir is not None:
-            save_image(torch.stack(self._grid), str(self.output_dir / "grid.png"),
-                       nrow=min(columns, len(self._grid)), padding=1, pad_value=0.5)
-        self._grid = None
 
     def check_condition(self, index: int, value: Any) -> None:
         raise NotImplementedError
@@ -345,17 +322,8 @@ class DiffusionPredictor(BasePredictor):
             value = record[self.condition]
             result: Record = {self.condition: value, "seed": int(record["seed"]),
                               "steps": steps, "guidance": guidance}
-            png = to_png(image)
-            if self.output_dir is not None:
-                self._written += 1
-                stem = self.file_stem(value)
-                name = f"{self._written:05d}{'-' + stem if stem else ''}.png"
-                (self.output_dir / name).write_bytes(png)
-                if self._grid is not None:
-                    self._grid.append(image.cpu())
-                result["image"] = str((self.output_shown or self.output_dir) / name)
-            else:
-                result["image_png_base64"] = base64.b64encode(png).decode("ascii")
+            result.update(self.png_result(to_png(image), "image", self.file_stem(value),
+                                          tile=image))
             results.append(result)
         return results
 

@@ -49,6 +49,12 @@ def register_scenarios(register: RegisterScenario) -> None:
              description="CLIP-style image-text retrieval (embedded: synthetic scenes)")
     register("vision.caption", "polymodal_vision.pairs:caption_scenario",
              description="image -> caption (embedded: synthetic scenes)")
+    register("vision.detect", "polymodal_vision.detection_scenario:detect_scenario",
+             description="image -> boxes, labels and scores: torchvision FCOS on a registered "
+                         "image encoder (embedded: synthetic object scenes)")
+    register("vision.segment", "polymodal_vision.segmentation_scenario:segment_scenario",
+             description="image -> a class for every pixel: LR-ASPP head on a registered "
+                         "image encoder (embedded: synthetic object scenes)")
     register("vision.generate", "polymodal_vision.generate_fit:generate_scenario",
              description="label -> image: class-conditional diffusion on diffusers "
                          "(embedded: digits)")

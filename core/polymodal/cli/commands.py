@@ -121,10 +121,25 @@ def train_cmd(spec_path: str, out_dir: str | None, overrides: tuple[str, ...], r
 def evaluate_cmd(model_dir: str, data_path: str, device: str | None, precision: str,
                  as_json: bool) -> None:
     """Evaluate a trained model on labelled data."""
-    from polymodal.data.readers import read_records
-
-    evaluate_and_print(model_dir, read_records(data_path), device, as_json,
+    evaluate_and_print(model_dir, read_for_model(model_dir, data_path), device, as_json,
                        f"{model_dir} on {data_path}", precision)
+
+
+def read_for_model(model_dir: str, data_path: str) -> list[dict[str, Any]]:
+    """Records of ``data_path`` as the model's scenario reads its data (a detector reads
+    COCO JSON, say), or by extension."""
+    from polymodal.artifacts import read_manifest
+    from polymodal.data.readers import read_records
+    from polymodal.registry import get_registry
+
+    name = read_manifest(model_dir)["spec"].get("scenario")
+    if name and name in get_registry().names("scenario"):
+        from polymodal.scenario import load_scenario
+
+        reader = load_scenario(name).read_data
+        if reader is not None:
+            return reader(data_path)
+    return read_records(data_path)
 
 
 def evaluate_and_print(model_dir: str, records: list[dict[str, Any]], device: str | None,
@@ -140,30 +155,61 @@ def evaluate_and_print(model_dir: str, records: list[dict[str, Any]], device: st
 
 def predict_and_print(model_dir: str, records: list[dict[str, Any]], device: str | None,
                       batch_size: int = 64, precision: str = "fp32",
-                      out_dir: str | None = None, grid: bool = False) -> None:
+                      out_dir: str | None = None, grid: bool = False,
+                      draw_dir: str | None = None) -> None:
     """Predictions as JSON lines; with ``out_dir``, for a model whose predictions are files
     (a generator), the files are written there (a new or empty directory, complete or not
-    at all) and the lines name them; ``grid``: also one ``grid.png`` of them all."""
+    at all) and the lines name them; ``grid``: also one ``grid.png`` of them all;
+    ``draw_dir``: for a model that draws its predictions (boxes, masks), one PNG per record
+    there, named in its line as ``drawn``."""
     import polymodal
     from polymodal.errors import DataError
 
     if grid and out_dir is None:
         raise DataError("--grid needs --out DIR (the grid is written there)")
     model = polymodal.load(model_dir, device=device, precision=precision)
+    if draw_dir is not None and not getattr(model, "draws", False):
+        raise DataError(f"--draw: {model_dir} has nothing to draw over its inputs; leave "
+                        "--draw out")
+    if draw_dir is not None:
+        from polymodal.artifacts import check_output_dir
+
+        check_output_dir(draw_dir)  # refused before anything is predicted or written
     if out_dir is None:
-        emit_jsonl(model.predict(records, batch_size=batch_size))
-        return
+        predictions = model.predict(records, batch_size=batch_size)
+    else:
+        from polymodal.artifacts import building_directory
+
+        if not getattr(model, "writes_files", False):
+            raise DataError(f"--out: {model_dir} predicts values, not files; leave --out out")
+        writer: Any = model
+        writer.validate(records)  # refused before the directory is made
+        with building_directory(out_dir) as work:
+            writer.write_files_to(work, shown_as=Path(out_dir), grid=grid)
+            predictions = model.predict(records, batch_size=batch_size)
+            writer.finish_files()
+    if draw_dir is not None:  # after --out's files are in place: a drawing may read them
+        draw_predictions(model, records, predictions, draw_dir)
+    emit_jsonl(predictions)
+
+
+def draw_predictions(model: Any, records: list[dict[str, Any]],
+                     predictions: list[dict[str, Any]], draw_dir: str) -> None:
+    """``model.draw`` of each (record, prediction) as ``DIR/NNNNN.png`` (a new or empty
+    directory, complete or not at all); each prediction gets ``drawn``: its path."""
     from polymodal.artifacts import building_directory
 
-    if not getattr(model, "writes_files", False):
-        raise DataError(f"--out: {model_dir} predicts values, not files; leave --out out")
-    writer: Any = model
-    writer.validate(records)  # refused before the directory is made
-    with building_directory(out_dir) as work:
-        writer.write_files_to(work, shown_as=Path(out_dir), grid=grid)
-        predictions = model.predict(records, batch_size=batch_size)
-        writer.finish_files()
-    emit_jsonl(predictions)
+    with building_directory(draw_dir) as work:
+        for index, (record, prediction) in enumerate(zip(records, predictions, strict=True)):
+            name = f"{index:05d}.png"
+            model.draw(record, prediction).save(work / name)
+            prediction["drawn"] = str(Path(draw_dir) / name)
+
+
+draw_option = click.option(
+    "--draw", "draw_dir", default=None, type=click.Path(file_okay=False),
+    help="For a model that draws its predictions over its inputs (detected boxes, masks): "
+         "a new or empty directory for one PNG per record.")
 
 
 grid_option = click.option(
@@ -179,16 +225,18 @@ grid_option = click.option(
               help="For a model whose predictions are files (generated images): the "
                    "directory to write them to (new or empty).")
 @grid_option
+@draw_option
 @device_option
 @precision_option
 @json_option
 def predict_cmd(model_dir: str, input_path: str, batch_size: int, out_dir: str | None,
-                grid: bool, device: str | None, precision: str, as_json: bool) -> None:
+                grid: bool, draw_dir: str | None, device: str | None, precision: str,
+                as_json: bool) -> None:
     """Predict for each input record; one JSON object per record."""
     from polymodal.data.readers import read_records
 
     predict_and_print(model_dir, read_records(input_path), device, batch_size, precision,
-                      out_dir, grid)
+                      out_dir, grid, draw_dir)
 
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")

@@ -15,6 +15,7 @@ import click
 
 from polymodal.cli.commands import (
     device_option,
+    draw_option,
     evaluate_and_print,
     grid_option,
     json_option,
@@ -164,12 +165,13 @@ def predict_command(name: str, primary_input: Callable[[], str | None]) -> click
                   help="For predictions that are files (generated images): the directory "
                        "to write them to (new or empty).")
     @grid_option
+    @draw_option
     @device_option
     @precision_option
     @json_option
     def predict(model_dir: str, values: tuple[str, ...], input_path: str | None,
-                batch_size: int, out_dir: str | None, grid: bool, device: str | None,
-                precision: str, as_json: bool) -> None:
+                batch_size: int, out_dir: str | None, grid: bool, draw_dir: str | None,
+                device: str | None, precision: str, as_json: bool) -> None:
         """Predict for records in --input, or for VALUES given on the command line."""
         from polymodal.cli.commands import predict_and_print
         from polymodal.data.readers import read_records
@@ -184,7 +186,8 @@ def predict_command(name: str, primary_input: Callable[[], str | None]) -> click
             records = [{field: v} for v in values]
         else:
             raise DataError("give --input FILE or values to predict")
-        predict_and_print(model_dir, records, device, batch_size, precision, out_dir, grid)
+        predict_and_print(model_dir, records, device, batch_size, precision, out_dir, grid,
+                          draw_dir)
 
     return predict
 
