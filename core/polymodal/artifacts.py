@@ -50,29 +50,30 @@ def is_artifact(directory: Path) -> bool:
     return (directory / MANIFEST).is_file()
 
 
-def check_output_dir(directory: str | Path) -> Path:
+def check_output_dir(directory: str | Path, option: str = "--out") -> Path:
     """Refuse an output directory that writing a model there would destroy or cannot use:
     only an absent or empty directory, or an earlier polymodal artifact, may be replaced.
-    Called before any training starts (and again just before the final rename)."""
+    Called before any training starts (and again just before the final rename); ``option``
+    is the command-line option that named it, for the message."""
     directory = Path(directory)
     if directory.name in ("", ".", "..") or directory.resolve() == Path.cwd().resolve():
-        raise ArtifactError(f"--out {directory}: name a new directory for the model, not "
-                            "the current or a parent directory")
+        raise ArtifactError(f"{option} {directory}: name a new directory, not the current "
+                            "or a parent directory")
     if directory.exists() or directory.is_symlink():
         if not directory.is_dir() or directory.is_symlink():
-            raise ArtifactError(f"--out {directory}: exists and is not a directory")
+            raise ArtifactError(f"{option} {directory}: exists and is not a directory")
         if not is_artifact(directory) and any(directory.iterdir()):
-            raise ArtifactError(f"--out {directory}: exists and is not a polymodal model "
+            raise ArtifactError(f"{option} {directory}: exists and is not a polymodal model "
                                 "directory; refusing to replace it (choose another path or "
                                 "empty it yourself)")
     return directory
 
 
 @contextlib.contextmanager
-def building_directory(directory: str | Path) -> Iterator[Path]:
+def building_directory(directory: str | Path, option: str = "--out") -> Iterator[Path]:
     """Write a directory atomically: files go into ``DIR.partial``, which replaces ``DIR`` by
     rename when the block finishes; on an error nothing is left behind."""
-    directory = check_output_dir(directory)
+    directory = check_output_dir(directory, option)
     work = directory.parent / f"{directory.name}.partial"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

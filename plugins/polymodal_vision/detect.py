@@ -11,6 +11,7 @@ torchmetrics ``MeanAveragePrecision``; predictions are ``{"objects": [{label, sc
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -46,7 +47,8 @@ class EncoderBackbone(nn.Module):
         if tokens is None:
             raise SpecError("vision.detect needs an image encoder with grid tokens")
         batch, count, width = tokens.shape
-        side = round(count ** 0.5)
+        # The grid's size is fixed by the image size (an export traces it as a constant).
+        side = math.isqrt(int(count))
         if side * side != count:
             raise SpecError(f"vision.detect: the encoder's {count} tokens are not a square "
                             "grid")

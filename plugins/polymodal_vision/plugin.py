@@ -55,6 +55,9 @@ def register_scenarios(register: RegisterScenario) -> None:
     register("vision.segment", "polymodal_vision.segmentation_scenario:segment_scenario",
              description="image -> a class for every pixel: LR-ASPP head on a registered "
                          "image encoder (embedded: synthetic object scenes)")
+    register("vision.detect_faces", "polymodal_vision.face_detection_scenario:faces_scenario",
+             description="image -> face boxes: pretrained MTCNN (facenet-pytorch), nothing "
+                         "to train; OpenCV's Haar cascade as the baseline")
     register("vision.generate", "polymodal_vision.generate_fit:generate_scenario",
              description="label -> image: class-conditional diffusion on diffusers "
                          "(embedded: digits)")

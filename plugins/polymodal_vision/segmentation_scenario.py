@@ -29,7 +29,7 @@ class SegmentSpec(BaseModel):
     head_width: int = Field(default=64, ge=4)
     flip: bool = True
     validation: float = Field(default=0.1, ge=0, lt=1)
-    train: TrainSpec = TrainSpec(epochs=10, batch_size=32, lr=2.0e-3, warmup=0.1,
+    train: TrainSpec = TrainSpec(epochs=4, batch_size=32, lr=2.0e-3, warmup=0.1,
                                  monitor="miou")
 
 

@@ -174,7 +174,7 @@ def predict_and_print(model_dir: str, records: list[dict[str, Any]], device: str
     if draw_dir is not None:
         from polymodal.artifacts import check_output_dir
 
-        check_output_dir(draw_dir)  # refused before anything is predicted or written
+        check_output_dir(draw_dir, "--draw")  # refused before anything is predicted or written
     if out_dir is None:
         predictions = model.predict(records, batch_size=batch_size)
     else:
@@ -199,7 +199,7 @@ def draw_predictions(model: Any, records: list[dict[str, Any]],
     directory, complete or not at all); each prediction gets ``drawn``: its path."""
     from polymodal.artifacts import building_directory
 
-    with building_directory(draw_dir) as work:
+    with building_directory(draw_dir, "--draw") as work:
         for index, (record, prediction) in enumerate(zip(records, predictions, strict=True)):
             name = f"{index:05d}.png"
             model.draw(record, prediction).save(work / name)

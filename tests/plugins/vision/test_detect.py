@@ -165,6 +165,7 @@ def test_the_detection_head_exports_to_onnx_with_its_parity_check(
     out = tmp_path / "detector.onnx"
     result = run_cli("export", str(model), "--format", "onnx", "--out", str(out), "--json")
     assert result.returncode == 0, result.stderr
-    sidecar = json.loads(Path(f"{out}.json").read_text()) if Path(f"{out}.json").is_file() \
-        else json.loads(result.stdout)
-    assert "circle" in json.dumps(sidecar)
+    sidecar = json.loads(Path(f"{out}.json").read_text())
+    assert sidecar["classes"] == ["circle", "square", "triangle"] and sidecar["stride"] == 8
+    assert sidecar["outputs"] == ["cls_logits", "bbox_regression", "bbox_ctrness"]
+    assert sidecar["verified_max_abs_diff"] < 1e-3
