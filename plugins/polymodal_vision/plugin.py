@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from polymodal.plugin import RegisterEncoder, RegisterModality, RegisterScenario, hookimpl
+from polymodal.plugin import (
+    RegisterEncoder,
+    RegisterModality,
+    RegisterScenario,
+    RegisterTask,
+    hookimpl,
+)
 
 if TYPE_CHECKING:
     import click
@@ -38,6 +44,18 @@ def register_encoders(register: RegisterEncoder) -> None:
 
 
 @hookimpl
+def register_tasks(register: RegisterTask) -> None:
+    register("box", "polymodal_vision.box_task:BoxTask",
+             options="polymodal_vision.options:BoxOptions",
+             description="one [x, y, w, h] box per record (phrase grounding); GIoU + L1 "
+                         "loss; accuracy (IoU >= 0.5) and mean IoU")
+    register("box-cells", "polymodal_vision.box_task:GridBoxTask",
+             options="polymodal_vision.options:BoxOptions",
+             description="one box per record read off an image grid: the cell holding its "
+                         "centre (softmax over cells) and that cell's box")
+
+
+@hookimpl
 def register_scenarios(register: RegisterScenario) -> None:
     register("vision.classify", "polymodal_vision.classify:classify_scenario",
              description="image -> label (embedded: scikit-learn digits)")
@@ -58,6 +76,9 @@ def register_scenarios(register: RegisterScenario) -> None:
     register("vision.detect_faces", "polymodal_vision.face_detection_scenario:faces_scenario",
              description="image -> face boxes: pretrained MTCNN (facenet-pytorch), nothing "
                          "to train; OpenCV's Haar cascade as the baseline")
+    register("vision.ground", "polymodal_vision.ground:ground_scenario",
+             description="image + phrase -> the box of the object it names (embedded: "
+                         "synthetic object scenes and referring phrases)")
     register("vision.generate", "polymodal_vision.generate_fit:generate_scenario",
              description="label -> image: class-conditional diffusion on diffusers "
                          "(embedded: digits)")

@@ -29,7 +29,7 @@ class Collator:
     ``"repeat"`` (``shared``: one row per distinct value of that field), ``"target"`` (the
     task's own structure, from ``Task.collate_targets``) and, for a task that
     ``needs_alignment``, ``"alignment"`` (the token field's character offsets and word ids)
-    and ``"raw"`` (its raw values)."""
+    and ``"raw"`` (its raw values), for one that ``needs_records``, ``"records"``."""
 
     def __init__(self, spec: Spec, processors: dict[str, Any], task: Any, *,
                  shared: str | None = None, targets: bool = True,
@@ -60,6 +60,8 @@ class Collator:
                 inputs[inp.name] = processor(values)
         if repeat:
             batch["repeat"] = repeat
+        if self.task is not None and getattr(self.task, "needs_records", False):
+            batch["records"] = records
         if self.targets:
             batch["target"] = self.task.collate_targets(
                 [r.get(self.target) for r in records], batch)

@@ -35,6 +35,10 @@ class Task:
     # Whether collate_targets / decode need the token field's alignment (character offsets
     # and word ids of each token, from its processor's ``with_alignment``) and raw values.
     needs_alignment: ClassVar[bool] = False
+    # Whether collate_targets / decode need the batch's records themselves (``batch
+    # ["records"]``): a box target is in pixels of the image the record names, whose size
+    # the collated pixels (resized) no longer tell.
+    needs_records: ClassVar[bool] = False
     output_dim: int
 
     def fit(self, targets: list[Any]) -> None:  # noqa: B027 - optional override
