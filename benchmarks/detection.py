@@ -108,7 +108,7 @@ def bench_infer(model_dir: str, repeats: int) -> None:
             for i in range(0, len(records), batch):
                 images = [Image.open(r["image"]).convert("RGB").resize((size, size))
                           for r in records[i:i + batch]]
-                pixels = [torch.from_numpy(np.asarray(im)).permute(2, 0, 1).float() / 127.5 - 1
+                pixels = [torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 127.5 - 1
                           for im in images]
                 for found, image in zip(model(pixels), images, strict=True):
                     scale = torch.tensor([image.width / size, image.height / size] * 2)
@@ -121,6 +121,7 @@ def bench_infer(model_dir: str, repeats: int) -> None:
 def _report(what: str, count: int, ours: Any, hand: Any, repeats: int) -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     times: dict[str, list[float]] = {"polymodal": [], "by hand": []}
+    ours(), hand()  # warm-up, untimed: the first calls of a process pay for kernel set-up
     for _ in range(repeats):  # interleaved, so machine load hits both alike
         times["polymodal"].append(ours())
         times["by hand"].append(hand())

@@ -204,15 +204,24 @@ def _write_run(work: Path, spec: Spec, result: Any, metrics: dict[str, Any],
 def _ablation(spec: Spec, train: list[Record], val: list[Record], held_out: list[Record],
               work: Path, device: Any, progress: bool, full: dict[str, Any]
               ) -> dict[str, dict[str, Any]]:
-    """The fused model beside one model per single input, on the same held-out data."""
-    rows = {f"all inputs ({spec.fusion.name})": full}
+    """The fused model beside one model per single input, on the same held-out data. An
+    input that cannot make a model alone is reported with the reason instead (a task that
+    reads another input's token states, as a box read off an image grid does, has no
+    model without that input)."""
+    from polymodal.errors import SpecError
+
+    rows: dict[str, dict[str, Any]] = {f"all inputs ({spec.fusion.name})": full}
     for inp in spec.inputs:
         sub = spec.without_inputs([inp.name])
         if spec.train.ablation_epochs:
             sub.train.epochs = spec.train.ablation_epochs
         sub_dir = work / "ablation" / inp.name
         sub_dir.mkdir(parents=True, exist_ok=True)
-        result = fit_model(sub, train, val, sub_dir, device=device, progress=progress)
+        try:  # a spec that cannot be a model is refused as the model is assembled
+            result = fit_model(sub, train, val, sub_dir, device=device, progress=progress)
+        except SpecError as exc:
+            rows[f"only {inp.name}"] = {"note": f"no model: {exc}"}
+            continue
         rows[f"only {inp.name}"] = _evaluate(result.model, held_out, sub, device)
     shutil.rmtree(work / "ablation", ignore_errors=True)
     return rows

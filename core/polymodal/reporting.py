@@ -133,10 +133,13 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def comparison_table(rows: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    """Headers and rows for named metric dicts side by side (ablation, baselines)."""
+    """Headers and rows for named metric dicts side by side (ablation, baselines); a row's
+    ``note`` (why it has no metrics) is a column of its own."""
     keys: list[str] = []
     for metrics in rows.values():
         keys.extend(k for k in scalar_metrics(metrics) if k not in keys)
+    if any("note" in metrics for metrics in rows.values()):
+        keys.append("note")
     return ["model", *keys], [[name, *[m.get(k, "") for k in keys]] for name, m in rows.items()]
 
 

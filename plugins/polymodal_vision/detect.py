@@ -28,6 +28,7 @@ from polymodal.plugin import (
     SpecError,
 )
 from polymodal_vision.detection_scenario import CANDIDATE_SCORE, DetectSpec
+from polymodal_vision.image_predictor import ImagePredictor
 
 if TYPE_CHECKING:
     from polymodal_vision.encoders import ImageEncoder
@@ -157,7 +158,7 @@ class DetectionCollator:
         return pixels, targets
 
 
-class DetectionModel(BasePredictor):
+class DetectionModel(ImagePredictor):
     """A trained detector (the ``polymodal.load`` object of a vision.detect directory)."""
 
     scenario = "vision.detect"
@@ -169,30 +170,15 @@ class DetectionModel(BasePredictor):
         super().__init__(model, device, precision, manifest)
         self.spec, self.model, self.classes = spec, model, classes
         self.min_score = spec.score_threshold
-
-    def describe_inputs(self) -> list[dict[str, str]]:
-        return [{"name": "image", "modality": "image", "encoder": self.spec.image.encoder}]
+        self.encoder_name = spec.image.encoder
 
     def describe_outputs(self) -> dict[str, Any]:
         return {"task": "detection", "target": "objects", "classes": self.classes,
                 "object": {"label": "class name", "score": "0-1",
                            "box": "[x, y, w, h] in pixels of the input image"}}
 
-    def validate(self, records: list[Record]) -> None:
-        super().validate(records)
-        for index, record in enumerate(records):
-            if record.get("image") is None:
-                raise DataError(f"record {index + 1}: needs \"image\"")
-
-    def check_request(self, records: list[Record]) -> None:
-        """The server's per-request checks (the image pixel budget)."""
-        self.validate(records)
-        self.model.processor.check_request([r.get("image") for r in records])
-
     def preprocess(self, records: list[Record]) -> dict[str, torch.Tensor]:
-        from polymodal_vision.images import open_image
-
-        images = [open_image(r["image"]) for r in records]
+        images = self.open_images(records)
         return {"pixels": self.model.processor(images)["pixels"],
                 "sizes": torch.tensor([image.size for image in images], dtype=torch.float32)}
 

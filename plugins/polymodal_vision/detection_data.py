@@ -16,8 +16,18 @@ from polymodal.plugin import DataError, Record
 EDGE_TOLERANCE = 1.0
 
 
-def is_coco(document: Any) -> bool:
-    return isinstance(document, dict) and "images" in document and "annotations" in document
+def coco_document(path: Path) -> dict[str, Any] | None:
+    """The COCO document ``path`` holds (a JSON object with ``images`` and
+    ``annotations``), or None for any other file."""
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+    if isinstance(document, dict) and "images" in document and "annotations" in document:
+        return document
+    return None
 
 
 def read_detection_data(path: str | Path) -> list[Record]:
@@ -25,13 +35,9 @@ def read_detection_data(path: str | Path) -> list[Record]:
     from polymodal.plugin import read_records
 
     path = Path(path)
-    if path.suffix.lower() == ".json" and path.is_file():
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: not valid JSON ({exc})") from None
-        if is_coco(document):
-            return read_coco(path, document)
+    document = coco_document(path)
+    if document is not None:
+        return read_coco(path, document)
     records = read_records(path)
     for index, record in enumerate(records):
         where = f"{path}: record {index + 1}"

@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from polymodal.plugin import BasePredictor, DataError, FitRequest, Record, SpecError
+from polymodal.plugin import DataError, FitRequest, Record, SpecError
 from polymodal_vision.face_detection_scenario import FaceSpec
+from polymodal_vision.image_predictor import ImagePredictor
 
 WEIGHTS = "model.safetensors"
 STAGES = ("pnet", "rnet", "onet")
@@ -57,12 +58,13 @@ def wheel_weights(source: str) -> dict[str, torch.Tensor]:
     return state
 
 
-class FaceDetectionModel(BasePredictor):
+class FaceDetectionModel(ImagePredictor):
     """MTCNN over each image (batches of images of one size: the pyramid is shared);
     predictions ``{"objects": [{"label": "face", "score", "box": [x, y, w, h]}]}``."""
 
     scenario = "vision.detect_faces"
     draws = True
+    encoder_name = "mtcnn"
 
     def __init__(self, spec: FaceSpec, networks: nn.ModuleDict, device: torch.device,
                  manifest: dict[str, Any] | None = None, precision: str = "fp32") -> None:
@@ -70,25 +72,10 @@ class FaceDetectionModel(BasePredictor):
         self.spec, self.networks = spec, networks
         self.min_score = spec.score_threshold
 
-    def describe_inputs(self) -> list[dict[str, str]]:
-        return [{"name": "image", "modality": "image", "encoder": "mtcnn"}]
-
     def describe_outputs(self) -> dict[str, Any]:
         return {"task": "detection", "target": "objects", "classes": ["face"],
                 "object": {"label": "face", "score": "0-1",
                            "box": "[x, y, w, h] in pixels of the input image"}}
-
-    def validate(self, records: list[Record]) -> None:
-        super().validate(records)
-        for index, record in enumerate(records):
-            if record.get("image") is None:
-                raise DataError(f"record {index + 1}: needs \"image\"")
-
-    def check_request(self, records: list[Record]) -> None:
-        from polymodal_vision.images import check_pixel_budget
-
-        self.validate(records)
-        check_pixel_budget([r.get("image") for r in records])
 
     def batches(self, records: list[Record], batch_size: int) -> list[list[int]]:
         """Images of one size together (MTCNN batches only equal-size images)."""
@@ -101,9 +88,7 @@ class FaceDetectionModel(BasePredictor):
                 for i in range(0, len(group), batch_size)]
 
     def preprocess(self, records: list[Record]) -> list[Any]:
-        from polymodal_vision.images import open_image
-
-        return [open_image(r["image"]) for r in records]
+        return self.open_images(records)
 
     def forward(self, images: list[Any]) -> Any:
         from facenet_pytorch.models.utils.detect_face import detect_face

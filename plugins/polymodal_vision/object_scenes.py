@@ -69,21 +69,13 @@ def draw_objects(shapes: list[Shape], size: int, background: tuple[int, int, int
     """(RGB image, class-index mask) of the objects, later ones over earlier ones."""
     from PIL import Image, ImageDraw
 
-    from polymodal_vision.scenes import draw
+    from polymodal_vision.scenes import draw, draw_shape
 
     image = draw(shapes, size, background)
     mask = Image.new("L", (size, size), 0)
     pen = ImageDraw.Draw(mask)
     for s in shapes:
-        value = 1 + SHAPES.index(s.kind)
-        box = (s.x - s.radius, s.y - s.radius, s.x + s.radius, s.y + s.radius)
-        if s.kind == "circle":
-            pen.ellipse(box, fill=value)
-        elif s.kind == "square":
-            pen.rectangle(box, fill=value)
-        else:
-            pen.polygon([(s.x, s.y - s.radius), (s.x - s.radius, s.y + s.radius),
-                         (s.x + s.radius, s.y + s.radius)], fill=value)
+        draw_shape(pen, s, 1 + SHAPES.index(s.kind))
     return image, mask
 
 

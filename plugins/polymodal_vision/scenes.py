@@ -82,16 +82,21 @@ def draw(shapes: list[Shape], size: int, background: tuple[int, int, int]) -> An
     image = Image.new("RGB", (size, size), background)
     pen = ImageDraw.Draw(image)
     for s in shapes:
-        box = (s.x - s.radius, s.y - s.radius, s.x + s.radius, s.y + s.radius)
-        fill = COLORS[s.color]
-        if s.kind == "circle":
-            pen.ellipse(box, fill=fill)
-        elif s.kind == "square":
-            pen.rectangle(box, fill=fill)
-        else:
-            pen.polygon([(s.x, s.y - s.radius), (s.x - s.radius, s.y + s.radius),
-                         (s.x + s.radius, s.y + s.radius)], fill=fill)
+        draw_shape(pen, s, COLORS[s.color])
     return image
+
+
+def draw_shape(pen: Any, s: Shape, fill: Any) -> None:
+    """One shape with a PIL ``ImageDraw`` pen, filled with ``fill`` (a colour, or a class
+    index on a mask)."""
+    box = (s.x - s.radius, s.y - s.radius, s.x + s.radius, s.y + s.radius)
+    if s.kind == "circle":
+        pen.ellipse(box, fill=fill)
+    elif s.kind == "square":
+        pen.rectangle(box, fill=fill)
+    else:
+        pen.polygon([(s.x, s.y - s.radius), (s.x - s.radius, s.y + s.radius),
+                     (s.x + s.radius, s.y + s.radius)], fill=fill)
 
 
 def caption(shapes: list[Shape]) -> str:

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from polymodal.plugin import BasePredictor, DataError, ExportGraph, FitRequest, Record
+from polymodal_vision.image_predictor import ImagePredictor
 from polymodal_vision.png_outputs import PngOutputs
 from polymodal_vision.segmentation_scenario import SegmentSpec
 
@@ -123,7 +124,7 @@ def mask_png(array: Any) -> bytes:
     return buffer.getvalue()
 
 
-class SegmentationModel(PngOutputs, BasePredictor):
+class SegmentationModel(PngOutputs, ImagePredictor):
     """A trained segmenter (the ``polymodal.load`` object of a vision.segment directory):
     per image, the class-index mask at the image's own size and each class's share of the
     pixels."""
@@ -134,32 +135,18 @@ class SegmentationModel(PngOutputs, BasePredictor):
     def __init__(self, spec: SegmentSpec, model: Segmenter, classes: list[str],
                  device: torch.device, manifest: dict[str, Any] | None = None,
                  precision: str = "fp32") -> None:
-        BasePredictor.__init__(self, model, device, precision, manifest)
+        ImagePredictor.__init__(self, model, device, precision, manifest)
         PngOutputs.__init__(self)
         self.spec, self.model, self.classes = spec, model, classes
+        self.encoder_name = spec.image.encoder
         self._arrays = False  # evaluation wants the arrays, not PNGs
-
-    def describe_inputs(self) -> list[dict[str, str]]:
-        return [{"name": "image", "modality": "image", "encoder": self.spec.image.encoder}]
 
     def describe_outputs(self) -> dict[str, Any]:
         return {"task": "segmentation", "target": "mask", "classes": self.classes,
                 "mask": "a PNG of the input's size whose pixel values are class indices"}
 
-    def validate(self, records: list[Record]) -> None:
-        super().validate(records)
-        for index, record in enumerate(records):
-            if record.get("image") is None:
-                raise DataError(f"record {index + 1}: needs \"image\"")
-
-    def check_request(self, records: list[Record]) -> None:
-        self.validate(records)
-        self.model.processor.check_request([r.get("image") for r in records])
-
     def preprocess(self, records: list[Record]) -> dict[str, Any]:
-        from polymodal_vision.images import open_image
-
-        images = [open_image(r["image"]) for r in records]
+        images = self.open_images(records)
         return {"pixels": self.model.processor(images)["pixels"],
                 "sizes": [image.size for image in images]}
 

@@ -5,7 +5,6 @@ or annotation."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,12 @@ BACKGROUND = "background"
 def read_segmentation_data(path: str | Path) -> list[Record]:
     """A COCO JSON file with ``segmentation``s, or records (JSONL, CSV) of image + mask."""
     from polymodal.plugin import read_records
-    from polymodal_vision.detection_data import is_coco
+    from polymodal_vision.detection_data import coco_document
 
     path = Path(path)
-    if path.suffix.lower() == ".json" and path.is_file():
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: not valid JSON ({exc})") from None
-        if is_coco(document):
-            return read_coco_segments(path, document)
+    document = coco_document(path)
+    if document is not None:
+        return read_coco_segments(path, document)
     records = read_records(path)
     for record in records:
         for key in ("image", "mask"):

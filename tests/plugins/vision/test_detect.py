@@ -169,3 +169,15 @@ def test_the_detection_head_exports_to_onnx_with_its_parity_check(
     assert sidecar["classes"] == ["circle", "square", "triangle"] and sidecar["stride"] == 8
     assert sidecar["outputs"] == ["cls_logits", "bbox_regression", "bbox_ctrness"]
     assert sidecar["verified_max_abs_diff"] < 1e-3
+
+
+def test_draw_is_refused_for_a_model_with_nothing_to_draw(digits_model: Path,
+                                                          tmp_path: Path) -> None:
+    from polymodal_vision.datasets import digits
+
+    records = tmp_path / "in.jsonl"
+    records.write_text(json.dumps({"image": digits()[0]["image"]}) + "\n")
+    result = run_cli("predict", str(digits_model), "--input", str(records), "--draw",
+                     str(tmp_path / "drawn"))
+    assert result.returncode == 2 and "has nothing to draw" in result.stderr
+    assert not (tmp_path / "drawn").exists()
