@@ -101,7 +101,8 @@ def segmentation_scores(truth: list[Any], predicted: list[Any], classes: list[st
     dice = MulticlassF1Score(count, average=None, multidim_average="global")
     accuracy = MulticlassAccuracy(count, average="micro")
     for gold, guess in zip(truth, predicted, strict=True):
-        gold_t, guess_t = torch.as_tensor(gold).long(), torch.as_tensor(guess).long()
+        # Copies: a PIL image's array is read-only, which torch will not share.
+        gold_t, guess_t = torch.tensor(gold).long(), torch.tensor(guess).long()
         for metric in (iou, dice, accuracy):
             metric.update(guess_t.reshape(-1), gold_t.reshape(-1))
     per_class = iou.compute().tolist()
