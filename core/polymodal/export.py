@@ -128,15 +128,17 @@ def _names(layout: list[tuple[str, str]], fields: list[str]) -> list[str]:
 
 
 def _export_onnx(module: torch.nn.Module, args: list[torch.Tensor], names: list[str],
-                 outputs: list[str], path: Path, fixed: dict[str, list[int]]) -> None:
+                 outputs: list[str], path: Path, fixed: dict[str, list[int]],
+                 batches: dict[str, str] | None = None) -> None:
+    batches = batches or {}
     dynamic = {name: {i: f"dim{i}_{j}" for i in range(arg.dim())
                       if i not in fixed.get(name, [])}
                for j, (name, arg) in enumerate(zip(names, args, strict=True))}
-    for axes in dynamic.values():  # every input shares the batch dimension
+    for name, axes in dynamic.items():  # inputs share the batch dimension unless named
         if 0 in axes:
-            axes[0] = "batch"
+            axes[0] = batches.get(name, "batch")
     for name in outputs:
-        dynamic[name] = {0: "batch"}
+        dynamic[name] = {0: batches.get(name, "batch")}
     torch.onnx.export(module, tuple(args), str(path), input_names=names,
                       output_names=outputs, dynamic_axes=dynamic, dynamo=False,
                       opset_version=17)
@@ -220,7 +222,7 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path,
                 warnings.simplefilter("ignore")
                 if fmt == "onnx":
                     _export_onnx(module, graph.trace, graph.inputs, graph.outputs, temp,
-                                 graph.fixed_axes)
+                                 graph.fixed_axes, graph.batch_axes)
                 else:
                     traced = torch.jit.trace(module, tuple(graph.trace), check_trace=False)
                     torch.jit.save(traced, str(temp))

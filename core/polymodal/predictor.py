@@ -38,6 +38,9 @@ class ExportGraph:
     # operators, such as adaptive pooling, export only for a known size); the others are
     # dynamic.
     fixed_axes: dict[str, list[int]] = field(default_factory=dict)
+    # Inputs and outputs whose first axis is not the batch every other one shares, by the
+    # name of their own (a cascade's crops: as many as the stage before kept).
+    batch_axes: dict[str, str] = field(default_factory=dict)
 
 
 class NamedInputs(nn.Module):

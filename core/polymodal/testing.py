@@ -296,10 +296,13 @@ def check_fusion(name: str, *, options: dict[str, Any] | None = None,
 
 
 def check_task(name: str, targets: Sequence[Any], *, options: dict[str, Any] | None = None,
-               dims: Any = None, batch: dict[str, Any] | None = None) -> None:
+               dims: Any = None, batch: dict[str, Any] | None = None,
+               tokens: int = 6) -> None:
     """Check a registered task on raw ``targets`` (one per record) with random features of
-    ``dims`` (a ``FusedDims``; default pooled width 16). A task that ``needs_alignment``
-    also needs ``batch`` (the collated inputs with ``alignment`` and ``raw``)."""
+    ``dims`` (a ``FusedDims``; default pooled width 16; ``tokens`` states a record for a
+    task that reads tokens). A task that ``needs_alignment`` also needs ``batch`` (the
+    collated inputs with ``alignment`` and ``raw``), one that ``needs_records`` a batch with
+    its ``records``."""
     import torch
 
     from polymodal.fusions import FusedDims
@@ -314,13 +317,16 @@ def check_task(name: str, targets: Sequence[Any], *, options: dict[str, Any] | N
     if task.needs_alignment and batch is None:
         _fail(component, "this task needs token alignment: give check_task the collated "
                          "batch (or check it through check_scenario)")
+    if getattr(task, "needs_records", False) and (batch is None or "records" not in batch):
+        _fail(component, "this task needs its records: give check_task a batch with "
+                         "\"records\" (or check it through check_scenario)")
     task.fit(targets)
     dims = dims or FusedDims(pooled=16, tokens=16)
     torch.manual_seed(0)
     head = task.build_head(dims)
     size = len(targets)
     if task.reads == "tokens":
-        features = torch.randn(size, 6, int(dims.tokens or 16))
+        features = torch.randn(size, tokens, int(dims.tokens or 16))
     else:
         features = torch.randn(size, int(dims.pooled or 16))
     batch = dict(batch or {"present": {"field": torch.ones(size, dtype=torch.bool)}})

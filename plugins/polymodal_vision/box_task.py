@@ -175,14 +175,14 @@ class GridBoxTask(BoxTask):
 
     def predicted_boxes(self, outputs: torch.Tensor) -> torch.Tensor:
         best = outputs[..., 0].float().argmax(dim=1)
-        return self.cell_boxes(outputs)[torch.arange(len(best)), best]
+        return self.cell_boxes(outputs)[torch.arange(len(best), device=best.device), best]
 
     def loss(self, outputs: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
         from torchvision.ops import generalized_box_iou_loss
 
         target = batch["target"]["boxes"]
         cells = self.target_cells(outputs, target)
-        chosen = self.cell_boxes(outputs)[torch.arange(len(cells)), cells]
+        chosen = self.cell_boxes(outputs)[torch.arange(len(cells), device=cells.device), cells]
         where = nn.functional.cross_entropy(outputs[..., 0].float(), cells)
         l1 = nn.functional.l1_loss(chosen, target)
         giou = generalized_box_iou_loss(to_corners(chosen), to_corners(target),

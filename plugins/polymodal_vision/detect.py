@@ -60,8 +60,9 @@ def _stride(backbone: EncoderBackbone, size: int) -> int:
     """Pixels per grid cell of ``backbone`` on ``size`` px images (one probe forward)."""
     was = backbone.training
     backbone.eval()
+    device = next(backbone.parameters()).device  # a hub-shared frozen encoder may be on a GPU
     with torch.no_grad():
-        side = backbone(torch.zeros(1, 3, size, size))["0"].shape[-1]
+        side = backbone(torch.zeros(1, 3, size, size, device=device))["0"].shape[-1]
     backbone.train(was)
     if size % side:
         raise SpecError(f"vision.detect: a {size} px image gives a {side}x{side} grid; "

@@ -33,8 +33,9 @@ class DetectSpec(BaseModel):
     # The class names, in order; default: the labels of the training records, sorted.
     classes: list[str] | None = None
     head_convs: int = Field(default=2, ge=1, le=4)
-    # Detections a prediction shows (evaluation ranks every candidate for mAP).
-    score_threshold: float = Field(default=0.3, ge=0, le=1)
+    # Detections a prediction shows (evaluation ranks every candidate for mAP); 0.5 has
+    # the best F1 on the embedded held-out scenes (docs/benchmarks.md).
+    score_threshold: float = Field(default=0.5, ge=0, le=1)
     nms_threshold: float = Field(default=0.6, gt=0, le=1)
     max_detections: int = Field(default=50, ge=1)
     # Training images mirrored left-right at random (boxes with them).

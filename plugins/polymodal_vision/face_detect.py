@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from polymodal.plugin import DataError, FitRequest, Record, SpecError
+from polymodal.plugin import DataError, ExportGraph, FitRequest, Record, SpecError
 from polymodal_vision.face_detection_scenario import FaceSpec
 from polymodal_vision.image_predictor import ImagePredictor
 
@@ -119,11 +119,50 @@ class FaceDetectionModel(ImagePredictor):
     def score(self, records: list[Record], predictions: list[Record]) -> dict[str, Any]:
         return face_scores(records, predictions)
 
+    def export_graph(self, records: list[Record] | None) -> ExportGraph:
+        """The three networks as one graph: a pyramid level [B, 3, H, W] through P-Net, 24
+        px crops through R-Net and 48 px crops through O-Net (pixels as (x - 127.5) /
+        128). The cascade around them (the pyramid, the crops, the thresholds and NMS of
+        each stage) stays with the runtime, as beam search does for captioning."""
+        generator = torch.Generator().manual_seed(0)
+
+        def batch(n: int, side: int) -> list[torch.Tensor]:
+            return [torch.rand(n, 3, side, side, generator=generator) * 2 - 1,
+                    torch.rand(3 * n, 3, 24, 24, generator=generator) * 2 - 1,
+                    torch.rand(2 * n, 3, 48, 48, generator=generator) * 2 - 1]
+
+        return ExportGraph(module=_Cascade(self.networks),
+                           inputs=["pyramid_level", "crops_24", "crops_48"],
+                           outputs=["pnet_boxes", "pnet_scores", "rnet_boxes", "rnet_scores",
+                                    "onet_boxes", "onet_landmarks", "onet_scores"],
+                           trace=batch(1, 48), check=batch(2, 48),
+                           fixed_axes={"pyramid_level": [1, 2, 3], "crops_24": [1, 2, 3],
+                                       "crops_48": [1, 2, 3]},
+                           batch_axes={"crops_24": "crops_24", "rnet_boxes": "crops_24",
+                                       "rnet_scores": "crops_24", "crops_48": "crops_48",
+                                       "onet_boxes": "crops_48", "onet_landmarks": "crops_48",
+                                       "onet_scores": "crops_48"},
+                           sidecar={"task": "face-detection", "model": "mtcnn",
+                                    "min_face_size": self.spec.min_face_size,
+                                    "thresholds": self.spec.thresholds,
+                                    "factor": self.spec.factor})
+
     def draw(self, record: Record, prediction: Record) -> Any:
         from polymodal_vision.drawing import draw_boxes
         from polymodal_vision.images import open_image
 
         return draw_boxes(open_image(record["image"]), prediction["objects"])
+
+
+class _Cascade(nn.Module):
+    def __init__(self, networks: nn.ModuleDict) -> None:
+        super().__init__()
+        self.networks = networks
+
+    def forward(self, level: torch.Tensor, crops_24: torch.Tensor, crops_48: torch.Tensor
+                ) -> tuple[torch.Tensor, ...]:
+        return (*self.networks["pnet"](level), *self.networks["rnet"](crops_24),
+                *self.networks["onet"](crops_48))
 
 
 def face_scores(records: list[Record], predictions: list[Record]) -> dict[str, Any]:

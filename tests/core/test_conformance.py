@@ -74,11 +74,33 @@ def test_every_built_in_fusion_handles_every_subset_of_inputs(name: str,
     check_fusion(name, options=options)
 
 
+# Tasks whose targets need their records (a box in pixels of its image): checked with a
+# batch of records naming images of known sizes, on a 4x4 grid of token states.
+BOX_TASKS = {"box", "box-cells"}
+
+
 @pytest.mark.parametrize("name", [n for n in get_registry().names("task")
-                                  if n not in ALIGNED_TASKS])
+                                  if n not in ALIGNED_TASKS | BOX_TASKS])
 def test_every_built_in_task_keeps_the_contract(name: str) -> None:
     assert name in TASK_TARGETS, f"add example targets for task {name!r} to TASK_TARGETS"
     check_task(name, TASK_TARGETS[name])
+
+
+@pytest.mark.parametrize("name", sorted(BOX_TASKS))
+def test_the_box_tasks_keep_the_contract(name: str, tmp_path: Path) -> None:
+    import torch
+    from PIL import Image
+
+    sizes = [(64, 64), (80, 40), (32, 48)]
+    records = []
+    for index, size in enumerate(sizes):
+        Image.new("RGB", size).save(tmp_path / f"{index}.png")
+        records.append({"image": str(tmp_path / f"{index}.png")})
+    batch = {"present": {"image": torch.ones(3, dtype=torch.bool)}, "records": records}
+    check_task(name, [[4, 4, 20, 30], [10, 5, 60, 30], [0, 0, 32, 48]], batch=batch,
+               tokens=16)
+    with pytest.raises(ConformanceError, match="needs its records"):
+        check_task(name, [[4, 4, 20, 30]])
 
 
 # --- broken components: the kit says what is wrong ---------------------------------------
