@@ -21,20 +21,6 @@ from polymodal.plugin import DataError, FusedDims, Task, TaskSpec, parse_options
 from polymodal_vision.options import BoxOptions
 
 
-def _image_size(value: Any, where: str) -> tuple[int, int]:
-    """(width, height) from the image's header (nothing decoded)."""
-    import io
-
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        source = io.BytesIO(bytes(value)) if isinstance(value, bytes | bytearray) else value
-        with Image.open(source) as image:
-            return image.size
-    except (OSError, UnidentifiedImageError, TypeError, ValueError) as exc:
-        raise DataError(f"{where}: cannot read the image's size ({exc})") from None
-
-
 def to_corners(boxes: torch.Tensor) -> torch.Tensor:
     """[..., (cx, cy, w, h)] -> [..., (x0, y0, x1, y1)]."""
     cx, cy, w, h = boxes.unbind(-1)
@@ -69,8 +55,10 @@ class BoxTask(Task):
                                 "area (width and height must be > 0)")
 
     def _sizes(self, batch: dict[str, Any]) -> torch.Tensor:
+        from polymodal_vision.images import image_size
+
         field = self.options.image
-        return torch.tensor([_image_size(record.get(field), f"record {i + 1}")
+        return torch.tensor([image_size(record.get(field), f"record {i + 1}")
                              for i, record in enumerate(batch["records"])],
                             dtype=torch.float32)
 

@@ -1,8 +1,9 @@
 """``vision.detect_faces``: MTCNN (Zhang et al. 2016) as facenet-pytorch implements it: the
 three cascaded networks P-Net, R-Net and O-Net over an image pyramid. Pretrained, nothing to
-train. The weights are read once from the facenet-pytorch wheel (``torch.load(weights_only=
-True)``: that is the format it ships) and kept in the model directory as safetensors, so a
-model directory loads without unpickling anything. OpenCV's Haar cascade is the baseline.
+train. The weights are read once from the facenet-pytorch wheel (the state dicts it ships,
+through torch's weights-only loader: that is its format) and kept in the model directory as
+safetensors, so a model directory loads without unpickling anything. OpenCV's Haar cascade
+is the baseline.
 """
 
 from __future__ import annotations
@@ -78,12 +79,14 @@ class FaceDetectionModel(ImagePredictor):
                            "box": "[x, y, w, h] in pixels of the input image"}}
 
     def batches(self, records: list[Record], batch_size: int) -> list[list[int]]:
-        """Images of one size together (MTCNN batches only equal-size images)."""
-        from polymodal_vision.images import open_image
+        """Images of one size together (MTCNN batches only equal-size images); sizes from
+        the headers, the pixels are decoded once, in ``preprocess``."""
+        from polymodal_vision.images import image_size
 
         by_size: dict[tuple[int, int], list[int]] = {}
         for index, record in enumerate(records):
-            by_size.setdefault(open_image(record["image"]).size, []).append(index)
+            size = image_size(record["image"])
+            by_size.setdefault(size, []).append(index)
         return [group[i:i + batch_size] for group in by_size.values()
                 for i in range(0, len(group), batch_size)]
 

@@ -77,6 +77,21 @@ def open_image(value: Any, where: str | None = None) -> Any:
     return image.convert("RGB") if image.mode != "RGB" else image
 
 
+def image_size(value: Any, where: str | None = None) -> tuple[int, int]:
+    """(width, height) of an image path or bytes from its header, nothing decoded (only the
+    accepted formats' readers are tried); a one-line ``DataError`` naming it otherwise."""
+    from PIL import Image, UnidentifiedImageError
+
+    name = _name(value, where)
+    try:
+        source = io.BytesIO(bytes(value)) if isinstance(value, bytes | bytearray) else value
+        with Image.open(source, formats=ALLOWED_FORMATS) as image:
+            return image.size
+    except (OSError, UnidentifiedImageError, TypeError, ValueError, AttributeError) as exc:
+        open_image(value, where)  # says precisely what is wrong with it
+        raise DataError(f"{name}: cannot read the image's size ({exc})") from None
+
+
 def check_pixel_budget(values: list[Any], budget: int = MAX_PIXELS_PER_REQUEST) -> None:
     """Refuse a request whose images hold more than ``budget`` pixels in all, reading only
     their headers (nothing is decoded)."""
