@@ -210,7 +210,8 @@ __all__ = [
     "building_directory", "cache_dir", "cached_records", "distributed_device", "embed_values",
     "emit_json", "emit_jsonl", "fit_events", "fit_steps", "gather_with_grad", "get_hub",
     "hookimpl", "json_option", "leave_process_group", "mean_over_ranks", "modality_named",
-    "offline_transformers", "option_overrides", "options_of", "out_dir_option", "parse_model_spec", "parse_options",
+    "offline_transformers", "option_overrides", "options_of", "out_dir_option",
+    "parse_model_spec", "parse_options",
     "parse_spec", "run_training",
     "pick_device", "prepare_processor", "read_index", "read_manifest", "read_rdatasets",
     "read_records", "scenario_group", "score_spans", "seed_everything", "set_option",
@@ -319,6 +320,7 @@ if TYPE_CHECKING:  # what type checkers, editors and the API reference see
     from polymodal.training import seed_everything as seed_everything
     from polymodal.training import training_directory as training_directory
     from polymodal.training import write_run_files as write_run_files
+    from polymodal.transformers_setup import offline_transformers as offline_transformers
     from polymodal.vector_index import read_index as read_index
     from polymodal.vector_index import top_k as top_k
     from polymodal.vector_index import write_index as write_index

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from polymodal.plugin import DataError, FitRequest, Record
+from polymodal.plugin import DataError, FitRequest, Record, SpecError
 from polymodal_speech.asr_scenario import ASRSpec, check_spec
 from polymodal_speech.audio import audio_seconds
 from polymodal_speech.transcriber import Transcriber
@@ -66,7 +66,6 @@ def write_asr_model(request: FitRequest) -> dict[str, Any]:
         pick_device,
         write_manifest,
     )
-    from polymodal_speech.pocketsphinx_asr import PocketsphinxTranscriber
 
     spec: ASRSpec = request.spec
     check_spec(spec)
@@ -75,7 +74,7 @@ def write_asr_model(request: FitRequest) -> dict[str, Any]:
         if request.train:
             raise DataError("the pocketsphinx backend is not trained here: leave --data "
                             "out (score it with --test or polymodal evaluate)")
-        model: Transcriber = PocketsphinxTranscriber(device, **_limits(spec))
+        model: Transcriber = _pocketsphinx(spec, device)
         with fit_events(request.out_dir):
             metrics = _scores(model, spec, request.test, baseline=False)
             with building_directory(request.out_dir) as work:
@@ -109,9 +108,16 @@ def _limits(spec: ASRSpec) -> dict[str, float]:
     return {"max_seconds": spec.max_seconds, "window_seconds": spec.window_seconds}
 
 
+def _pocketsphinx(spec: ASRSpec, device: Any, manifest: dict[str, Any] | None = None
+                  ) -> Transcriber:
+    from polymodal_speech.pocketsphinx_asr import PocketsphinxTranscriber
+
+    return PocketsphinxTranscriber(device, manifest, max_seconds=spec.max_seconds,
+                                   window_seconds=spec.window_seconds)
+
+
 def _scores(model: Transcriber, spec: ASRSpec, test: list[Record] | None,
             baseline: bool) -> dict[str, Any]:
-    from polymodal_speech.pocketsphinx_asr import PocketsphinxTranscriber
 
     metrics: dict[str, Any] = {"backend": spec.backend, "model": spec.model}
     if not test:
@@ -120,8 +126,8 @@ def _scores(model: Transcriber, spec: ASRSpec, test: list[Record] | None,
     metrics["test"] = timed_evaluation(model, labelled)
     if baseline:
         try:
-            sphinx = PocketsphinxTranscriber(model.device, **_limits(spec))
-        except Exception as exc:  # noqa: BLE001 - the baseline is optional: say why not
+            sphinx = _pocketsphinx(spec, model.device)
+        except SpecError as exc:  # pocketsphinx not installed: the baseline says so
             metrics["baselines"] = {"pocketsphinx": {"error": str(exc)}}
         else:
             metrics["baselines"] = {"pocketsphinx": timed_evaluation(sphinx, labelled)}
@@ -131,14 +137,13 @@ def _scores(model: Transcriber, spec: ASRSpec, test: list[Record] | None,
 def load_asr(directory: str | Path, device: str | None = None,
              precision: str = "fp32") -> Transcriber:
     from polymodal.plugin import parse_model_spec, pick_device, read_manifest
-    from polymodal_speech.pocketsphinx_asr import PocketsphinxTranscriber
 
     directory = Path(directory)
     manifest = read_manifest(directory)
     spec = parse_model_spec(ASRSpec, manifest["spec"])
     torch_device = pick_device(device)
     if spec.backend == "pocketsphinx":
-        return PocketsphinxTranscriber(torch_device, manifest, **_limits(spec))
+        return _pocketsphinx(spec, torch_device, manifest)
     whisper, processor = load_checkpoint(directory / CHECKPOINT)
     return WhisperTranscriber(whisper, processor, torch_device, manifest=manifest,
                               precision=precision, **_decoding(spec))

@@ -30,8 +30,9 @@ def default_model(backend: str) -> Path:
     def build() -> None:
         from polymodal.plugin import FitRequest
 
-        write_asr_model(FitRequest(spec=ASRSpec(backend=backend), train=[], test=None,
-                                   out_dir=directory, progress=False))
+        spec = ASRSpec.model_validate({"backend": backend})
+        write_asr_model(FitRequest(spec=spec, train=[], test=None, out_dir=directory,
+                                   progress=False))
 
     build_once(root, directory / "polymodal.yaml", build)
     return directory

@@ -10,7 +10,7 @@ import numpy as np
 
 from polymodal.plugin import Record, SpecError
 from polymodal_speech.audio import SAMPLE_RATE
-from polymodal_speech.transcriber import AudioWindow, Transcriber
+from polymodal_speech.transcriber import Transcriber
 
 INSTALL = "pip install pocketsphinx (or polymodal[speech])"
 
@@ -32,7 +32,7 @@ class PocketsphinxTranscriber(Transcriber):
                          window_seconds=window_seconds)
         self.decoder = pocketsphinx_decoder()
 
-    def preprocess(self, windows: list[AudioWindow]) -> list[bytes]:
+    def preprocess(self, windows: list[Any]) -> list[bytes]:
         # 16-bit PCM, as the decoder reads it (a 16-bit file's samples come back exactly)
         return [np.clip(np.round(w.samples * 32768), -32768, 32767).astype(np.int16).tobytes()
                 for w in windows]

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from polymodal.plugin import ArtifactError, Record
+from polymodal.plugin import ArtifactError, ExportGraph, Record
 from polymodal_speech.audio import SAMPLE_RATE
 from polymodal_speech.transcriber import AudioWindow, Transcriber
 
@@ -48,7 +48,7 @@ class WhisperTranscriber(Transcriber):
         self.model, self.processor = model.to(device), processor
         self.beams, self.max_new_tokens, self.language = beams, max_new_tokens, language
 
-    def preprocess(self, windows: list[AudioWindow]) -> dict[str, torch.Tensor]:
+    def preprocess(self, windows: list[Any]) -> dict[str, torch.Tensor]:
         features = self.processor.feature_extractor(
             [w.samples for w in windows], sampling_rate=SAMPLE_RATE, return_tensors="pt")
         return {"input_features": features.input_features}
@@ -66,3 +66,48 @@ class WhisperTranscriber(Transcriber):
         texts = self.processor.tokenizer.batch_decode(outputs.cpu(), skip_special_tokens=True)
         return [{"text": text.strip()} for text in texts]
 
+
+    def export_graph(self, records: list[Record] | None) -> ExportGraph:
+        """One decoder step over the encoded audio: log-mel features [B, mels, 3000] and the
+        tokens so far [B, T] -> next-token logits [B, T, vocab]. The decoding loop (greedy
+        or beam), the feature extractor and the tokenizer stay with the runtime (their
+        settings in the sidecar, as the processors' files in the model directory)."""
+        generator = torch.Generator().manual_seed(0)
+        start = [self.model.generation_config.decoder_start_token_id]
+        prompt = start + [self.model.generation_config.no_timestamps_token_id]
+
+        windows = [w for r in (records or [])[:3] for w in self.windows(r)][:3]
+        if not windows:  # no records: rising tones, with the range of real features
+            seconds = torch.arange(5 * SAMPLE_RATE) / SAMPLE_RATE
+            windows = [AudioWindow((0.1 * torch.sin(2 * torch.pi * (200 * k + 300 * seconds)
+                                                    * seconds)).numpy(), 0.0, 5.0)
+                       for k in (1, 2, 3)]
+        real = self.preprocess(windows)["input_features"]
+
+        def batch(size: int, length: int) -> list[torch.Tensor]:
+            tokens = torch.randint(0, 50000, (size, length), generator=generator)
+            tokens[:, :len(prompt)] = torch.tensor(prompt)
+            return [real[torch.arange(size) % len(real)], tokens]
+
+        return ExportGraph(module=_DecoderStep(self.model.float()),
+                           inputs=["input_features", "decoder_input_ids"],
+                           outputs=["logits"], trace=batch(1, 4), check=batch(2, 6),
+                           fixed_axes={"input_features": [1, 2]},
+                           sidecar={"task": "speech-recognition", "model": "whisper",
+                                    "decoder_prompt": prompt,
+                                    "end_token": self.model.generation_config.eos_token_id,
+                                    "sample_rate": SAMPLE_RATE,
+                                    "processor": f"{CHECKPOINT}/"})
+
+
+class _DecoderStep(torch.nn.Module):
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        # An explicit all-ones mask: without one, transformers looks for packed sequences
+        # (aten::diff, which ONNX lacks).
+        return self.model(input_features=features, decoder_input_ids=tokens,
+                          decoder_attention_mask=torch.ones_like(tokens),
+                          use_cache=False).logits

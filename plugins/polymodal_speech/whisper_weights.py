@@ -218,7 +218,7 @@ def convert_ctranslate2_whisper(source: str, out: Path) -> dict[str, Any]:
     """Write a transformers Whisper checkpoint (model.safetensors, config, generation
     config, tokenizer, feature extractor) from a CTranslate2 Whisper into ``out``;
     returns what was read (for the model card)."""
-    from transformers import (
+    from transformers import (  # type: ignore[attr-defined]
         GenerationConfig,
         WhisperFeatureExtractor,
         WhisperForConditionalGeneration,

