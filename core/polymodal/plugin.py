@@ -122,6 +122,9 @@ EXPORTS: dict[str, tuple[str, str, str]] = {
                           "one record -> many windows -> one answer"),
     "ModelPredictor": ("polymodal.predictor", "ModelPredictor",
                        "what polymodal.load returns (a Protocol)"),
+    "FileOutputs": ("polymodal.file_outputs", "FileOutputs",
+                    "predictions that are files: written under predict --out DIR, else "
+                    "base64"),
     "ExportGraph": ("polymodal.predictor", "ExportGraph",
                     "what a predictor gives polymodal export"),
     "NamedInputs": ("polymodal.predictor", "NamedInputs",
@@ -198,7 +201,8 @@ EXPORTS: dict[str, tuple[str, str, str]] = {
 # the two equal.
 __all__ = [
     "API_VERSION", "ArtifactError", "BasePredictor", "BuildContext", "DataError", "DemoData",
-    "DistContext", "Encoder", "EncoderOutput", "ExportGraph", "FieldError", "FitRequest",
+    "DistContext", "Encoder", "EncoderOutput", "ExportGraph", "FieldError", "FileOutputs",
+    "FitRequest",
     "FusedDims", "FusedOutput", "Fusion", "InputSpec", "Modality", "ModelPredictor",
     "ModuleSteps", "NUMERIC_OPTIONS", "NamedInputs", "NumericEncoder",
     "NumericProcessor", "Options",
@@ -276,6 +280,7 @@ if TYPE_CHECKING:  # what type checkers, editors and the API reference see
     from polymodal.errors import PolymodalError as PolymodalError
     from polymodal.errors import RequestTooLarge as RequestTooLarge
     from polymodal.errors import SpecError as SpecError
+    from polymodal.file_outputs import FileOutputs as FileOutputs
     from polymodal.fusions import FusedDims as FusedDims
     from polymodal.fusions import FusedOutput as FusedOutput
     from polymodal.fusions import Fusion as Fusion

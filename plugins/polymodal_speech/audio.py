@@ -61,6 +61,9 @@ def read_audio(value: Any, sample_rate: int = SAMPLE_RATE,
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+STREAMED_WAV = 0x7FFFF000
+
+
 def _check_wav_length(source: Any, name: str) -> None:
     """Refuse a RIFF/WAVE file whose data chunk is shorter than its header says (a copy cut
     short): libsndfile would read what is there without a word."""
@@ -78,8 +81,9 @@ def _check_wav_length(source: Any, name: str) -> None:
         chunk, length = head[position:position + 4], int.from_bytes(
             head[position + 4:position + 8], "little")
         if chunk == b"data":
-            # 0 and 0xFFFFFFFF: a streamed WAV whose writer never filled the size in
-            if length not in (0, 0xFFFFFFFF) and position + 8 + length > size:
+            # 0, or 0x7FFFF000 and up: a streamed WAV (espeak-ng --stdout, sox -t wav -)
+            # whose writer could not fill the size in
+            if 0 < length < STREAMED_WAV and position + 8 + length > size:
                 raise DataError(f"{name}: truncated WAV ({size - position - 8} of {length} "
                                 "data bytes)")
             return

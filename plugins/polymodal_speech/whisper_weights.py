@@ -254,7 +254,8 @@ def convert_ctranslate2_whisper(source: str, out: Path) -> dict[str, Any]:
         no_timestamps_token_id=tokenizer.convert_tokens_to_ids(NO_TIMESTAMPS_OFFSET),
         is_multilingual=not english_only,
         lang_to_id={token: tokenizer.convert_tokens_to_ids(token)
-                    for token in ("<|en|>",)} if not english_only else {},
+                    for token in tokenizer.convert_ids_to_tokens(meta.get("lang_ids", []))}
+        if not english_only else {},
         task_to_id={"transcribe": tokenizer.convert_tokens_to_ids("<|transcribe|>"),
                     "translate": tokenizer.convert_tokens_to_ids("<|translate|>")},
         max_initial_timestamp_index=50, return_timestamps=False)
