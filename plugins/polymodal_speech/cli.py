@@ -13,7 +13,8 @@ from polymodal.plugin import json_option
 BACKENDS = ("whisper", "pocketsphinx")
 
 
-@click.group("speech", help="Speech scenarios: recognition (Whisper, pocketsphinx).")
+@click.group("speech", help="Speech scenarios: recognition (Whisper, pocketsphinx), spoken "
+                            "commands, synthesis (espeak-ng, Piper), a synthetic corpus.")
 def speech_group() -> None:
     pass
 
@@ -73,3 +74,33 @@ def transcribe_command(files: tuple[str, ...], model_dir: str | None, backend: s
                            f"{segment['text']}")
         else:
             click.echo(result["text"] or "(no speech)")
+
+
+@speech_group.command("synth-corpus")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="A new (or empty) directory: audio/*.wav, train.jsonl, test.jsonl.")
+@click.option("--train", "train_count", default=1000, show_default=True,
+              help="Utterances spoken by the training voices.")
+@click.option("--test", "test_count", default=250, show_default=True,
+              help="Utterances spoken by the held-out voices (espeak-ng +f4, +m7).")
+@click.option("--digits-share", default=0.25, show_default=True,
+              help="The share of digit strings among them (the rest: commands).")
+@click.option("--seed", default=0, show_default=True)
+@json_option
+def synth_corpus_command(out_dir: str, train_count: int, test_count: int,
+                         digits_share: float, seed: int, as_json: bool) -> None:
+    """Synthesize a labelled corpus of smart-home commands and digit strings with
+    espeak-ng: 16 kHz WAVs and manifests {audio, text, intent, kind, voice, ...}."""
+    from polymodal.plugin import building_directory, emit_json
+    from polymodal_speech.corpus import synthesize_corpus
+
+    with building_directory(out_dir) as work:
+        train, test = synthesize_corpus(work, train_count, test_count, seed=seed,
+                                        digits_share=digits_share)
+    summary = {"out": out_dir, "train": len(train), "test": len(test),
+               "intents": sorted({r["intent"] for r in train + test if r["intent"]})}
+    if as_json:
+        emit_json(summary)
+    else:
+        click.echo(f"wrote {len(train)} training and {len(test)} held-out-voice utterances "
+                   f"to {out_dir} (train.jsonl, test.jsonl)")

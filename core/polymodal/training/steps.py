@@ -87,7 +87,7 @@ class SpecModelSteps:
         self.monitor = spec.train.monitor or task.monitor
         self.minimized = tuple(task.minimized)
         self._collate = {True: model_collator(model, with_target=True,
-                                              shared=spec.train.group_by),
+                                              shared=spec.train.group_by, augment=True),
                          False: model_collator(model, with_target=True)}
         self._metrics: Any = None
         self._loss = [0.0, 0.0]

@@ -105,27 +105,29 @@ def test_long_audio_is_cut_at_pauses_into_timestamped_segments(
     assert all(s["text"].rstrip(".").endswith("made amiable himself") for s in segments)
 
 
-@pytest.mark.parametrize("case", ["not audio", "truncated", "no samples", "missing",
-                                  "too long"])
 def test_bad_audio_is_refused_in_one_line_naming_the_file(
-        whisper_model: tuple[Path, dict], tmp_path: Path, case: str) -> None:
+        whisper_model: tuple[Path, dict], tmp_path: Path) -> None:
     import soundfile
 
+    from polymodal.plugin import DataError
+    from polymodal_speech.audio import read_audio
+
+    cases = {"text.wav": "not a readable audio file", "cut.wav": "truncated WAV",
+             "empty.wav": "holds no samples", "gone.wav": "no such audio file",
+             "long.wav": "over the limit of 2 s"}
+    (tmp_path / "text.wav").write_text("this is text, not sound\n")
+    (tmp_path / "cut.wav").write_bytes(Path(CLIP).read_bytes()[:3000])
+    soundfile.write(str(tmp_path / "empty.wav"), np.zeros(0, dtype=np.float32), 16000)
+    soundfile.write(str(tmp_path / "long.wav"), np.zeros(16000 * 3, dtype=np.float32), 16000)
+    for name, message in cases.items():
+        with pytest.raises(DataError, match=f"{name}: .*{message}"):
+            read_audio(str(tmp_path / name), max_seconds=2.0)
     model, _ = whisper_model
-    path = tmp_path / "input.wav"
-    if case == "not audio":
-        path.write_text("this is text, not sound\n")
-    elif case == "truncated":
-        path.write_bytes(Path(CLIP).read_bytes()[:3000])
-    elif case == "no samples":
-        soundfile.write(str(path), np.zeros(0, dtype=np.float32), 16000)
-    elif case == "too long":
-        soundfile.write(str(path), np.zeros(16000 * 3, dtype=np.float32), 16000)
-        model = _with_limit(model, tmp_path, max_seconds=2.0)
-    result = run_cli("speech", "transcribe", "--model", str(model), str(path))
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "input.wav" in lines[0], result.stderr
+    limited = _with_limit(model, tmp_path, max_seconds=2.0)
+    for name in ("cut.wav", "long.wav"):  # through the CLI: one line, exit 2
+        result = run_cli("speech", "transcribe", "--model", str(limited), str(tmp_path / name))
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and name in lines[0], result.stderr
 
 
 def _with_limit(model: Path, tmp_path: Path, max_seconds: float) -> Path:
