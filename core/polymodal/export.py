@@ -93,10 +93,12 @@ def spec_graph(model: Any, manifest: dict[str, Any], model_dir: Path,
         raise ArtifactError("the model's inputs change shape between batches; cannot export")
     from polymodal.modalities import modality_named
 
-    # A file input's tensors (pixels, samples), and those padded to an encoder's export
-    # length, keep their traced size beyond the batch axis.
+    # A file input's tensors (pixels), and those padded to an encoder's export length, keep
+    # their traced size beyond the batch axis, but for the axes their processor says vary
+    # (the frames of log-mel features).
     files = {inp.name for inp in model.spec.inputs if modality_named(inp.modality).binary}
-    fixed = {f"{name}.{key}": list(range(1, tensor.dim()))
+    fixed = {f"{name}.{key}": [axis for axis in range(1, tensor.dim()) if axis not in
+                               model.encoders[name].processor.variable_axes.get(key, [])]
              for (name, key), tensor in zip(trace_layout, trace_args, strict=False)
              if name in files or name in lengths}
     return ExportGraph(module=FlatModel(model, trace_layout, fields).eval(),

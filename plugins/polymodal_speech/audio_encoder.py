@@ -31,6 +31,8 @@ class LogMelProcessor(Processor):
     ``frames`` [B] (its real length; the rest is padding). A missing value is one silent
     frame."""
 
+    variable_axes = {"features": [2]}  # frames: as many as the longest clip of the batch
+
     def __init__(self, n_mels: int, max_seconds: float, freq_mask: int = 0,
                  time_mask: int = 0, masks: int = 0) -> None:
         self.n_mels, self.max_seconds = n_mels, max_seconds

@@ -61,4 +61,4 @@ def synthesis_scenario() -> Scenario:
                     "Piper; intelligibility by a Whisper round trip",
                     default_spec=SynthesisSpec().model_dump(mode="json"),
                     spec_model=SynthesisSpec, load_demo=synthesis_demo, fit=fit_synthesis,
-                    load_model=load_synthesis, quick_records=5, primary_input="text")
+                    load_model=load_synthesis, quick_records=10, primary_input="text")

@@ -40,6 +40,10 @@ class Processor:
     #: the length of its encoder's ``export_length``; a processor that honours it says so by
     #: its encoder declaring that length.
     pad_to: int | None = None
+    #: Axes of this processor's tensors (by key) whose size varies from batch to batch
+    #: beyond the batch axis: an exported graph keeps them dynamic. Export fixes every
+    #: other axis of a file input's tensors (an image's channels and pixels).
+    variable_axes: dict[str, list[int]] = {}  # noqa: RUF012 - read-only default
 
     def fit(self, values: list[Any]) -> None:  # noqa: B027 - optional override
         """Learn from training values; most processors need nothing."""
