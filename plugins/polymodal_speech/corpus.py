@@ -93,7 +93,7 @@ def synthesize_corpus(out: Path, train: int, test: int, seed: int = 0,
     parts = {"train": [_utterance(rng, False, digits_share) for _ in range(train)],
              "test": [_utterance(rng, True, digits_share) for _ in range(test)]}
     (out / "audio").mkdir(parents=True, exist_ok=True)
-    jobs = []
+    jobs: list[tuple[Record, Path, int]] = []
     for part, records in parts.items():
         for index, record in enumerate(records):
             record["audio"] = f"audio/{part}-{index:05d}.wav"
