@@ -108,26 +108,29 @@ class LogMelCNN(Encoder):
             LogMelProcessor(opts["n_mels"], opts["max_seconds"], opts["freq_mask"],
                             opts["time_mask"], opts["masks"]), context)
         width = opts["width"]
-        layers: list[nn.Module] = [nn.Conv1d(opts["n_mels"], width, 5, padding=2),
-                                   nn.BatchNorm1d(width), nn.GELU()]
-        for _ in range(opts["blocks"]):
-            layers += [nn.Conv1d(width, width, 5, stride=2, padding=2), nn.BatchNorm1d(width),
-                       nn.GELU()]
-        self.layers = nn.Sequential(*layers)
-        self.blocks = opts["blocks"]
+        # A full-rate convolution, then ``blocks`` stride-2 ones; padded frames are zeroed
+        # after each, so that a clip's output does not depend on the batch around it.
+        self.layers = nn.ModuleList(
+            [nn.Sequential(nn.Conv1d(opts["n_mels"] if i == 0 else width, width, 5,
+                                     stride=1 if i == 0 else 2, padding=2),
+                           nn.BatchNorm1d(width), nn.GELU())
+             for i in range(opts["blocks"] + 1)])
         self.token_projection = nn.Linear(width, opts["output_dim"])
         self.project = nn.Sequential(nn.Linear(2 * width, opts["output_dim"]), nn.GELU())
         self.output_dim = opts["output_dim"]
 
     def forward(self, batch_field: dict[str, torch.Tensor]) -> EncoderOutput:
-        states = self.layers(batch_field["features"])  # [B, width, T']
-        frames = batch_field["frames"]
-        for _ in range(self.blocks):
-            frames = (frames - 1) // 2 + 1  # a stride-2 convolution's output length
-        steps = torch.arange(states.shape[-1], device=states.device)
-        mask = steps[None, :] < frames.to(states.device)[:, None]  # [B, T']
+        states, frames = batch_field["features"], batch_field["frames"].to(
+            batch_field["features"].device)
+        for index, layer in enumerate(self.layers):
+            states = layer(states)
+            if index:
+                frames = (frames - 1) // 2 + 1  # a stride-2 convolution's output length
+            steps = torch.arange(states.shape[-1], device=states.device)
+            mask = steps[None, :] < frames[:, None]  # [B, T']
+            states = states * mask.unsqueeze(1).to(states.dtype)
         weights = mask.unsqueeze(1).to(states.dtype)
-        mean = (states * weights).sum(-1) / weights.sum(-1).clamp(min=1.0)
+        mean = states.sum(-1) / weights.sum(-1).clamp(min=1.0)
         peak = states.masked_fill(~mask.unsqueeze(1), torch.finfo(states.dtype).min).amax(-1)
         pooled = self.project(torch.cat([mean, peak], dim=-1))
         return EncoderOutput(pooled=pooled, tokens=self.token_projection(states.transpose(1, 2)),

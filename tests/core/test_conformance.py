@@ -45,7 +45,27 @@ def _dicom(count: int) -> list[str]:
     return [str(get_testdata_file(n)) for n in ("CT_small.dcm", "MR_small.dcm")][:count]
 
 
+def _audio(count: int) -> list[str]:
+    """Tones of different lengths (0.5 s, 0.8 s ...) as 16 kHz WAV files."""
+    import tempfile
+
+    import numpy as np
+    import soundfile
+
+    folder = Path(tempfile.mkdtemp(prefix="audio-values-"))
+    paths = []
+    for index in range(count):
+        seconds = np.arange(int(16000 * (0.5 + 0.3 * index))) / 16000
+        path = folder / f"tone{index}.wav"
+        soundfile.write(str(path), 0.3 * np.sin(2 * np.pi * 440 * (index + 1) * seconds),
+                        16000)
+        paths.append(str(path))
+    return paths
+
+
 def _values(modality: str) -> list[Any] | None:
+    if modality == "audio":
+        return _audio(3)
     if modality == "image":
         return _digits(3)
     if modality == "dicom":

@@ -122,7 +122,7 @@ def test_cli_commands_in_docs_exist() -> None:
 
     cli = build_cli()
     text = (DOCS / "cli.md").read_text() + (ROOT / "README.md").read_text()
-    for first, second in set(re.findall(r"(?:^|`)polymodal (\w+)(?: (\w+))?", text, flags=re.M)):
+    for first, second in set(re.findall(r"(?:^|`)polymodal (\w+)(?: ([\w-]+))?", text, flags=re.M)):
         command = cli.commands.get(first)
         assert command is not None, f"documented command 'polymodal {first}' does not exist"
         if second and hasattr(command, "commands") and second not in ("train", "evaluate"):
