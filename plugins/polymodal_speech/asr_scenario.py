@@ -21,6 +21,7 @@ from polymodal.plugin import (
     SpecError,
     TrainSpec,
 )
+from polymodal_speech.manifests import read_speech_data
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 INSTALL_CLIPS = "apt-get install pocketsphinx-testdata"
@@ -70,14 +71,6 @@ def asr_demo() -> DemoData:
                     source="LibriVox clips of Debian's pocketsphinx-testdata")
 
 
-def read_manifest_file(path: str) -> list[Record]:
-    """A manifest (JSONL or CSV of ``{audio, text}``) or a LibriSpeech-style folder; audio
-    paths relative to the manifest's folder; a row whose file is missing is refused."""
-    from polymodal_speech.manifests import read_speech_data
-
-    return read_speech_data(path)
-
-
 def fit_asr(request: FitRequest) -> dict[str, Any]:
     from polymodal_speech.asr_fit import write_asr_model
 
@@ -101,4 +94,4 @@ def asr_scenario() -> Scenario:
                     "fine-tunable), a local transformers checkpoint, or pocketsphinx",
                     default_spec=ASRSpec().model_dump(mode="json"), spec_model=ASRSpec,
                     load_demo=asr_demo, fit=fit_asr, load_model=load_asr_model,
-                    read_data=read_manifest_file, quick_records=5, primary_input="audio")
+                    read_data=read_speech_data, quick_records=5, primary_input="audio")

@@ -58,9 +58,6 @@ class Synthesizer(FileOutputs, BasePredictor):
         return [{**self.file_result(wav, "audio", "wav"),
                  "seconds": round(wav_seconds(wav), 3)} for wav in outputs]
 
-    def evaluation_records(self, records: list[Record]) -> list[Record]:
-        return records
-
     def score(self, records: list[Record], predictions: list[Record]) -> dict[str, Any]:
         """The round trip of the predictions: their speech transcribed by Whisper."""
         speech = [base64.b64decode(p["audio_wav_base64"]) if "audio_wav_base64" in p
