@@ -104,6 +104,9 @@ class TrainSpec(_Strict):
     # the best epoch and the saved model use the averaged weights (diffusion models, and
     # image models generally, are better with them). None: the trained weights.
     ema: float | None = Field(default=None, gt=0, lt=1)
+    # Train on at most this many batches an epoch (a smoke run: the conformance kit checks
+    # a scenario's lifecycle, not what it learns). None: every batch.
+    limit_batches: int | None = Field(default=None, ge=1)
 
 
 class Spec(_Strict):

@@ -373,16 +373,21 @@ def _json(component: str, what: str, value: Any) -> str:
 
 
 def check_scenario(name: str, workdir: str | Path, *, env: dict[str, str] | None = None,
-                   overrides: Sequence[str] = ()) -> dict[str, Any]:
+                   overrides: Sequence[str] = (), limit_batches: int | None = 2
+                   ) -> dict[str, Any]:
     """The lifecycle of a registered scenario on its embedded data, quick: train, evaluate
     and predict through the CLI, load, serve in process, export. Returns what it measured
-    (``metrics``, ``predictions``, ``exported``)."""
+    (``metrics``, ``predictions``, ``exported``). A spec trained by the core Trainer trains
+    ``limit_batches`` batches an epoch (``train.limit_batches``; None: all of them): the
+    kit checks the lifecycle, and the scenario's own tests what it learns."""
     from polymodal.scenario import load_scenario
 
     component = f"scenario {name!r}"
     workdir = Path(workdir)
     domain, _, verb = name.partition(".")
     out = workdir / "model"
+    scenario = load_scenario(name)
+    overrides = [*_smoke_overrides(scenario, limit_batches), *overrides]
     sets = [arg for item in overrides for arg in ("--set", item)]
     trained = run_cli(domain, verb, "train", "--quick", "--out", str(out), "--json", *sets,
                       env=env)
@@ -392,7 +397,7 @@ def check_scenario(name: str, workdir: str | Path, *, env: dict[str, str] | None
         _fail(component, "train did not write the model directory it reports")
     _check_artifact(component, out)
 
-    demo = load_scenario(name).load_demo()  # type: ignore[misc]
+    demo = scenario.load_demo()  # type: ignore[misc]
     held_out = _write_jsonl(workdir / "held_out.jsonl", demo.test[:12])
     evaluated = run_cli(domain, verb, "evaluate", str(out), "--data", str(held_out), "--json",
                         env=env)
@@ -423,6 +428,17 @@ def check_scenario(name: str, workdir: str | Path, *, env: dict[str, str] | None
         _fail(component, f"export failed: {_last_line(exported.stderr)}")
     return {"metrics": metrics, "predictions": [json.loads(line) for line in lines],
             "served": served, "exported": exported.returncode == 0}
+
+
+def _smoke_overrides(scenario: Any, limit_batches: int | None) -> list[str]:
+    """``train.limit_batches`` when the scenario's quick spec has the core TrainSpec."""
+    from polymodal.scenario import scenario_spec
+    from polymodal.spec import TrainSpec
+
+    if limit_batches is None:
+        return []
+    train = getattr(scenario_spec(scenario, quick=True), "train", None)
+    return [f"train.limit_batches={limit_batches}"] if isinstance(train, TrainSpec) else []
 
 
 def _check_artifact(component: str, out: Path) -> None:

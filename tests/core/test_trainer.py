@@ -131,3 +131,19 @@ def test_a_shared_input_is_encoded_once_per_batch_with_the_same_result(tmp_path:
     torch.testing.assert_close(got, expected)
     accuracy = (got.argmax(-1) == model.task.collate_targets([r["label"] for r in batch], plain))
     assert accuracy.float().mean() > 0.8  # trained with grouped batches, it learned
+
+
+def test_limit_batches_trains_that_many_batches_an_epoch(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    from polymodal.training import run
+
+    data = json.loads(json.dumps(TABULAR))
+    data["train"].update({"epochs": 2, "limit_batches": 3})
+    steps: list[int] = []
+    monkeypatch.setattr(run, "event_hook", lambda: lambda event, state: steps.append(
+        state["step"]) if event == "step_end" else None)
+    rows = review_rows(160)  # 8 batches of 16 an epoch without the limit
+    result = fit_model(parse_spec(data), rows[:128], rows[128:], tmp_path / "m",
+                       device="cpu", progress=False)
+    assert steps == [1, 2, 3, 4, 5, 6] and len(result.history) == 2

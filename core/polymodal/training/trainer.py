@@ -132,6 +132,8 @@ class Trainer:
         val_loader = self._loader(val_items, train=False) if val_items else None
         optimizer = torch.optim.AdamW(steps.param_groups(cfg))
         batches = len(train_loader.batch_sampler)
+        if cfg.limit_batches is not None:
+            batches = min(batches, cfg.limit_batches)
         steps_per_epoch = math.ceil(batches / cfg.grad_accum)
         total = steps_per_epoch * cfg.epochs
         scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -158,7 +160,8 @@ class Trainer:
                 with EpochProgress(self.progress and self.dist.is_main,
                                    f"epoch {epoch + 1}/{cfg.epochs}", batches,
                                    completed=first) as advance:
-                    for index, batch in enumerate(train_loader, start=first):
+                    for index, batch in zip(range(first, batches), train_loader,
+                                            strict=False):
                         boundary = (index + 1) % cfg.grad_accum == 0 or index + 1 == batches
                         self._train_batch(forward_module, batch, state, sync=boundary)
                         if boundary:
