@@ -69,6 +69,10 @@ def write_asr_model(request: FitRequest) -> dict[str, Any]:
 
     spec: ASRSpec = request.spec
     check_spec(spec)
+    if spec.backend == "ctc":
+        from polymodal_speech.ctc_asr import train_ctc
+
+        return train_ctc(request)
     device = pick_device(request.device)
     if spec.backend == "pocketsphinx":
         if request.train:
@@ -144,6 +148,10 @@ def load_asr(directory: str | Path, device: str | None = None,
     torch_device = pick_device(device)
     if spec.backend == "pocketsphinx":
         return _pocketsphinx(spec, torch_device, manifest)
+    if spec.backend == "ctc":
+        from polymodal_speech.ctc_asr import load_ctc
+
+        return load_ctc(directory, spec, torch_device, manifest, precision)
     whisper, processor = load_checkpoint(directory / CHECKPOINT)
     return WhisperTranscriber(whisper, processor, torch_device, manifest=manifest,
                               precision=precision, **_decoding(spec))

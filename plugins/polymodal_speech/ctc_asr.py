@@ -1,0 +1,140 @@
+"""The ``ctc`` backend's fit, predictor and load: trained by the core Trainer on transcribed
+audio (``--data``, or the embedded espeak-ng corpus), saved as safetensors plus the
+processor's JSON and the lexicon (and the LM, when one is built) beside them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from polymodal.plugin import DataError, FitRequest, Record
+from polymodal_speech.asr_scenario import ASRSpec
+from polymodal_speech.audio_encoder import LogMelProcessor
+from polymodal_speech.ctc_model import BLANK, SPACE, TOKENS, CTCNet, CTCSteps, greedy_text
+from polymodal_speech.transcriber import Transcriber
+
+WEIGHTS, PROCESSOR, LEXICON = "model.safetensors", "processor.json", "lexicon.txt"
+
+
+def write_lexicon(path: Path, records: list[Record]) -> list[str]:
+    """Every word of the training transcripts spelled out for the beam search."""
+    from polymodal_speech.ctc_model import encode_text
+
+    words = sorted({w for r in records for w in r["text"].lower().split()
+                    if encode_text(w) and SPACE not in w})
+    path.write_text("".join(f"{w} {' '.join(TOKENS[i] for i in encode_text(w))} {SPACE}\n"
+                            for w in words))
+    return words
+
+
+class CTCTranscriber(Transcriber):
+    backend = "ctc"
+
+    def __init__(self, net: CTCNet, processor: LogMelProcessor, device: torch.device, *,
+                 lexicon: Path | None = None, beam_size: int = 50, lm_weight: float = 0.0,
+                 word_score: float = 0.0, manifest: dict[str, Any] | None = None,
+                 precision: str = "fp32", max_seconds: float = 600.0,
+                 window_seconds: float = 30.0) -> None:
+        super().__init__(net.to(device), device, precision, manifest,
+                         max_seconds=max_seconds, window_seconds=window_seconds)
+        self.net, self.processor = net, processor
+        self.decoder: Any = None
+        if lexicon is not None:
+            from torchaudio.models.decoder import ctc_decoder
+
+            self.decoder = ctc_decoder(lexicon=str(lexicon), tokens=TOKENS, lm=None,
+                                       beam_size=beam_size, lm_weight=lm_weight,
+                                       word_score=word_score, blank_token=BLANK,
+                                       sil_token=SPACE)
+
+    def preprocess(self, windows: list[Any]) -> dict[str, torch.Tensor]:
+        return self.processor.from_samples([w.samples for w in windows])
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(batch["features"], batch["frames"])
+
+    def postprocess(self, outputs: tuple[torch.Tensor, torch.Tensor], batch: Any,
+                    records: list[Record]) -> list[Record]:
+        log_probs, lengths = outputs
+        if self.decoder is None:
+            best = log_probs.argmax(-1).cpu()
+            return [{"text": greedy_text(best[i, :int(n)].tolist())}
+                    for i, n in enumerate(lengths.cpu())]
+        hypotheses = self.decoder(log_probs.float().cpu(), lengths.cpu().int())
+        return [{"text": " ".join(h[0].words) if h else ""} for h in hypotheses]
+
+
+def train_ctc(request: FitRequest) -> dict[str, Any]:
+    from safetensors.torch import save_file
+
+    from polymodal.plugin import (
+        fit_steps,
+        pick_device,
+        seed_everything,
+        split_validation,
+        training_directory,
+        write_run_files,
+    )
+    from polymodal_speech.asr_fit import KIND, _scores
+
+    spec: ASRSpec = request.spec
+    records = [r for r in request.train if isinstance(r.get("text"), str)]
+    if not records:
+        raise DataError("the ctc backend trains on transcribed audio: give --data (a "
+                        "manifest of {audio, text})")
+    seed_everything(spec.train.seed)
+    device = pick_device(request.device)
+    options = spec.ctc
+    processor = LogMelProcessor(options.n_mels, spec.max_seconds, options.freq_mask,
+                                options.time_mask, options.masks)
+    processor.fit([r["audio"] for r in records])
+    net = CTCNet(options.n_mels, options.width, options.hidden, options.layers)
+    train, val = split_validation(records, spec.validation, spec.train.seed)
+    steps = CTCSteps(net, processor, spec.model_dump(mode="json", exclude={"train"}))
+    with training_directory(request.out_dir, resume=request.resume,
+                            keep_checkpoint=spec.train.keep_checkpoint) as work:
+        result = fit_steps(spec.train, steps, train, val, work, device=device,
+                           resume=request.resume, progress=request.progress)
+        write_lexicon(work / LEXICON, records)
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()},
+                  str(work / WEIGHTS))
+        (work / PROCESSOR).write_text(json.dumps(processor.state()))
+        metrics: dict[str, Any] = {"train_records": len(train), "validation_records": len(val)}
+        if request.test:
+            for decoding in ("greedy", "beam"):
+                model = ctc_transcriber(net, processor, device, spec, work,
+                                        beam=decoding == "beam")
+                metrics[f"test_{decoding}"] = _scores(model, spec, request.test,
+                                                      baseline=False).get("test")
+            metrics["test"] = metrics[f"test_{spec.decoder}"]
+        write_run_files(work, kind=KIND, spec=spec.model_dump(mode="json"), metrics=metrics,
+                        result=result, train_records=records)
+    return {"best_epoch": result.best_epoch, **metrics}
+
+
+def ctc_transcriber(net: CTCNet, processor: LogMelProcessor, device: torch.device,
+                    spec: ASRSpec, directory: Path, *, beam: bool,
+                    manifest: dict[str, Any] | None = None, precision: str = "fp32"
+                    ) -> CTCTranscriber:
+    return CTCTranscriber(net, processor, device,
+                          lexicon=directory / LEXICON if beam else None,
+                          beam_size=spec.beam_size, lm_weight=spec.lm_weight,
+                          word_score=spec.word_score, manifest=manifest, precision=precision,
+                          max_seconds=spec.max_seconds, window_seconds=spec.window_seconds)
+
+
+def load_ctc(directory: Path, spec: ASRSpec, device: torch.device,
+             manifest: dict[str, Any], precision: str) -> CTCTranscriber:
+    from safetensors.torch import load_file
+
+    processor = LogMelProcessor(spec.ctc.n_mels, spec.max_seconds)
+    processor.load_state(json.loads((directory / PROCESSOR).read_text()))
+    options = spec.ctc
+    net = CTCNet(options.n_mels, options.width, options.hidden, options.layers)
+    net.load_state_dict(load_file(str(directory / WEIGHTS)))
+    return ctc_transcriber(net, processor, device, spec, directory,
+                           beam=spec.decoder == "beam", manifest=manifest,
+                           precision=precision)
