@@ -59,9 +59,11 @@ class ASRSpec(BaseModel):
     # ctc: the network, and its decoding: greedy, or a beam search over the lexicon of the
     # training transcripts' words.
     ctc: CTCOptions = CTCOptions()
-    decoder: Literal["greedy", "beam"] = "beam"
+    decoder: Literal["greedy", "beam", "beam+lm"] = "beam+lm"
     beam_size: int = Field(default=50, ge=1)
-    lm_weight: float = 0.0
+    # The word n-gram LM of the training transcripts (0: none) and its weight in the beam.
+    lm_order: int = Field(default=3, ge=0, le=5)
+    lm_weight: float = 1.0
     word_score: float = 0.0
     # Score pocketsphinx beside the model on the test clips.
     baseline: bool = True

@@ -16,7 +16,8 @@ from polymodal_speech.audio_encoder import LogMelProcessor
 from polymodal_speech.ctc_model import BLANK, SPACE, TOKENS, CTCNet, CTCSteps, greedy_text
 from polymodal_speech.transcriber import Transcriber
 
-WEIGHTS, PROCESSOR, LEXICON = "model.safetensors", "processor.json", "lexicon.txt"
+WEIGHTS, PROCESSOR, LEXICON, LM = ("model.safetensors", "processor.json", "lexicon.txt",
+                                   "lm.arpa")
 
 
 def write_lexicon(path: Path, records: list[Record]) -> list[str]:
@@ -34,7 +35,8 @@ class CTCTranscriber(Transcriber):
     backend = "ctc"
 
     def __init__(self, net: CTCNet, processor: LogMelProcessor, device: torch.device, *,
-                 lexicon: Path | None = None, beam_size: int = 50, lm_weight: float = 0.0,
+                 lexicon: Path | None = None, lm: Path | None = None,
+                 beam_size: int = 50, lm_weight: float = 0.0,
                  word_score: float = 0.0, manifest: dict[str, Any] | None = None,
                  precision: str = "fp32", max_seconds: float = 600.0,
                  window_seconds: float = 30.0) -> None:
@@ -45,7 +47,8 @@ class CTCTranscriber(Transcriber):
         if lexicon is not None:
             from torchaudio.models.decoder import ctc_decoder
 
-            self.decoder = ctc_decoder(lexicon=str(lexicon), tokens=TOKENS, lm=None,
+            self.decoder = ctc_decoder(lexicon=str(lexicon), tokens=TOKENS,
+                                       lm=str(lm) if lm is not None else None,
                                        beam_size=beam_size, lm_weight=lm_weight,
                                        word_score=word_score, blank_token=BLANK,
                                        sil_token=SPACE)
@@ -99,14 +102,20 @@ def train_ctc(request: FitRequest) -> dict[str, Any]:
         result = fit_steps(spec.train, steps, train, val, work, device=device,
                            resume=request.resume, progress=request.progress)
         write_lexicon(work / LEXICON, records)
+        if spec.lm_order:
+            from polymodal_speech.ngram_lm import write_arpa
+
+            write_arpa(work / LM, [r["text"].lower().split() for r in records], spec.lm_order)
         save_file({k: v.contiguous() for k, v in net.state_dict().items()},
                   str(work / WEIGHTS))
         (work / PROCESSOR).write_text(json.dumps(processor.state()))
         metrics: dict[str, Any] = {"train_records": len(train), "validation_records": len(val)}
         if request.test:
-            for decoding in ("greedy", "beam"):
+            for decoding in ("greedy", "beam", "beam+lm"):
+                if decoding == "beam+lm" and not spec.lm_order:
+                    continue
                 model = ctc_transcriber(net, processor, device, spec, work,
-                                        beam=decoding == "beam")
+                                        beam=decoding != "greedy", lm=decoding == "beam+lm")
                 metrics[f"test_{decoding}"] = _scores(model, spec, request.test,
                                                       baseline=False).get("test")
             metrics["test"] = metrics[f"test_{spec.decoder}"]
@@ -116,11 +125,12 @@ def train_ctc(request: FitRequest) -> dict[str, Any]:
 
 
 def ctc_transcriber(net: CTCNet, processor: LogMelProcessor, device: torch.device,
-                    spec: ASRSpec, directory: Path, *, beam: bool,
+                    spec: ASRSpec, directory: Path, *, beam: bool, lm: bool = False,
                     manifest: dict[str, Any] | None = None, precision: str = "fp32"
                     ) -> CTCTranscriber:
     return CTCTranscriber(net, processor, device,
                           lexicon=directory / LEXICON if beam else None,
+                          lm=directory / LM if lm else None,
                           beam_size=spec.beam_size, lm_weight=spec.lm_weight,
                           word_score=spec.word_score, manifest=manifest, precision=precision,
                           max_seconds=spec.max_seconds, window_seconds=spec.window_seconds)
@@ -136,5 +146,6 @@ def load_ctc(directory: Path, spec: ASRSpec, device: torch.device,
     net = CTCNet(options.n_mels, options.width, options.hidden, options.layers)
     net.load_state_dict(load_file(str(directory / WEIGHTS)))
     return ctc_transcriber(net, processor, device, spec, directory,
-                           beam=spec.decoder == "beam", manifest=manifest,
+                           beam=spec.decoder != "greedy", lm=spec.decoder == "beam+lm",
+                           manifest=manifest,
                            precision=precision)
