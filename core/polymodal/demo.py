@@ -39,7 +39,7 @@ def run_demos(names: list[str], out_dir: Path, *, quick: bool = False,
     for name in names or available:
         scenario = load_scenario(name)
         result, demo = run_scenario(scenario, out_dir / name, quick=quick, device=device,
-                                    progress=progress)
+                                    progress=progress, demo=True)
         held_out = dict(result.metrics.get("test") or result.metrics.get("validation") or {})
         for section, values in result.metrics.items():  # other held-out scores (cold start)
             if isinstance(values, dict) and section not in SECTIONS:

@@ -82,6 +82,8 @@ class FitRequest:
     # Where the training records came from (the --data file, or the embedded data set's
     # name), for messages that point into it.
     source: str = ""
+    # ``--quick``: the records are already a slice; a fit may shorten what it does besides.
+    quick: bool = False
 
 
 # Model directory, device ("cuda", "cpu" or None: the best there is), precision -> the
@@ -125,6 +127,13 @@ class Scenario:
     # Whether ``fit`` trains under torchrun (``--nproc-per-node``; see ``FitRequest.dist``).
     # Spec scenarios always do.
     distributed: bool = False
+    # The embedded data when it depends on the spec (a backend that trains on other data
+    # than the default spec reads): called with the validated spec instead of
+    # ``load_demo`` by ``train``, ``demo`` and ``evaluate`` (with the model's spec).
+    spec_demo: Callable[[Any], DemoData] | None = None
+    # Overrides ``polymodal demo`` applies to the default spec, before ``quick_overrides``
+    # (speech.asr's default spec loads a pretrained model; its demo trains one).
+    demo_overrides: list[str] = field(default_factory=list)
 
 
 def load_scenario(name: str) -> Scenario:
@@ -134,31 +143,52 @@ def load_scenario(name: str) -> Scenario:
 
 
 def scenario_spec(scenario: Scenario, overrides: list[str] | None = None,
-                  quick: bool = False) -> Any:
-    """The scenario's default spec with quick-mode and user overrides applied, validated
-    (by the core spec schema, or by the scenario's own ``spec_model``)."""
+                  quick: bool = False, demo: bool = False) -> Any:
+    """The scenario's default spec with demo, quick-mode and user overrides applied (in
+    that order), validated (by the core spec schema, or by the scenario's own
+    ``spec_model``)."""
     from polymodal.spec import apply_overrides, parse_model_spec, parse_spec
 
     data = dict(scenario.default_spec, scenario=scenario.name)
-    data = apply_overrides(data, (scenario.quick_overrides if quick else []) + (overrides or []))
+    data = apply_overrides(data, (scenario.demo_overrides if demo else [])
+                           + (scenario.quick_overrides if quick else []) + (overrides or []))
     if scenario.spec_model is not None:
         return parse_model_spec(scenario.spec_model, data)
     return parse_spec(data)
 
 
+def embedded_data(scenario: Scenario, spec: Any = None) -> DemoData:
+    """The scenario's embedded records: ``spec_demo(spec)`` when it has one, else
+    ``load_demo()``."""
+    if scenario.spec_demo is not None and spec is not None:
+        return scenario.spec_demo(spec)
+    if scenario.load_demo is None:
+        raise PolymodalError(f"{scenario.name} has no embedded records; give --data")
+    return scenario.load_demo()
+
+
+def model_spec(scenario: Scenario, model_dir: str | Path) -> Any:
+    """The validated spec of a scenario's trained model (None unless the scenario's
+    embedded data depend on the spec)."""
+    if scenario.spec_demo is None or scenario.spec_model is None:
+        return None
+    from polymodal.artifacts import read_manifest
+    from polymodal.spec import parse_model_spec
+
+    return parse_model_spec(scenario.spec_model, read_manifest(model_dir)["spec"])
+
+
 def scenario_records(scenario: Scenario, *, quick: bool, train_path: str | None = None,
-                     test_path: str | None = None
+                     test_path: str | None = None, spec: Any = None
                      ) -> tuple[list[Record], list[Record] | None, DemoData | None]:
-    """(train, test, demo): from files, or the embedded data (a slice of it when quick)."""
+    """(train, test, demo): from files, or the embedded data for ``spec`` (a slice of it
+    when quick)."""
     if train_path:
         from polymodal.data.readers import read_records
 
         read = scenario.read_data or read_records
         return read(train_path), (read(test_path) if test_path else None), None
-    if scenario.load_demo is None:
-        raise PolymodalError(f"{scenario.name} has no embedded records to train on; "
-                             "give --data")
-    demo = scenario.load_demo()
+    demo = embedded_data(scenario, spec)
     train, test = demo.train, demo.test
     if quick:
         train, test = train[: scenario.quick_records], test[: scenario.quick_records // 2]
@@ -168,20 +198,22 @@ def scenario_records(scenario: Scenario, *, quick: bool, train_path: str | None 
 def run_scenario(scenario: Scenario, out_dir: Any, *, quick: bool = False,
                  train_path: str | None = None, test_path: str | None = None,
                  overrides: list[str] | None = None, device: str | None = None,
-                 progress: bool = True, resume: bool = False) -> tuple[Any, DemoData | None]:
-    """Train a scenario on its embedded data (or on given files) and write a model dir."""
+                 progress: bool = True, resume: bool = False, demo: bool = False
+                 ) -> tuple[Any, DemoData | None]:
+    """Train a scenario on its embedded data (or on given files) and write a model dir;
+    ``demo``: with the scenario's ``demo_overrides``."""
     import time
 
     from polymodal.pipeline import RunResult, run_training
 
-    spec = scenario_spec(scenario, overrides, quick)
+    spec = scenario_spec(scenario, overrides, quick, demo=demo)
     if scenario.fit is not None:
         started = time.perf_counter()
-        train, test, demo = scenario_records(scenario, quick=quick, train_path=train_path,
-                                             test_path=test_path)
+        train, test, data = scenario_records(scenario, quick=quick, train_path=train_path,
+                                             test_path=test_path, spec=spec)
         request = FitRequest(spec=spec, train=train, test=test, out_dir=Path(out_dir),
                              device=device, progress=progress, resume=resume,
-                             source=train_path or (demo.source if demo else ""))
+                             source=train_path or (data.source if data else ""), quick=quick)
         if scenario.distributed:
             from polymodal import distributed
 
@@ -193,18 +225,19 @@ def run_scenario(scenario: Scenario, out_dir: Any, *, quick: bool = False,
             if request.dist is not None:
                 distributed.shutdown()
         return RunResult(out_dir=Path(out_dir), metrics=metrics,
-                         seconds=time.perf_counter() - started), demo
-    demo = None
+                         seconds=time.perf_counter() - started), data
+    data = None
     train_records = test_records = None
     if train_path:
         spec.data.train = train_path
         spec.data.test = test_path
     else:
-        train_records, test_records, demo = scenario_records(scenario, quick=quick)
+        train_records, test_records, data = scenario_records(scenario, quick=quick,
+                                                             spec=spec)
         # The core quick slice keeps as many test records as training ones.
-        if quick and demo is not None:
-            test_records = demo.test[: scenario.quick_records]
+        if quick and data is not None:
+            test_records = data.test[: scenario.quick_records]
     result = run_training(spec, out_dir, train_records=train_records,
                           test_records=test_records, device=device, progress=progress,
                           resume=resume, baselines=scenario.baselines)
-    return result, demo
+    return result, data

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from polymodal.plugin import (
     DataError,
@@ -27,17 +27,28 @@ LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 INSTALL_CLIPS = "apt-get install pocketsphinx-testdata"
 
 
+FINETUNE_TRAIN: dict[str, Any] = {"epochs": 3, "batch_size": 8, "lr": 1.0e-5, "warmup": 0.1}
+CTC_TRAIN: dict[str, Any] = {"epochs": 30, "batch_size": 16, "lr": 2.0e-3, "warmup": 0.05}
+
+
 class CTCOptions(BaseModel):
-    """The ctc backend's network: log-mel bands, SpecAugment, convolution width, GRU."""
+    """The ctc backend's network: log-mel bands, SpecAugment, convolution width, blocks."""
 
     model_config = ConfigDict(extra="forbid")
     n_mels: int = Field(default=64, ge=16, le=128)
     width: int = Field(default=192, ge=16)
-    hidden: int = Field(default=192, ge=16)
-    layers: int = Field(default=2, ge=1, le=6)
+    blocks: int = Field(default=6, ge=1, le=24)
+    kernel: int = Field(default=13, ge=3, le=63)
+    dropout: float = Field(default=0.1, ge=0, lt=1)
     freq_mask: int = Field(default=12, ge=0)
     time_mask: int = Field(default=20, ge=0)
     masks: int = Field(default=2, ge=0)
+
+    @model_validator(mode="after")
+    def _odd_kernel(self) -> CTCOptions:
+        if self.kernel % 2 == 0:
+            raise ValueError(f"ctc.kernel must be odd (got {self.kernel})")
+        return self
 
 
 class ASRSpec(BaseModel):
@@ -67,10 +78,24 @@ class ASRSpec(BaseModel):
     word_score: float = 0.0
     # Score pocketsphinx beside the model on the test clips.
     baseline: bool = True
-    # Fine-tuning (whisper, hf) when there are training records (--data): the share held
-    # out to pick the best epoch by loss, and the Trainer's settings.
+    # Training (fine-tuning whisper or hf on --data; ctc from scratch): the share held out
+    # to pick the best epoch, and the Trainer's settings (defaults by backend, below).
     validation: float = Field(default=0.1, ge=0, lt=1)
-    train: TrainSpec = TrainSpec(epochs=3, batch_size=8, lr=1.0e-5, warmup=0.1)
+    train: TrainSpec = TrainSpec(**FINETUNE_TRAIN)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _training_defaults_of_the_backend(cls, data: Any) -> Any:
+        """``train`` keys not given take the backend's defaults: a pretrained model is
+        fine-tuned gently, a ctc network trained from scratch."""
+        if isinstance(data, dict) and isinstance(data.get("train", {}), dict):
+            defaults = CTC_TRAIN if data.get("backend") == "ctc" else FINETUNE_TRAIN
+            data = {**data, "train": {**defaults, **data.get("train", {})}}
+        return data
+
+
+# `polymodal demo speech.asr` trains: the ctc backend on the embedded corpus.
+DEMO = ["backend=ctc", "name=asr-ctc"]
 
 
 def librivox_records() -> list[Record]:
@@ -91,6 +116,22 @@ def asr_demo() -> DemoData:
     test = librivox_records()
     return DemoData(train=[], test=test, examples=[{"audio": test[0]["audio"]}],
                     source="LibriVox clips of Debian's pocketsphinx-testdata")
+
+
+def asr_demo_for(spec: ASRSpec) -> DemoData:
+    """The pretrained backends are scored on the LibriVox clips; ``ctc`` trains on the
+    embedded espeak-ng corpus (commands and digit strings) and is scored on its held-out
+    voices."""
+    if spec.backend != "ctc":
+        return asr_demo()
+    from polymodal_speech.corpus import embedded_commands
+
+    train, test = embedded_commands(kind=None)
+    keep = ("audio", "text", "voice", "kind")
+    return DemoData(train=[{k: r[k] for k in keep} for r in train],
+                    test=[{k: r[k] for k in keep} for r in test],
+                    examples=[{"audio": r["audio"]} for r in test[:3]],
+                    source="espeak-ng commands and digit strings (held-out voices +f4, +m7)")
 
 
 def fit_asr(request: FitRequest) -> dict[str, Any]:
@@ -114,6 +155,8 @@ def check_spec(spec: ASRSpec) -> None:
 def asr_scenario() -> Scenario:
     return Scenario(name="speech.asr", description="audio -> transcript: Whisper (pretrained, "
                     "fine-tunable), a local transformers checkpoint, or pocketsphinx",
-                    default_spec=ASRSpec().model_dump(mode="json"), spec_model=ASRSpec,
+                    default_spec=ASRSpec().model_dump(mode="json", exclude={"train"}),
+                    spec_model=ASRSpec,
                     load_demo=asr_demo, fit=fit_asr, load_model=load_asr_model,
-                    read_data=read_speech_data, quick_records=5, primary_input="audio")
+                    read_data=read_speech_data, quick_records=5, primary_input="audio",
+                    spec_demo=asr_demo_for, demo_overrides=DEMO)

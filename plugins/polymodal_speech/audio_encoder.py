@@ -6,6 +6,7 @@ mask, and a pooled vector (masked mean and max over time)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from polymodal_speech.audio import SAMPLE_RATE, audio_seconds, read_audio
 from polymodal_speech.options import LOG_MEL_CNN
 
 HOP = 160  # 10 ms at 16 kHz
+CACHED_FLOATS = 256 * 2**20  # features kept in memory: 1 GiB (about 4 hours of audio)
 
 
 class LogMelProcessor(Processor):
@@ -39,6 +41,8 @@ class LogMelProcessor(Processor):
         self.n_mels, self.max_seconds = n_mels, max_seconds
         self.freq_mask, self.time_mask, self.masks = freq_mask, time_mask, masks
         self._mel: Any = None
+        self._cache: dict[tuple[str, int, int], torch.Tensor] = {}
+        self._cached = 0  # floats held in the cache
 
     def fit(self, values: list[Any]) -> None:
         """Every training file's header read once: a bad file fails before training, by
@@ -62,7 +66,19 @@ class LogMelProcessor(Processor):
     def _features(self, value: Any) -> torch.Tensor:
         if value is None:
             return torch.zeros(self.n_mels, 1)
-        return self._log_mel(read_audio(value, max_seconds=self.max_seconds))
+        if not isinstance(value, str | os.PathLike):
+            return self._log_mel(read_audio(value, max_seconds=self.max_seconds))
+        # A file's features are kept (by path, size and modification time): training reads
+        # every file once an epoch, and decoding it cost more than a training step's share.
+        stat = os.stat(value)
+        key = (os.fspath(value), stat.st_size, stat.st_mtime_ns)
+        feature = self._cache.get(key)
+        if feature is None:
+            feature = self._log_mel(read_audio(value, max_seconds=self.max_seconds))
+            if self._cached + feature.numel() <= CACHED_FLOATS:
+                self._cache[key] = feature
+                self._cached += feature.numel()
+        return feature
 
     def __call__(self, values: list[Any]) -> dict[str, torch.Tensor]:
         return self._batch([self._features(v) for v in values])
@@ -104,6 +120,7 @@ class LogMelProcessor(Processor):
         self.freq_mask, self.time_mask = state["freq_mask"], state["time_mask"]
         self.masks = state["masks"]
         self._mel = None
+        self._cache, self._cached = {}, 0
 
 
 class LogMelCNN(Encoder):

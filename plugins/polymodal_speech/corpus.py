@@ -107,9 +107,9 @@ def synthesize_corpus(out: Path, train: int, test: int, seed: int = 0,
     return absolute["train"], absolute["test"]
 
 
-def embedded_commands(kind: str = "command") -> tuple[list[Record], list[Record]]:
+def embedded_commands(kind: str | None = "command") -> tuple[list[Record], list[Record]]:
     """The embedded corpus (1,000 training and 250 held-out-voice utterances), built once in
-    the cache; only those of ``kind``."""
+    the cache; only those of ``kind`` ("command", "digits"; None: all)."""
     from polymodal.plugin import build_once, cache_dir
 
     directory = cache_dir("speech-commands-v1")
@@ -125,7 +125,7 @@ def embedded_commands(kind: str = "command") -> tuple[list[Record], list[Record]
         rows = [json.loads(line) for line in (directory / f"{part}.jsonl").read_text()
                 .splitlines()]
         parts.append([{**r, "audio": str(directory / r["audio"])} for r in rows
-                      if r["kind"] == kind])
+                      if kind is None or r["kind"] == kind])
     return parts[0], parts[1]
 
 

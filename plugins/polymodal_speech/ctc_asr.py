@@ -4,16 +4,29 @@ processor's JSON and the lexicon (and the LM, when one is built) beside them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from polymodal.plugin import DataError, FitRequest, Record
+from polymodal.plugin import DataError, ExportGraph, FitRequest, Record
 from polymodal_speech.asr_scenario import ASRSpec
+from polymodal_speech.audio import SAMPLE_RATE
 from polymodal_speech.audio_encoder import LogMelProcessor
-from polymodal_speech.ctc_model import BLANK, SPACE, TOKENS, CTCNet, CTCSteps, greedy_text
+from polymodal_speech.ctc_model import (
+    BLANK,
+    FRAME_SECONDS,
+    SPACE,
+    TOKENS,
+    CTCNet,
+    CTCSteps,
+    greedy_text,
+)
 from polymodal_speech.transcriber import Transcriber
 
 WEIGHTS, PROCESSOR, LEXICON, LM = ("model.safetensors", "processor.json", "lexicon.txt",
@@ -29,6 +42,20 @@ def write_lexicon(path: Path, records: list[Record]) -> list[str]:
     path.write_text("".join(f"{w} {' '.join(TOKENS[i] for i in encode_text(w))} {SPACE}\n"
                             for w in words))
     return words
+
+
+@contextlib.contextmanager
+def kenlm_quiet() -> Iterator[None]:
+    """File descriptor 2 sent to /dev/null (KenLM's C++ writes to it directly)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class CTCTranscriber(Transcriber):
@@ -47,11 +74,35 @@ class CTCTranscriber(Transcriber):
         if lexicon is not None:
             from torchaudio.models.decoder import ctc_decoder
 
-            self.decoder = ctc_decoder(lexicon=str(lexicon), tokens=TOKENS,
-                                       lm=str(lm) if lm is not None else None,
-                                       beam_size=beam_size, lm_weight=lm_weight,
-                                       word_score=word_score, blank_token=BLANK,
-                                       sil_token=SPACE)
+            with kenlm_quiet():  # KenLM draws a progress bar on stderr while it reads
+                self.decoder = ctc_decoder(
+                    lexicon=str(lexicon), tokens=TOKENS,
+                    lm=str(lm) if lm is not None else None, beam_size=beam_size,
+                    lm_weight=lm_weight, word_score=word_score, blank_token=BLANK,
+                    sil_token=SPACE)
+
+    def describe_outputs(self) -> dict[str, Any]:
+        return {**super().describe_outputs(),
+                "words": "[{word, start, end}] in seconds: the transcript's characters "
+                         "forced-aligned to the audio"}
+
+    def export_graph(self, records: list[Record] | None) -> ExportGraph:
+        """The network: log-mel features [B, mels, T] and their frames [B] ->
+        log-probabilities [B, T', characters] and output frames [B]. Features, decoding
+        (greedy, or the lexicon and LM files beside the model) stay with the runtime."""
+        batch = self.preprocess(self.sample_windows(records))
+        features, frames = batch["features"], batch["frames"]
+        order = torch.tensor([1, 0]) % len(frames)
+        return ExportGraph(module=self.net.float(), inputs=["features", "frames"],
+                           outputs=["log_probs", "lengths"],
+                           trace=[features[:1, :, :int(frames[0])], frames[:1]],
+                           check=[features[order], frames[order]],
+                           sidecar={"task": "speech-recognition", "model": "ctc",
+                                    "tokens": TOKENS, "blank": BLANK, "word_separator": SPACE,
+                                    "frame_seconds": FRAME_SECONDS,
+                                    "sample_rate": SAMPLE_RATE,
+                                    "features": self.processor.state(),
+                                    "lexicon": LEXICON, "lm": LM})
 
     def preprocess(self, windows: list[Any]) -> dict[str, torch.Tensor]:
         return self.processor.from_samples([w.samples for w in windows])
@@ -61,13 +112,44 @@ class CTCTranscriber(Transcriber):
 
     def postprocess(self, outputs: tuple[torch.Tensor, torch.Tensor], batch: Any,
                     records: list[Record]) -> list[Record]:
-        log_probs, lengths = outputs
+        log_probs, lengths = outputs[0].float().cpu(), outputs[1].cpu()
         if self.decoder is None:
-            best = log_probs.argmax(-1).cpu()
-            return [{"text": greedy_text(best[i, :int(n)].tolist())}
-                    for i, n in enumerate(lengths.cpu())]
-        hypotheses = self.decoder(log_probs.float().cpu(), lengths.cpu().int())
-        return [{"text": " ".join(h[0].words) if h else ""} for h in hypotheses]
+            best = log_probs.argmax(-1)
+            texts = [greedy_text(best[i, :int(n)].tolist()) for i, n in enumerate(lengths)]
+        else:
+            hypotheses = self.decoder(log_probs, lengths.int())
+            texts = [" ".join(h[0].words) if h else "" for h in hypotheses]
+        return [{"text": text, "words": word_times(log_probs[i, :int(n)], text)}
+                for i, (text, n) in enumerate(zip(texts, lengths, strict=True))]
+
+
+def word_times(log_probs: torch.Tensor, text: str) -> list[dict[str, Any]]:
+    """Each word of ``text`` with its start and end (s, from the window's start): the
+    characters forced-aligned to the frames (``torchaudio.functional.forced_align``)."""
+    import torchaudio.functional as F
+
+    from polymodal_speech.ctc_model import encode_text
+
+    targets = encode_text(text)
+    if not targets:
+        return []
+    try:
+        path, scores = F.forced_align(log_probs[None], torch.tensor([targets]), blank=0)
+    except RuntimeError:  # more characters than frames: no alignment exists
+        return []
+    spans = F.merge_tokens(path[0], scores[0].exp())
+    words: list[dict[str, Any]] = []
+    current: list[Any] = []
+    for span in [*spans, None]:
+        if span is None or TOKENS[span.token] == SPACE:
+            if current:
+                words.append({"word": "".join(TOKENS[s.token] for s in current),
+                              "start": round(current[0].start * FRAME_SECONDS, 2),
+                              "end": round(current[-1].end * FRAME_SECONDS, 2)})
+            current = []
+        else:
+            current.append(span)
+    return words
 
 
 def train_ctc(request: FitRequest) -> dict[str, Any]:
@@ -94,7 +176,8 @@ def train_ctc(request: FitRequest) -> dict[str, Any]:
     processor = LogMelProcessor(options.n_mels, spec.max_seconds, options.freq_mask,
                                 options.time_mask, options.masks)
     processor.fit([r["audio"] for r in records])
-    net = CTCNet(options.n_mels, options.width, options.hidden, options.layers)
+    net = CTCNet(options.n_mels, options.width, options.blocks, options.kernel,
+                 options.dropout)
     train, val = split_validation(records, spec.validation, spec.train.seed)
     steps = CTCSteps(net, processor, spec.model_dump(mode="json", exclude={"train"}))
     with training_directory(request.out_dir, resume=request.resume,
@@ -143,7 +226,8 @@ def load_ctc(directory: Path, spec: ASRSpec, device: torch.device,
     processor = LogMelProcessor(spec.ctc.n_mels, spec.max_seconds)
     processor.load_state(json.loads((directory / PROCESSOR).read_text()))
     options = spec.ctc
-    net = CTCNet(options.n_mels, options.width, options.hidden, options.layers)
+    net = CTCNet(options.n_mels, options.width, options.blocks, options.kernel,
+                 options.dropout)
     net.load_state_dict(load_file(str(directory / WEIGHTS)))
     return ctc_transcriber(net, processor, device, spec, directory,
                            beam=spec.decoder != "greedy", lm=spec.decoder == "beam+lm",

@@ -63,7 +63,8 @@ def write_arpa(path: Path, sentences: list[list[str]], order: int = 3,
             probability[gram] = (max(count - discount, 0.0) / seen
                                  + backoff(gram[:-1]) * lower(gram[1:]))
     lines = ["", "\\data\\"]
-    grams_by_order = [[(UNKNOWN,), (START,), *[(w,) for w in vocabulary if w != START]]]
+    grams_by_order: list[list[tuple[str, ...]]] = [
+        [(UNKNOWN,), (START,), *[(w,) for w in vocabulary if w != START]]]
     grams_by_order += [sorted(counts[n]) for n in range(2, order + 1)]
     for n, grams in enumerate(grams_by_order, start=1):
         lines.append(f"ngram {n}={len(grams)}")

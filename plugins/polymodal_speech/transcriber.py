@@ -72,7 +72,24 @@ class Transcriber(WindowedPredictor):
         segments = [{"start": round(w.start, 2), "end": round(w.end, 2), "text": r["text"]}
                     for r, w in zip(results, windows, strict=True)]
         text = " ".join(s["text"] for s in segments if s["text"])
-        return {"text": text, "segments": segments}
+        combined: Record = {"text": text, "segments": segments}
+        if any("words" in r for r in results):  # word times from the window's start
+            combined["words"] = [
+                {**word, "start": round(w.start + word["start"], 2),
+                 "end": round(w.start + word["end"], 2)}
+                for r, w in zip(results, windows, strict=True) for word in r.get("words", [])]
+        return combined
+
+    def sample_windows(self, records: list[Record] | None, count: int = 3
+                       ) -> list[AudioWindow]:
+        """Windows to trace an export with: the records' first ones, or rising tones (5 s,
+        with the range of real features) when there are none."""
+        windows = [w for r in (records or [])[:count] for w in self.windows(r)][:count]
+        if windows:
+            return windows
+        seconds = np.arange(5 * SAMPLE_RATE) / SAMPLE_RATE
+        return [AudioWindow((0.1 * np.sin(2 * np.pi * (200 * k + 300 * seconds) * seconds))
+                            .astype(np.float32), 0.0, 5.0) for k in range(1, count + 1)]
 
     def evaluation_records(self, records: list[Record]) -> list[Record]:
         labelled = [r for r in records if isinstance(r.get("text"), str)]

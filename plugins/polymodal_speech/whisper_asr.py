@@ -12,7 +12,7 @@ import torch
 
 from polymodal.plugin import ArtifactError, ExportGraph, Record
 from polymodal_speech.audio import SAMPLE_RATE
-from polymodal_speech.transcriber import AudioWindow, Transcriber
+from polymodal_speech.transcriber import Transcriber
 
 CHECKPOINT = "whisper"
 
@@ -76,13 +76,7 @@ class WhisperTranscriber(Transcriber):
         start = [self.model.generation_config.decoder_start_token_id]
         prompt = start + [self.model.generation_config.no_timestamps_token_id]
 
-        windows = [w for r in (records or [])[:3] for w in self.windows(r)][:3]
-        if not windows:  # no records: rising tones, with the range of real features
-            seconds = torch.arange(5 * SAMPLE_RATE) / SAMPLE_RATE
-            windows = [AudioWindow((0.1 * torch.sin(2 * torch.pi * (200 * k + 300 * seconds)
-                                                    * seconds)).numpy(), 0.0, 5.0)
-                       for k in (1, 2, 3)]
-        real = self.preprocess(windows)["input_features"]
+        real = self.preprocess(self.sample_windows(records))["input_features"]
 
         def batch(size: int, length: int) -> list[torch.Tensor]:
             tokens = torch.randint(0, 50000, (size, length), generator=generator)

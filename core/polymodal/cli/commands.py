@@ -372,11 +372,7 @@ def export_cmd(model_dir: str, fmt: str, out_path: str, data_path: str | None, a
     """Export a trained model to ONNX or TorchScript, verified against the original."""
     from polymodal.export import export_model
 
-    records = None
-    if data_path:
-        from polymodal.data.readers import read_records
-
-        records = read_records(data_path)[:8]
+    records = read_for_model(model_dir, data_path)[:8] if data_path else None
     summary = export_model(model_dir, fmt, out_path, records=records, atol=atol)
     if as_json:
         emit_json(summary)

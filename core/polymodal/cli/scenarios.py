@@ -136,16 +136,13 @@ def evaluate_command(name: str) -> click.Command:
                  as_json: bool) -> None:
         """Evaluate a model on --data or on the embedded test split."""
         from polymodal.data.readers import read_records
-        from polymodal.errors import PolymodalError
-        from polymodal.scenario import load_scenario
+        from polymodal.scenario import embedded_data, load_scenario, model_spec
 
         scenario = load_scenario(name)
         if data_path:
             records = (scenario.read_data or read_records)(data_path)
-        elif scenario.load_demo is not None:
-            records = scenario.load_demo().test
         else:
-            raise PolymodalError(f"{name} has no embedded test data; give --data")
+            records = embedded_data(scenario, model_spec(scenario, model_dir)).test
         evaluate_and_print(model_dir, records, device, as_json, f"{name}: {model_dir}",
                            precision)
 
