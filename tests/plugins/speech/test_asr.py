@@ -196,3 +196,59 @@ def test_fine_tuning_whisper_lowers_the_loss_and_the_artifact_reloads(tmp_path: 
                     "--json")
     assert again.returncode == 0, again.stderr
     assert "young man" in json.loads(again.stdout)["text"].lower()
+
+
+def _tiny_wav2vec2(directory: Path) -> Path:
+    """A wav2vec2-CTC checkpoint built from a config (two conv layers, one transformer
+    layer) whose output layer says "a" in every frame, with its processor's files."""
+    import torch
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForCTC,
+        Wav2Vec2Processor,
+    )
+
+    vocab = {"<pad>": 0, "<unk>": 1, "|": 2, "a": 3, "b": 4}
+    directory.mkdir()
+    (directory / "vocab.json").write_text(json.dumps(vocab))
+    tokenizer = Wav2Vec2CTCTokenizer(str(directory / "vocab.json"), word_delimiter_token="|")
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000,
+                                         padding_value=0.0, do_normalize=True,
+                                         return_attention_mask=True)
+    Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(
+        str(directory))
+    config = Wav2Vec2Config(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1,
+                            num_attention_heads=2, intermediate_size=32, conv_dim=(16, 16),
+                            conv_kernel=(10, 3), conv_stride=(5, 2),
+                            num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2,
+                            feat_extract_norm="layer", pad_token_id=0)
+    model = Wav2Vec2ForCTC(config)
+    with torch.no_grad():
+        model.lm_head.weight.zero_()
+        model.lm_head.bias.zero_()
+        model.lm_head.bias[vocab["a"]] = 5.0
+    model.save_pretrained(str(directory))
+    return directory
+
+
+def test_a_local_transformers_ctc_checkpoint_transcribes_through_the_hf_backend(
+        tmp_path: Path) -> None:
+    checkpoint = _tiny_wav2vec2(tmp_path / "w2v")
+    test = tmp_path / "test.jsonl"
+    test.write_text(json.dumps({"audio": CLIP, "text": "A."}) + "\n")
+    out = tmp_path / "m"
+    result = run_cli("speech", "asr", "train", "--set", "backend=hf", "--set",
+                     f"model={checkpoint}", "--set", "baseline=false", "--test", str(test),
+                     "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["metrics"]["test"]["wer"] == 0.0
+    heard = run_cli("speech", "transcribe", "--model", str(out), CLIP, "--json")
+    assert heard.returncode == 0, heard.stderr
+    assert json.loads(heard.stdout)["text"] == "a"
+    refused = run_cli("speech", "asr", "train", "--set", "backend=hf", "--set",
+                      f"model={checkpoint}", "--data", str(test), "--out",
+                      str(tmp_path / "tuned"))
+    assert refused.returncode == 2 and "used as it is" in refused.stderr
+    assert not (tmp_path / "tuned").exists()
