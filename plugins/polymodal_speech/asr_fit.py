@@ -121,7 +121,7 @@ def _write_hf_ctc(request: FitRequest, device: Any) -> dict[str, Any]:
                         "used as it is (the ctc backend trains a CTC model): leave --data "
                         "out")
     model = HFCTCTranscriber(*load_ctc_checkpoint(Path(spec.model)), device,
-                             **_limits(spec))
+                             max_seconds=spec.max_seconds, window_seconds=spec.window_seconds)
     with fit_events(request.out_dir):
         metrics = _scores(model, spec, request.test, baseline=spec.baseline)
         with building_directory(request.out_dir) as work:
@@ -183,7 +183,9 @@ def load_asr(directory: str | Path, device: str | None = None,
         return load_ctc(directory, spec, torch_device, manifest, precision)
     if spec.backend == "hf" and (directory / CTC_CHECKPOINT).is_dir():
         return HFCTCTranscriber(*load_ctc_checkpoint(directory / CTC_CHECKPOINT), torch_device,
-                                manifest=manifest, precision=precision, **_limits(spec))
+                                manifest=manifest, precision=precision,
+                                max_seconds=spec.max_seconds,
+                                window_seconds=spec.window_seconds)
     whisper, processor = load_checkpoint(directory / CHECKPOINT)
     return WhisperTranscriber(whisper, processor, torch_device, manifest=manifest,
                               precision=precision, **_decoding(spec))
