@@ -88,6 +88,8 @@ class BasePredictor:
     # overlay): ``polymodal predict --draw DIR`` then saves ``draw(record, prediction)``, an
     # image, for each record.
     draws: bool = False
+    # A progress bar over the batches on stderr (set by a CLI for a person watching).
+    progress: bool = False
 
     def __init__(self, module: nn.Module | None, device: torch.device,
                  precision: str = "fp32", manifest: dict[str, Any] | None = None) -> None:
@@ -172,12 +174,16 @@ class BasePredictor:
         postprocess; results put back in input order."""
         from polymodal.data.collate import move_batch
         from polymodal.device import autocast
+        from polymodal.training.progress import EpochProgress
 
         if self.module is not None and self.module.training:
             self.module.eval()  # eval() walks every submodule: not once per request
         results: list[Record | None] = [None] * len(records)
-        with torch.inference_mode():
-            for indices in self.batches(records, max(1, batch_size)):
+        batches = list(self.batches(records, max(1, batch_size)))
+        with torch.inference_mode(), EpochProgress(
+                self.progress and len(batches) > 1, "predict", len(batches),
+                loss=False) as advance:
+            for indices in batches:
                 chunk = [records[i] for i in indices]
                 batch = move_batch(self.preprocess(chunk), self.device)
                 with autocast(self.device, self.dtype):
@@ -185,6 +191,7 @@ class BasePredictor:
                 for i, result in zip(indices, self.postprocess(outputs, batch, chunk),
                                      strict=True):
                     results[i] = result
+                advance()
         return results  # type: ignore[return-value]
 
 

@@ -4,6 +4,7 @@ train|evaluate|predict``. No torch is imported to build the CLI."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -60,6 +61,7 @@ def transcribe_command(files: tuple[str, ...], model_dir: str | None, backend: s
 
     model = load_asr(model_dir or default_model(backend), device=device,
                      precision=precision)
+    model.progress = not as_json and sys.stderr.isatty()  # windows of long audio
     results = model.predict([{"audio": f} for f in files], batch_size=batch_size)
     if as_json:
         emit_jsonl([{"audio": f, **r} for f, r in zip(files, results, strict=True)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,8 @@ def predict_and_print(model_dir: str, records: list[dict[str, Any]], device: str
     if grid and out_dir is None:
         raise DataError("--grid needs --out DIR (the grid is written there)")
     model = polymodal.load(model_dir, device=device, precision=precision)
+    if hasattr(model, "progress"):  # a bar over the batches for a person watching stderr
+        model.progress = sys.stderr.isatty()
     if draw_dir is not None and not getattr(model, "draws", False):
         raise DataError(f"--draw: {model_dir} has nothing to draw over its inputs; leave "
                         "--draw out")
