@@ -54,6 +54,16 @@ def checkpoint_source(spec: ASRSpec, scratch: Path) -> Path:
     return scratch
 
 
+def training_start(request: FitRequest, backend: str) -> tuple[list[Record], Any]:
+    """The transcribed training records and the device, the seed set."""
+    from polymodal.plugin import pick_device, seed_everything
+    from polymodal_speech.manifests import transcribed
+
+    records = transcribed(request.train, backend)
+    seed_everything(request.spec.train.seed)
+    return records, pick_device(request.device)
+
+
 def timed_evaluation(model: Transcriber, records: list[Record]) -> dict[str, Any]:
     """The scores of ``records`` and the real-time factor (seconds spent per second of
     audio; under 1 is faster than real time)."""

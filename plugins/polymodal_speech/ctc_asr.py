@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from polymodal.plugin import DataError, ExportGraph, FitRequest, Record
+from polymodal.plugin import ExportGraph, FitRequest, Record
 from polymodal_speech.asr_scenario import ASRSpec
 from polymodal_speech.audio import SAMPLE_RATE
 from polymodal_speech.audio_encoder import LogMelProcessor
@@ -155,23 +155,11 @@ def word_times(log_probs: torch.Tensor, text: str) -> list[dict[str, Any]]:
 def train_ctc(request: FitRequest) -> dict[str, Any]:
     from safetensors.torch import save_file
 
-    from polymodal.plugin import (
-        fit_steps,
-        pick_device,
-        seed_everything,
-        split_validation,
-        training_directory,
-        write_run_files,
-    )
-    from polymodal_speech.asr_fit import KIND, _scores
+    from polymodal.plugin import fit_steps, split_validation, training_directory, write_run_files
+    from polymodal_speech.asr_fit import KIND, _scores, training_start
 
     spec: ASRSpec = request.spec
-    records = [r for r in request.train if isinstance(r.get("text"), str)]
-    if not records:
-        raise DataError("the ctc backend trains on transcribed audio: give --data (a "
-                        "manifest of {audio, text})")
-    seed_everything(spec.train.seed)
-    device = pick_device(request.device)
+    records, device = training_start(request, "ctc")
     options = spec.ctc
     processor = LogMelProcessor(options.n_mels, spec.max_seconds, options.freq_mask,
                                 options.time_mask, options.masks)

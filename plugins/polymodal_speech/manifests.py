@@ -12,6 +12,18 @@ from polymodal.plugin import DataError, Record
 AUDIO_SUFFIXES = (".flac", ".wav", ".ogg", ".mp3")
 
 
+def transcribed(records: list[Record], backend: str) -> list[Record]:
+    """Training records of a recogniser: each needs its reference transcript."""
+    if not records:
+        raise DataError(f"the {backend} backend trains on transcribed audio: give --data (a "
+                        "manifest of {audio, text})")
+    for index, record in enumerate(records):
+        if not isinstance(record.get("text"), str):
+            raise DataError(f"training record {index + 1}: needs a reference transcript "
+                            "(\"text\")")
+    return records
+
+
 def read_speech_data(path: str) -> list[Record]:
     source = Path(path)
     if source.is_dir():

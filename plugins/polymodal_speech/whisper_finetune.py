@@ -73,21 +73,15 @@ def finetune_whisper(request: FitRequest, source: Path) -> dict[str, Any]:
     from polymodal.plugin import (
         ModuleSteps,
         fit_steps,
-        pick_device,
-        seed_everything,
         split_validation,
         training_directory,
         write_run_files,
     )
-    from polymodal_speech.asr_fit import KIND, _decoding, _scores
+    from polymodal_speech.asr_fit import KIND, _decoding, _scores, training_start
     from polymodal_speech.whisper_asr import CHECKPOINT, WhisperTranscriber, load_checkpoint
 
     spec: ASRSpec = request.spec
-    records = [r for r in request.train if isinstance(r.get("text"), str)]
-    if len(records) < len(request.train):
-        raise DataError("every training record needs a reference transcript (\"text\")")
-    seed_everything(spec.train.seed)
-    device = pick_device(request.device)
+    records, device = training_start(request, spec.backend)
     model, processor = load_checkpoint(source)
     model.to(device)
     model.config.use_cache = False
