@@ -196,7 +196,8 @@ def format_spec_error(exc: ValidationError, root: type[BaseModel]) -> str:
     if err["type"] == "string_pattern_mismatch" and loc[-1] == "name":
         return (f"spec: {where}: {err.get('input')!r} is not a valid name (up to 64 letters, "
                 "digits, '_' or '-', starting with a letter or '_')")
-    return f"spec: {where}: {err['msg']}"
+    message = str(err["msg"]).removeprefix("Value error, ")  # a validator's own words
+    return f"spec: {message}" if not loc else f"spec: {where}: {message}"
 
 
 def parse_spec(data: Any, *, check_names: bool = True) -> Spec:

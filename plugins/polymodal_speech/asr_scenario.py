@@ -94,6 +94,12 @@ class ASRSpec(BaseModel):
             data = {**data, "train": {**defaults, **data.get("train", {})}}
         return data
 
+    @model_validator(mode="after")
+    def _an_lm_for_beam_lm(self) -> ASRSpec:
+        if self.backend == "ctc" and self.decoder == "beam+lm" and not self.lm_order:
+            raise ValueError("decoder beam+lm needs an LM: lm_order >= 1 (or decoder=beam)")
+        return self
+
 
 # `polymodal demo speech.asr` trains: the ctc backend on the embedded corpus.
 DEMO = ["backend=ctc", "name=asr-ctc"]

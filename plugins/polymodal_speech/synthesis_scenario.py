@@ -29,8 +29,10 @@ class SynthesisSpec(BaseModel):
     pitch: int = Field(default=50, ge=0, le=99)
     word_gap: int = Field(default=6, ge=0, le=50)
     max_chars: int = Field(default=2000, ge=1)
-    # The Whisper that listens in the round trip: tiny.en, base, or a CTranslate2 directory.
+    # The Whisper that listens in the round trip: tiny.en, base, or a CTranslate2 directory,
+    # and its beam width (1: greedy).
     judge: str = "tiny.en"
+    judge_beams: int = Field(default=1, ge=1, le=10)
 
 
 def harvard_sentences() -> list[Record]:

@@ -79,10 +79,11 @@ def listen(spec: SynthesisSpec, device: Any, texts: list[str], speech: list[byte
     with tempfile.TemporaryDirectory() as scratch:
         source = checkpoint_source(ASRSpec(model=spec.judge), Path(scratch))
         whisper, processor = load_checkpoint(source)
-    judge = WhisperTranscriber(whisper, processor, device, language="en")
+    judge = WhisperTranscriber(whisper, processor, device, language="en",
+                               beams=spec.judge_beams)
     heard = judge.predict([{"audio": wav} for wav in speech], batch_size=8)
     return {**transcript_scores(texts, [h["text"] for h in heard]),
-            "judge": f"whisper {spec.judge}",
+            "judge": f"whisper {spec.judge}", "judge_beams": spec.judge_beams,
             "speech_seconds": round(sum(wav_seconds(wav) for wav in speech), 2)}
 
 

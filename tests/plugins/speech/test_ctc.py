@@ -102,6 +102,9 @@ def test_the_spec_gives_ctc_its_own_training_defaults() -> None:
     assert ctc.train.epochs == 2 and ctc.train.lr == 2e-3
     with pytest.raises(ValidationError, match="odd"):
         ASRSpec.model_validate({"backend": "ctc", "ctc": {"kernel": 12}})
+    with pytest.raises(ValidationError, match="needs an LM"):
+        ASRSpec.model_validate({"backend": "ctc", "lm_order": 0})
+    assert ASRSpec.model_validate({"backend": "ctc", "lm_order": 0, "decoder": "beam"})
 
 
 def test_the_demo_trains_ctc_on_the_corpus_and_the_model_gives_word_times(

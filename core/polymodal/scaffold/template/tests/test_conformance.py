@@ -20,7 +20,8 @@ def test_the_task_keeps_the_task_contract() -> None:
 
 
 def test_the_scenario_trains_serves_and_beats_the_majority(tmp_path: Path) -> None:
-    report = check_scenario("pluginname.inside", tmp_path)
+    # limit_batches=None: the whole quick run, so that what it learns can be checked too
+    report = check_scenario("pluginname.inside", tmp_path, limit_batches=None)
     assert report["metrics"]["accuracy"] > 0.75  # the majority label scores about 0.6
     assert report["predictions"][0]["label"] == "inside"  # (0.0, 0.1)
     assert report["predictions"][1]["label"] == "outside"  # (0.9, -0.9)
