@@ -32,7 +32,7 @@ class SynthesisSpec(BaseModel):
     # The Whisper that listens in the round trip: tiny.en, base, or a CTranslate2 directory,
     # and its beam width (1: greedy).
     judge: str = "tiny.en"
-    judge_beams: int = Field(default=1, ge=1, le=10)
+    judge_beams: int = Field(default=5, ge=1, le=10)
 
 
 def harvard_sentences() -> list[Record]:
