@@ -181,17 +181,24 @@ def train_ctc(request: FitRequest) -> dict[str, Any]:
                   str(work / WEIGHTS))
         (work / PROCESSOR).write_text(json.dumps(processor.state()))
         metrics: dict[str, Any] = {"train_records": len(train), "validation_records": len(val)}
-        if request.test:
+        comparisons = {}
+        if request.test:  # the spec's decoding, and the others as its baselines
+            scores = {}
+            ctc_transcriber(net, processor, device, spec, work, beam=False).evaluate(
+                request.test[:1])  # warm-up (VAD, the normaliser): no decoder's time
             for decoding in ("greedy", "beam", "beam+lm"):
                 if decoding == "beam+lm" and not spec.lm_order:
                     continue
                 model = ctc_transcriber(net, processor, device, spec, work,
                                         beam=decoding != "greedy", lm=decoding == "beam+lm")
-                metrics[f"test_{decoding}"] = _scores(model, spec, request.test,
-                                                      baseline=False).get("test")
-            metrics["test"] = metrics[f"test_{spec.decoder}"]
+                scores[decoding] = _scores(model, spec, request.test,
+                                           baseline=False).get("test")
+            metrics["test"] = scores.pop(spec.decoder)
+            metrics["baselines"] = {f"{name} decoding": s for name, s in scores.items()}
+            comparisons["held-out voices: decodings"] = {
+                f"{spec.decoder} (the model)": metrics["test"], **metrics["baselines"]}
         write_run_files(work, kind=KIND, spec=spec.model_dump(mode="json"), metrics=metrics,
-                        result=result, train_records=records)
+                        result=result, train_records=records, comparisons=comparisons)
     return {"best_epoch": result.best_epoch, **metrics}
 
 
