@@ -143,7 +143,7 @@ def test_the_demo_trains_ctc_on_the_corpus_and_the_model_gives_word_times(
 
 @pytest.mark.slow
 def test_the_demo_recognises_held_out_voices(tmp_path: Path) -> None:
-    """`polymodal demo speech.asr` (about 7 minutes on 2 cores): WER <= 0.10 with the
+    """`polymodal demo speech.asr` (about 5.5 minutes on 2 cores): WER <= 0.10 with the
     lexicon and LM on the voices +f4 and +m7, which training never heard."""
     result = run_cli("demo", "speech.asr", "--out", str(tmp_path), "--json")
     assert result.returncode == 0, result.stderr
