@@ -25,6 +25,7 @@ from polymodal_speech.ctc_model import (
     TOKENS,
     CTCNet,
     CTCSteps,
+    encode_text,
     greedy_text,
 )
 from polymodal_speech.transcriber import Transcriber
@@ -35,8 +36,6 @@ WEIGHTS, PROCESSOR, LEXICON, LM = ("model.safetensors", "processor.json", "lexic
 
 def write_lexicon(path: Path, records: list[Record]) -> list[str]:
     """Every word of the training transcripts spelled out for the beam search."""
-    from polymodal_speech.ctc_model import encode_text
-
     words = sorted({w for r in records for w in r["text"].lower().split()
                     if encode_text(w) and SPACE not in w})
     path.write_text("".join(f"{w} {' '.join(TOKENS[i] for i in encode_text(w))} {SPACE}\n"
@@ -127,8 +126,6 @@ def word_times(log_probs: torch.Tensor, text: str) -> list[dict[str, Any]]:
     """Each word of ``text`` with its start and end (s, from the window's start): the
     characters forced-aligned to the frames (``torchaudio.functional.forced_align``)."""
     import torchaudio.functional as F
-
-    from polymodal_speech.ctc_model import encode_text
 
     targets = encode_text(text)
     if not targets:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -130,9 +129,3 @@ class CTCSteps(ModuleSteps):
 
     def collator(self, *, train: bool) -> Any:
         return self._train_collate if train else super().collator(train=False)
-
-
-def window_features(processor: LogMelProcessor, windows: list[np.ndarray]
-                    ) -> dict[str, torch.Tensor]:
-    """The processor's features of already decoded 16 kHz windows."""
-    return processor.from_samples(windows)
