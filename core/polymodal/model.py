@@ -71,6 +71,8 @@ class MultimodalModel(nn.Module):
                 encoded[name] = encoder(inputs[name])
             if repeat and name in repeat:
                 encoded[name] = _repeat(encoded[name], repeat[name])
+        if self.training and self.spec.train.modality_dropout and len(present) > 1:
+            present = drop_modalities(present, self.spec.train.modality_dropout)
         fused: FusedOutput = self.fusion(encoded, present)
         if fused.per_field is None:
             return self.head(fused.tokens if self.task.reads == "tokens" else fused.pooled)
@@ -88,6 +90,21 @@ class MultimodalModel(nn.Module):
         """Weights to save: everything but the frozen, hub-shared encoders."""
         skip = tuple(f"encoders.{name}." for name in self.frozen_fields)
         return {k: v for k, v in self.state_dict().items() if not k.startswith(skip)}
+
+
+def drop_modalities(present: dict[str, torch.Tensor], rate: float
+                    ) -> dict[str, torch.Tensor]:
+    """Each present input of a record marked absent with probability ``rate``; a record
+    that would lose all of its inputs keeps one of them, drawn at random."""
+    names = list(present)
+    flags = torch.stack([present[n] for n in names], dim=1)  # [B, M]
+    kept = flags & (torch.rand(flags.shape, device=flags.device) >= rate)
+    lost = flags.any(dim=1) & ~kept.any(dim=1)
+    if lost.any():  # one of the record's present inputs, by random scores
+        scores = torch.rand(flags.shape, device=flags.device).masked_fill(~flags, -1.0)
+        pick = torch.zeros_like(flags).scatter_(1, scores.argmax(dim=1, keepdim=True), True)
+        kept = torch.where(lost.unsqueeze(1), pick, kept)
+    return {name: kept[:, index] for index, name in enumerate(names)}
 
 
 def _repeat(output: EncoderOutput, index: torch.Tensor) -> EncoderOutput:

@@ -107,6 +107,11 @@ class TrainSpec(_Strict):
     # Train on at most this many batches an epoch (a smoke run: the conformance kit checks
     # a scenario's lifecycle, not what it learns). None: every batch.
     limit_batches: int | None = Field(default=None, ge=1)
+    # Modality dropout (ModDrop, Neverova et al. 2016): in training, each input of a record
+    # is taken as absent with this probability (one of its inputs always stays), so that
+    # the model learns to use every input alone as well as together, rather than leaning
+    # on the one that fits the training data fastest. 0: off; one input: no effect.
+    modality_dropout: float = Field(default=0.0, ge=0, lt=1)
 
 
 class Spec(_Strict):
@@ -259,11 +264,17 @@ def _parse_override_value(item: str, raw: str) -> Any:
 
 
 def _list_index(item: str, node: list[Any], part: str) -> int:
+    """A list item by its index, or (a list of named items such as ``inputs``) by name."""
     try:
         index = int(part)
     except ValueError:
+        names = [entry.get("name") for entry in node if isinstance(entry, dict)]
+        if part in names:
+            return names.index(part)
+        named = [str(n) for n in names if n is not None]
         raise SpecError(f"override {item!r}: {part!r} is not a list index (0 to "
-                        f"{len(node) - 1})") from None
+                        f"{len(node) - 1})" + (f" or a name ({', '.join(named)})" if named
+                                               else "")) from None
     if not -len(node) <= index < len(node):
         raise SpecError(f"override {item!r}: index {index} is out of range (the list has "
                         f"{len(node)} items)")

@@ -28,6 +28,10 @@ def register_encoders(register: RegisterEncoder) -> None:
              options="polymodal_speech.options:LOG_MEL_CNN",
              description="log-mel frames (SpecAugment in training) through a 1-D CNN, "
                          "trained from scratch")
+    register("asr-transcript", "polymodal_speech.transcript_encoder:AsrTranscriptEncoder",
+             modality="audio", options="polymodal_speech.options:ASR_TRANSCRIPT",
+             description="the words a speech.asr recogniser hears (the embedded ctc one, or "
+                         "any model directory) through a registered text encoder")
 
 
 @hookimpl
@@ -37,8 +41,8 @@ def register_scenarios(register: RegisterScenario) -> None:
                          "fine-tunable), a local checkpoint, or pocketsphinx (embedded: "
                          "LibriVox clips)")
     register("speech.commands", "polymodal_speech.commands_scenario:commands_scenario",
-             description="spoken command -> intent: log-mel CNN (embedded: espeak-ng "
-                         "commands, scored on held-out voices)")
+             description="spoken command -> intent: its sound and its transcript, "
+                         "fused (embedded: espeak-ng commands, scored on held-out voices)")
     register("speech.synthesize", "polymodal_speech.synthesis_scenario:synthesis_scenario",
              description="text -> speech (WAV): espeak-ng or Piper, scored by a Whisper "
                          "round trip (embedded: Harvard sentences)")

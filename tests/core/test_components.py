@@ -189,3 +189,26 @@ def test_a_mistyped_option_names_the_key() -> None:
                                 "options": {"label_smoothing": "lots"}}})
     with pytest.raises(SpecError, match=r"spec: task.options.label_smoothing: .*'lots'"):
         build_task(spec)
+
+
+def test_modality_dropout_drops_inputs_at_its_rate_and_never_all_of_a_record() -> None:
+    """train.modality_dropout: a present input is dropped at about the rate, an absent one
+    stays absent, and every record keeps at least one of the inputs it has."""
+    import torch
+
+    from polymodal.model import drop_modalities
+
+    torch.manual_seed(0)
+    n = 20_000
+    present = {"image": torch.ones(n, dtype=torch.bool),
+               "text": torch.arange(n) % 4 != 0,  # a quarter of the records have no text
+               "extra": torch.zeros(n, dtype=torch.bool)}
+    kept = drop_modalities(present, 0.3)
+    both = present["text"]
+    assert not kept["extra"].any()
+    assert not (kept["text"] & ~present["text"]).any()
+    assert (kept["image"] | kept["text"]).all()  # nobody loses everything
+    assert kept["image"][~both].all()  # the only input of a record stays
+    # dropped alone 0.3 * 0.7 of the time each; both drawn (0.09) -> one of them kept
+    dropped_image = 1 - kept["image"][both].float().mean().item()
+    assert abs(dropped_image - (0.21 + 0.045)) < 0.02

@@ -18,6 +18,8 @@ ENCODER_ARGS: dict[str, dict[str, Any]] = {
     "small-cnn": {"options": {"image_size": 32, "output_dim": 32, "width": 8}},
     "dicom-image": {"options": {"backbone_options": {"image_size": 32, "output_dim": 32,
                                                      "width": 8}}},
+    # the embedded recogniser of speech.commands --quick (120 utterances, one epoch)
+    "asr-transcript": {"options": {"embedded_utterances": 120, "embedded_epochs": 1}},
 }
 # Fusion options to check besides the defaults (the token-sequence modes).
 FUSION_OPTIONS: dict[str, list[dict[str, Any]]] = {

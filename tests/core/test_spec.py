@@ -81,3 +81,11 @@ def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("inputs: [unclosed\n")
     with pytest.raises(SpecError, match="not valid YAML"):
         load_spec(tmp_path / "bad.yaml")
+
+
+def test_an_override_finds_a_named_list_item_by_its_name() -> None:
+    changed = apply_overrides(BASE, ["inputs.shop.options.dim=8"])
+    assert changed["inputs"][1]["options"] == {"dim": 8} and "options" not in BASE["inputs"][1]
+    with pytest.raises(SpecError, match=r"'shopp' is not a list index \(0 to 1\) or a name "
+                                        r"\(review, shop\)"):
+        apply_overrides(BASE, ["inputs.shopp.options.dim=8"])

@@ -91,14 +91,19 @@ def train_command(name: str, train_options: dict[str, str] | None = None) -> cli
         if not result.metrics:  # a non-zero rank under torchrun: rank 0 reports
             return
         held_out = result.metrics.get("test") or result.metrics.get("validation") or {}
+        # A spec's run compares the model with its baselines and, with ``ablation``, with a
+        # model per input; a scenario's own fit reports its baselines in its metrics.
+        comparisons = dict(result.comparisons)
+        baselines = result.metrics.get("baselines") or {}
+        if not comparisons and baselines and held_out:
+            comparisons["the model beside its baselines"] = {"model": held_out, **baselines}
         if as_json:
-            emit_json({"out": str(result.out_dir), "metrics": result.metrics})
+            emit_json({"out": str(result.out_dir), "metrics": result.metrics,
+                       "comparisons": comparisons})
         else:
             print_metrics(f"{name}: held-out metrics ({result.out_dir})", held_out)
-            baselines = result.metrics.get("baselines") or {}
-            if baselines and held_out:
-                print_comparison(f"{name}: the model beside its baselines",
-                                 {"model": held_out, **baselines})
+            for heading, columns in comparisons.items():
+                print_comparison(f"{name}: {heading}", columns)
 
     return train
 
