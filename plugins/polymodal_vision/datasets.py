@@ -54,6 +54,50 @@ def faces(size: int = 32) -> list[Record]:
     return cached_records(cache_dir(f"lfw-{size}"), build)
 
 
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot"]
+INSTALL_FASHION = "apt-get install dataset-fashion-mnist"
+
+
+def _idx(path: Path) -> Any:
+    """The array of an IDX file (gzip): big-endian dimensions, then unsigned bytes."""
+    import gzip
+
+    import numpy as np
+
+    data = gzip.decompress(path.read_bytes())
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def fashion_mnist(part: str) -> list[Record]:
+    """Zalando's Fashion-MNIST (MIT) from Debian's dataset-fashion-mnist: ``part`` "train"
+    (60,000 images) or "test" (10,000), 28x28 grey PNGs written once into the cache;
+    label = the article's name."""
+    from polymodal.plugin import DataError
+
+    prefix = {"train": "train", "test": "t10k"}[part]
+    images_file = FASHION_MNIST / f"{prefix}-images-idx3-ubyte.gz"
+    if not images_file.is_file():
+        raise DataError(f"Fashion-MNIST is not installed ({images_file}): {INSTALL_FASHION}")
+
+    def build(directory: Path) -> list[Record]:
+        from PIL import Image
+
+        images = _idx(images_file)
+        labels = _idx(FASHION_MNIST / f"{prefix}-labels-idx1-ubyte.gz")
+        records = []
+        for index, (image, label) in enumerate(zip(images, labels, strict=True)):
+            path = directory / f"{part}-{index:05d}.png"
+            Image.fromarray(image, mode="L").save(path)
+            records.append({"image": str(path.resolve()), "label": FASHION_CLASSES[label]})
+        return records
+
+    return cached_records(cache_dir(f"fashion-mnist-v1-{part}"), build)
+
+
 def split(records: list[Record], test_fraction: float, seed: int = 0
           ) -> tuple[list[Record], list[Record]]:
     import random

@@ -62,6 +62,8 @@ def register_scenarios(register: RegisterScenario) -> None:
              description="image -> label (embedded: scikit-learn digits)")
     register("vision.faces", "polymodal_vision.classify:faces_scenario",
              description="face or not (embedded: scikit-image lfw_subset)")
+    register("vision.fashion", "polymodal_vision.classify:fashion_scenario",
+             description="clothing article from a 28x28 photo (embedded: Fashion-MNIST)")
     register("vision.vqa", "polymodal_vision.vqa:vqa_scenario",
              description="image + question -> answer (embedded: synthetic scenes)")
     register("vision.retrieve", "polymodal_vision.pairs:retrieve_scenario",
