@@ -100,6 +100,8 @@ def audio_seconds(value: Any) -> float:
     import soundfile
 
     name = audio_name(value)
+    if not isinstance(value, bytes | bytearray) and not Path(str(value)).is_file():
+        raise DataError(f"{name}: no such audio file")
     source = io.BytesIO(bytes(value)) if isinstance(value, bytes | bytearray) else str(value)
     try:
         info = soundfile.info(source)

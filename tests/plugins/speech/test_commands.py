@@ -69,6 +69,8 @@ def test_the_fused_model_carries_its_recogniser_and_a_bad_one_is_refused(tmp_pat
     assert answer["label"] in {r["intent"] for r in test}
     assert sum(answer["scores"].values()) == pytest.approx(1.0, abs=1e-3)
     assert not (tmp_path / "empty-cache").exists()  # nothing rebuilt: the copy was used
+    missing = run_cli("speech", "commands", "predict", str(out), str(tmp_path / "gone.wav"))
+    assert missing.returncode == 2 and "gone.wav: no such audio file" in missing.stderr
 
     refused = run_cli("speech", "commands", "train", "--quick", "--out", str(tmp_path / "no"),
                       "--set", f"inputs.transcript.options.asr={tmp_path}")
