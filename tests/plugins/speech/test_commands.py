@@ -84,8 +84,9 @@ def test_the_fused_model_carries_its_recogniser_and_a_bad_one_is_refused(tmp_pat
 def test_the_embedded_command_model_recognises_held_out_voices(tmp_path: Path) -> None:
     """The default run (a ctc recogniser trained once into the cache, then 25 epochs of the
     fused model and of each input alone: about 7 minutes on 2 cores the first time, 2 once
-    the recogniser is cached): accuracy >= 0.95 on the voices +f4 and +m7, which training never heard, and the fused model at least as
-    accurate as the sound alone and the transcript alone."""
+    the recogniser is cached): accuracy >= 0.95 on the voices +f4 and +m7, which training
+    never heard, and the fused model at least as accurate as the sound alone and the
+    transcript alone."""
     result = run_cli("speech", "commands", "train", "--out", str(tmp_path / "m"), "--json",
                      timeout=3600)
     assert result.returncode == 0, result.stderr
