@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from torchmetrics import MeanMetric, MetricCollection
 
 from polymodal.plugin import DataError, FusedDims, Task, TaskSpec, parse_options
 from polymodal_vision.options import BoxOptions
+
+if TYPE_CHECKING:
+    from torchmetrics import MetricCollection
 
 
 def to_corners(boxes: torch.Tensor) -> torch.Tensor:
@@ -101,6 +103,8 @@ class BoxTask(Task):
         return self.options.l1_weight * l1 + 2.0 * giou
 
     def metrics(self) -> MetricCollection:
+        from torchmetrics import MeanMetric, MetricCollection
+
         return MetricCollection({"accuracy": MeanMetric(), "mean_iou": MeanMetric()})
 
     def update_metrics(self, metrics: MetricCollection, outputs: torch.Tensor,

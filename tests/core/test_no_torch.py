@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +36,16 @@ def test_scenarios_json_lists_sentiment() -> None:
                             capture_output=True, text=True, timeout=120)
     scenarios = {s["name"]: s for s in json.loads(result.stdout)}
     assert scenarios["nlp.sentiment"]["plugin"] == "nlp"
+
+
+def test_predicting_imports_no_metrics_library(review_model: Path, tmp_path: Path) -> None:
+    """Predicting (and so serving) never needs torchmetrics, which takes seconds to import:
+    a task builds its metrics only to train or evaluate."""
+    records = tmp_path / "records.jsonl"
+    records.write_text(json.dumps({"review": "great snack"}) + "\n")
+    args = ["predict", str(review_model), "--input", str(records), "--device", "cpu"]
+    result = subprocess.run([sys.executable, "-c", PROBE.format(args=args)],
+                            capture_output=True, text=True, timeout=300)
+    heavy = result.stderr.strip().rpartition("HEAVY=")[2].split(",")
+    assert "torch" in heavy, result.stderr  # it did predict
+    assert "torchmetrics" not in heavy

@@ -11,13 +11,17 @@ wants (a tensor, padded label sequences, a list of per-image dicts), and
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from torch import nn
-from torchmetrics import MetricCollection
 
 from polymodal.fusions import FusedDims
+
+if TYPE_CHECKING:
+    # Imported where metrics are built: torchmetrics takes seconds to import, and
+    # predicting and serving never need it.
+    from torchmetrics import MetricCollection
 
 Batch = dict[str, Any]
 

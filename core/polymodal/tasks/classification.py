@@ -8,23 +8,11 @@ the expected calibration error (10 bins) and the reliability diagram's bins.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchmetrics import Metric, MetricCollection
-from torchmetrics.classification import (
-    BinaryAUROC,
-    BinaryAveragePrecision,
-    BinaryCalibrationError,
-    BinaryRecall,
-    BinarySpecificity,
-    MulticlassAccuracy,
-    MulticlassAUROC,
-    MulticlassConfusionMatrix,
-    MulticlassF1Score,
-)
 
 from polymodal.component_options import ClassificationOptions, HeadOptions
 from polymodal.errors import DataError
@@ -32,47 +20,9 @@ from polymodal.fusions import FusedDims
 from polymodal.options import parse_options
 from polymodal.spec import TaskSpec
 from polymodal.tasks.base import Batch, Task
-from polymodal.tasks.intervals import AurocInterval
 
-
-def _on_positive(metric: type[Metric], positive: int, **kwargs: Any) -> Metric:
-    """A binary torchmetrics metric fed with the two-column probability matrix: the
-    positive label's column and whether the target is that label."""
-
-    class OnPositive(metric):  # type: ignore[misc, valid-type]
-        def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-            super().update(preds[:, positive], (target == positive).long())
-
-    OnPositive.__name__ = f"Positive{metric.__name__}"
-    return OnPositive(**kwargs)
-
-
-class Reliability(Metric):
-    """The reliability diagram's numbers: per probability bin of the positive label, the
-    mean predicted probability, the observed positive rate and the count."""
-
-    full_state_update = False
-
-    def __init__(self, positive: int, bins: int = 10) -> None:
-        super().__init__()
-        self.positive, self.bins = positive, bins
-        for name in ("confidence", "observed", "count"):
-            self.add_state(name, default=torch.zeros(bins, dtype=torch.float64),
-                           dist_reduce_fx="sum")
-        self.confidence: torch.Tensor
-        self.observed: torch.Tensor
-        self.count: torch.Tensor
-
-    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-        probability = preds[:, self.positive].double()
-        index = (probability * self.bins).long().clamp(0, self.bins - 1)
-        ones = torch.ones_like(probability)
-        self.confidence.index_add_(0, index, probability)
-        self.observed.index_add_(0, index, (target == self.positive).double())
-        self.count.index_add_(0, index, ones)
-
-    def compute(self) -> torch.Tensor:
-        return torch.stack([self.confidence, self.observed, self.count])
+if TYPE_CHECKING:
+    from torchmetrics import Metric, MetricCollection
 
 
 class ClassificationTask(Task):
@@ -139,6 +89,22 @@ class ClassificationTask(Task):
                                label_smoothing=self.label_smoothing)
 
     def metrics(self) -> MetricCollection:
+        from torchmetrics import MetricCollection
+        from torchmetrics.classification import (
+            BinaryAUROC,
+            BinaryAveragePrecision,
+            BinaryCalibrationError,
+            BinaryRecall,
+            BinarySpecificity,
+            MulticlassAccuracy,
+            MulticlassAUROC,
+            MulticlassConfusionMatrix,
+            MulticlassF1Score,
+        )
+
+        from polymodal.tasks.intervals import AurocInterval
+        from polymodal.tasks.task_metrics import Reliability, on_positive
+
         n = self.output_dim
         metrics: dict[str, Metric | MetricCollection] = {
             "accuracy": MulticlassAccuracy(num_classes=n, average="micro"),
@@ -149,12 +115,12 @@ class ClassificationTask(Task):
         if n == 2:  # the positive label's ranking, operating point and calibration
             p = self.positive_index
             metrics.update({
-                "auroc": _on_positive(BinaryAUROC, p),
+                "auroc": on_positive(BinaryAUROC, p),
                 "auroc_ci": AurocInterval(p),
-                "auprc": _on_positive(BinaryAveragePrecision, p),
-                "sensitivity": _on_positive(BinaryRecall, p, threshold=self.threshold),
-                "specificity": _on_positive(BinarySpecificity, p, threshold=self.threshold),
-                "ece": _on_positive(BinaryCalibrationError, p, n_bins=10),
+                "auprc": on_positive(BinaryAveragePrecision, p),
+                "sensitivity": on_positive(BinaryRecall, p, threshold=self.threshold),
+                "specificity": on_positive(BinarySpecificity, p, threshold=self.threshold),
+                "ece": on_positive(BinaryCalibrationError, p, n_bins=10),
                 "calibration": Reliability(p),
             })
         return MetricCollection(metrics)

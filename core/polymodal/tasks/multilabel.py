@@ -8,16 +8,10 @@ returns the labels whose probability reaches ``options.threshold`` (default 0.5)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.nn import functional as F
-from torchmetrics import MetricCollection
-from torchmetrics.classification import (
-    MultilabelExactMatch,
-    MultilabelF1Score,
-    MultilabelHammingDistance,
-)
 
 from polymodal.component_options import MultilabelOptions
 from polymodal.errors import DataError
@@ -25,12 +19,8 @@ from polymodal.spec import TaskSpec
 from polymodal.tasks.base import Batch
 from polymodal.tasks.classification import ClassificationTask
 
-
-class _IntTargets(MetricCollection):
-    """Torchmetrics' multilabel metrics take integer targets; the loss takes floats."""
-
-    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:  # type: ignore[override]
-        super().update(preds, target.long())
+if TYPE_CHECKING:
+    from torchmetrics import MetricCollection
 
 
 class MultilabelTask(ClassificationTask):
@@ -74,8 +64,16 @@ class MultilabelTask(ClassificationTask):
         return F.binary_cross_entropy_with_logits(outputs.float(), batch["target"].float())
 
     def metrics(self) -> MetricCollection:
+        from torchmetrics.classification import (
+            MultilabelExactMatch,
+            MultilabelF1Score,
+            MultilabelHammingDistance,
+        )
+
+        from polymodal.tasks.task_metrics import IntTargets
+
         n, t = self.output_dim, self.threshold
-        return _IntTargets({
+        return IntTargets({
             "f1_micro": MultilabelF1Score(num_labels=n, average="micro", threshold=t),
             "f1_macro": MultilabelF1Score(num_labels=n, average="macro", threshold=t),
             "per_label_f1": MultilabelF1Score(num_labels=n, average="none", threshold=t),

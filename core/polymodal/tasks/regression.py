@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
 from polymodal.component_options import RegressionOptions
 from polymodal.errors import DataError
@@ -16,6 +15,9 @@ from polymodal.fusions import FusedDims
 from polymodal.options import parse_options
 from polymodal.spec import TaskSpec
 from polymodal.tasks.base import Batch, Task
+
+if TYPE_CHECKING:
+    from torchmetrics import MetricCollection
 
 
 def _as_float(value: Any, target: str) -> float:
@@ -66,6 +68,8 @@ class RegressionTask(Task):
                           (batch["target"] - self.mean) / self.std)
 
     def metrics(self) -> MetricCollection:
+        from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
+
         return MetricCollection({
             "mae": MeanAbsoluteError(),
             "rmse": MeanSquaredError(squared=False),

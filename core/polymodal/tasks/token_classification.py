@@ -12,12 +12,11 @@ per type (CoNLL's definition), as a torchmetrics ``Metric`` (summed across ranks
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchmetrics import Metric, MetricCollection
 
 from polymodal.component_options import TokenClassificationOptions
 from polymodal.distributed import mean_over_ranks
@@ -27,6 +26,9 @@ from polymodal.options import parse_options
 from polymodal.records import Record
 from polymodal.spec import TaskSpec
 from polymodal.tasks.base import Batch, Task
+
+if TYPE_CHECKING:
+    from torchmetrics import MetricCollection
 
 IGNORE = -100
 Span = tuple[int, int, str]
@@ -51,47 +53,13 @@ def check_spans(spans: Any, text: Any, index: int) -> list[Record]:
     return spans
 
 
-class SpanScores(Metric):
-    """Exact-span true/false positives and false negatives per span type."""
-
-    full_state_update = False
-    tp: torch.Tensor  # counts per span type (metric states)
-    fp: torch.Tensor
-    fn: torch.Tensor
-
-    def __init__(self, types: list[str]) -> None:
-        super().__init__()
-        self.types = types
-        for name in ("tp", "fp", "fn"):
-            self.add_state(name, torch.zeros(len(types), dtype=torch.long),
-                           dist_reduce_fx="sum")
-
-    def update(self, predicted: list[set[Span]], gold: list[set[Span]]) -> None:
-        index = {t: i for i, t in enumerate(self.types)}
-        for p, g in zip(predicted, gold, strict=True):
-            for spans, state in ((p & g, self.tp), (p - g, self.fp), (g - p, self.fn)):
-                for span in spans:
-                    if span[2] in index:
-                        state[index[span[2]]] += 1
-
-    def compute(self) -> dict[str, Any]:
-        def prf(tp: float, fp: float, fn: float) -> dict[str, float]:
-            precision = tp / (tp + fp) if tp + fp else 0.0
-            recall = tp / (tp + fn) if tp + fn else 0.0
-            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-            return {"precision": precision, "recall": recall, "f1": f1}
-
-        tp, fp, fn = (s.tolist() for s in (self.tp, self.fp, self.fn))
-        return {**prf(sum(tp), sum(fp), sum(fn)),
-                "per_type": {t: {**prf(tp[i], fp[i], fn[i]), "support": tp[i] + fn[i]}
-                             for i, t in enumerate(self.types) if tp[i] + fn[i] + fp[i]}}
-
-
 def score_spans(gold: list[list[Record]], predicted: list[list[Record]]) -> dict[str, Any]:
     """Exact-span precision/recall/F1 (micro and per type) of span lists, as the task's
     metrics report them: for baselines and tools outside a model."""
     def spans(records: list[Record]) -> set[Span]:
         return {(int(s["start"]), int(s["end"]), str(s["label"])) for s in records}
+
+    from polymodal.tasks.task_metrics import SpanScores
 
     types = sorted({str(s["label"]) for rows in (gold, predicted) for r in rows for s in r})
     metric = SpanScores(types)
@@ -209,6 +177,10 @@ class TokenClassificationTask(Task):
         return mean_over_ranks(total, (gold != IGNORE).sum())
 
     def metrics(self) -> MetricCollection:
+        from torchmetrics import MetricCollection
+
+        from polymodal.tasks.task_metrics import SpanScores
+
         return MetricCollection({"spans": SpanScores(self.types)})
 
     def update_metrics(self, metrics: MetricCollection, outputs: torch.Tensor,
