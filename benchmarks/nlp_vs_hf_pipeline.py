@@ -23,9 +23,9 @@ def model_dir(given: str | None) -> Path:
     for candidate in (Path("runs/demo/nlp.ner"), Path("runs/nlp-ner"), Path("runs/bench-ner")):
         if (candidate / "polymodal.yaml").is_file():
             return candidate
-    from polymodal_nlp.span_scenarios import train_kind
+    from polymodal.scenario import load_scenario, run_scenario
 
-    train_kind("ner", Path("runs/bench-ner"), quick=True)
+    run_scenario(load_scenario("nlp.ner"), Path("runs/bench-ner"), quick=True, progress=False)
     return Path("runs/bench-ner")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,11 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
                  test_records: list[Record] | None = None, resume: bool = False,
                  device: str | None = None, progress: bool = True,
                  ablate: bool | None = None,
-                 baselines: dict[str, Any] | None = None) -> RunResult:
-    """Train ``spec`` and write a model directory at ``out_dir``."""
+                 baselines: dict[str, Any] | None = None,
+                 extra_tests: dict[str, Callable[[], list[Record]]] | None = None
+                 ) -> RunResult:
+    """Train ``spec`` and write a model directory at ``out_dir``; ``extra_tests``: further
+    held-out sets by name (``Scenario.extra_tests``), scored beside the test split."""
     from polymodal import artifacts, distributed
     from polymodal.training import training_directory
 
@@ -136,6 +140,8 @@ def run_training(spec: Spec, out_dir: str | Path, *, train_records: list[Record]
             metrics, comparisons = _held_out_metrics(
                 spec, result, train, val, test, work, torch_device, progress, ablate,
                 baselines or {})
+            _extra_test_metrics(spec, result.model, train, extra_tests or {}, baselines or {},
+                                torch_device, metrics, comparisons)
             _write_run(work, spec, result, metrics, comparisons, train=train,
                        counts=(len(train), len(val), len(test or [])), device=torch_device)
     finally:
@@ -170,6 +176,20 @@ def _held_out_metrics(spec: Spec, result: Any, train: list[Record], val: list[Re
         comparisons["modality ablation (held-out)"] = _ablation(
             spec, train, val, held_out, work, device, progress, final)
     return metrics, comparisons
+
+
+def _extra_test_metrics(spec: Spec, model: Any, train: list[Record],
+                        extra_tests: dict[str, Callable[[], list[Record]]],
+                        baselines: dict[str, Any], device: Any, metrics: dict[str, Any],
+                        comparisons: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """The model (and the baselines) on each further held-out set, into ``metrics``
+    (``extra_tests``) and ``comparisons``."""
+    for name, load in extra_tests.items():
+        records = load_split(spec, name, load())
+        scored = _evaluate(model, records, spec, device)
+        metrics.setdefault("extra_tests", {})[name] = scored
+        comparisons[f"{name}: model and baselines"] = {
+            "model": scored, **{b: baseline(train, records) for b, baseline in baselines.items()}}
 
 
 def _write_run(work: Path, spec: Spec, result: Any, metrics: dict[str, Any],

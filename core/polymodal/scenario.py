@@ -118,6 +118,12 @@ class Scenario:
     # Baselines by name, scored on the same held-out records as the model: the numbers
     # land in metrics.json (``baselines``), the report and the demo summary.
     baselines: dict[str, Baseline] = field(default_factory=dict)
+    # Further held-out sets by name, scored in every run of a spec scenario beside the
+    # test split (with the baselines): data of another kind than the embedded corpus, such
+    # as hand-labelled real text beside a synthetic test split. Each is a function that
+    # returns the records; the scores land in metrics.json (``extra_tests``) and the
+    # report's comparisons.
+    extra_tests: dict[str, Callable[[], list[Record]]] = field(default_factory=dict)
     # A scenario with its own kind of model (see above).
     spec_model: type[BaseModel] | None = None
     fit: Callable[[FitRequest], dict[str, Any]] | None = None
@@ -241,5 +247,6 @@ def run_scenario(scenario: Scenario, out_dir: Any, *, quick: bool = False,
             test_records = data.test[: scenario.quick_records]
     result = run_training(spec, out_dir, train_records=train_records,
                           test_records=test_records, device=device, progress=progress,
-                          resume=resume, baselines=scenario.baselines)
+                          resume=resume, baselines=scenario.baselines,
+                          extra_tests=None if quick else scenario.extra_tests)
     return result, data

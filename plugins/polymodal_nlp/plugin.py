@@ -49,6 +49,12 @@ def register_scenarios(register: RegisterScenario) -> None:
     register("nlp.ner", "polymodal_nlp.ner:ner_scenario",
              description="named entities as character spans (embedded: the project's "
                          "PER/ORG/LOC/MISC corpus)")
+    register("nlp.ner_real", "polymodal_nlp.ner:ner_real_scenario",
+             description="named entities, trained on the project's corpus plus real text "
+                         "(silver-labelled news, WNUT-16 tweets)")
+    register("nlp.ner_spacy", "polymodal_nlp.spacy_ner_scenario:spacy_ner_scenario",
+             description="named entities with spaCy's pretrained English pipelines, "
+                         "nothing to train (embedded: hand-labelled real sentences)")
     register("nlp.qa", "polymodal_nlp.span_scenarios:qa_scenario",
              description="extractive question answering (embedded: the project's "
                          "paragraphs and questions)")

@@ -40,6 +40,28 @@ def test_learns_above_majority_and_is_deterministic(tmp_path: Path) -> None:
         assert (tmp_path / "a" / name).is_file(), name
 
 
+def test_further_held_out_sets_are_scored_beside_the_test_split(tmp_path: Path) -> None:
+    """``extra_tests`` (a scenario's hand-labelled real data beside its synthetic test
+    split): each is scored, with the baselines, into metrics.json and the report."""
+    rows = review_rows(200)
+    flipped = [{**r, "label": "neg" if r["label"] == "pos" else "pos"} for r in rows[160:]]
+
+    def majority(train: list[dict], test: list[dict]) -> dict[str, float]:
+        return {"accuracy": sum(r["label"] == "pos" for r in test) / len(test)}
+
+    result = run_training(parse_spec(TABULAR), tmp_path / "m", train_records=rows[:160],
+                          test_records=rows[160:], progress=False,
+                          baselines={"all pos": majority},
+                          extra_tests={"labels flipped": lambda: flipped})
+    extra = result.metrics["extra_tests"]["labels flipped"]
+    assert extra["accuracy"] == pytest.approx(1 - result.metrics["test"]["accuracy"])
+    assert set(result.comparisons["labels flipped: model and baselines"]) == {"model",
+                                                                             "all pos"}
+    saved = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    assert saved["extra_tests"]["labels flipped"]["accuracy"] == extra["accuracy"]
+    assert "labels flipped" in (tmp_path / "m" / "report.html").read_text()
+
+
 class Interrupt(Exception):
     pass
 
