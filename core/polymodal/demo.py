@@ -11,7 +11,7 @@ from polymodal.scenario import DemoSummary
 
 SHOWN_LIST = 4  # values of a long list (an embedding) shown in a summary
 # Sections of a run's metrics that are not extra held-out scores for the headline.
-SECTIONS = {"test", "validation", "baselines", "history"}
+SECTIONS = {"test", "validation", "baselines", "history", "extra_tests"}
 
 
 def _short(value: Any) -> Any:
@@ -50,8 +50,11 @@ def run_demos(names: list[str], out_dir: Path, *, quick: bool = False,
             if examples else []
         baselines = {b: {k: v for k, v in metrics.items() if not isinstance(v, dict | list)}
                      for b, metrics in result.metrics.get("baselines", {}).items()}
+        extra_tests = {t: {k: v for k, v in metrics.items() if not isinstance(v, dict | list)}
+                       for t, metrics in result.metrics.get("extra_tests", {}).items()}
         summary[name] = DemoSummary.of(
             result.out_dir, result.seconds, held_out,
             [(ex, _short(p)) for ex, p in zip(examples, predictions, strict=True)],
-            **({"baselines": baselines} if baselines else {}))
+            **({"baselines": baselines} if baselines else {}),
+            **({"extra_tests": extra_tests} if extra_tests else {}))
     return summary

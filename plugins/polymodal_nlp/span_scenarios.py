@@ -29,7 +29,8 @@ def fit_qa(request: FitRequest) -> dict[str, Any]:
     from polymodal_nlp.qa import train_qa
 
     return train_qa(request.spec, request.train, request.test, request.out_dir,
-                    device=request.device, progress=request.progress, resume=request.resume)
+                    device=request.device, progress=request.progress, resume=request.resume,
+                    real_text=not request.quick)
 
 
 def qa_scenario() -> Scenario:

@@ -353,6 +353,8 @@ def demo_cmd(scenario_names: tuple[str, ...], out_dir: str, quick: bool, device:
         rows.append([name, shown(item.metrics), f"{item.seconds:.0f} s", item.out])
         for baseline, metrics in item.extra.get("baselines", {}).items():
             rows.append([f"  baseline: {baseline}", shown(metrics), "", ""])
+        for test, metrics in item.extra.get("extra_tests", {}).items():
+            rows.append([f"  on {test}", shown(metrics), "", ""])
     print_table("demo: held-out metrics", ["scenario", "metrics", "time", "model"], rows)
     for name, item in summary.items():
         if item.examples:

@@ -77,7 +77,7 @@ def test_answer_missing_from_context_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "m").exists()
 
 
-def test_every_run_reports_the_hand_written_real_text_set(qa_model) -> None:  # type: ignore[no-untyped-def]
+def test_every_full_run_reports_the_hand_written_real_text_set(qa_model) -> None:  # type: ignore[no-untyped-def]
     out, summary, _ = qa_model
     real = summary["metrics"]["real_text"]
     baseline = summary["metrics"]["real_text_baselines"]["sliding-window word overlap"]
