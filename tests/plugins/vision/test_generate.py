@@ -105,7 +105,7 @@ def test_a_small_generator_draws_the_digits_asked_for(tmp_path: Path) -> None:
     out = tmp_path / "three-digits"
     result = run_cli("vision", "generate", "train", "--data", str(files["train"]), "--test",
                      str(files["test"]), "--out", str(out), "--json",
-                     "--set", "train.epochs=30", "--set", "judge_epochs=6",
+                     "--set", "train.epochs=20", "--set", "judge_epochs=6",
                      "--set", "eval_per_label=12", "--set", "steps=10",
                      "--set", "widths=[16,32,32]")
     assert result.returncode == 0, result.stderr

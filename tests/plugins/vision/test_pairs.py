@@ -83,7 +83,7 @@ def test_index_and_query(retrieval_model, tmp_path: Path) -> None:  # type: igno
 def test_captioning_learns_the_grammar(tmp_path: Path) -> None:
     out = tmp_path / "captioner"
     result = run_cli("vision", "caption", "train", "--quick", "--out", str(out),
-                     "--set", "train.epochs=12", "--set", "train.lr=0.003", "--json")
+                     "--set", "train.epochs=8", "--set", "train.lr=0.003", "--json")
     assert result.returncode == 0, result.stderr
     test = json.loads(result.stdout)["metrics"]["test"]
     assert test["bleu4"] > 0.2

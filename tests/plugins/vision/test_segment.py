@@ -25,7 +25,7 @@ def segmenter(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Pat
     test = generate(root / "test", 60, size=64, seed=22)["objects"]
     out = root / "model"
     result = run_cli("vision", "segment", "train", "--data", str(train), "--test", str(test),
-                     "--out", str(out), "--json", "--set", "train.epochs=6",
+                     "--out", str(out), "--json", "--set", "train.epochs=4",
                      "--set", "validation=0")
     assert result.returncode == 0, result.stderr
     return out, json.loads(result.stdout)["metrics"], root
