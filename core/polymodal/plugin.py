@@ -102,6 +102,8 @@ EXPORTS: dict[str, tuple[str, str, str]] = {
              "the task contract: head, targets, loss, metrics, decoding"),
     "score_spans": ("polymodal.tasks.token_classification", "score_spans",
                     "exact-span precision, recall and F1 (overall and per type)"),
+    "check_spans": ("polymodal.tasks.token_classification", "check_spans",
+                    "a record's gold entity spans, or a one-line DataError naming it"),
     "embed_values": ("polymodal.embedding", "embed_values",
                      "vectors of values from any registered encoder (frozen, hub-shared)"),
     "get_hub": ("polymodal.hub", "get_hub",
@@ -211,7 +213,8 @@ __all__ = [
     "SINGLE_PROCESS", "Scenario", "SpecError", "Task", "TaskSpec", "TrainSpec", "Trainable",
     "WindowedPredictor", "apply_overrides", "barrier", "bootstrap_auroc", "build_encoder",
     "build_once",
-    "building_directory", "cache_dir", "cached_records", "distributed_device", "embed_values",
+    "building_directory", "cache_dir", "cached_records", "check_spans", "distributed_device",
+    "embed_values",
     "emit_json", "emit_jsonl", "fit_events", "fit_steps", "gather_with_grad", "get_hub",
     "hookimpl", "json_option", "leave_process_group", "mean_over_ranks", "modality_named",
     "offline_transformers", "option_overrides", "options_of", "out_dir_option",
@@ -317,6 +320,7 @@ if TYPE_CHECKING:  # what type checkers, editors and the API reference see
     from polymodal.spec import parse_spec as parse_spec
     from polymodal.tasks.base import Task as Task
     from polymodal.tasks.intervals import bootstrap_auroc as bootstrap_auroc
+    from polymodal.tasks.token_classification import check_spans as check_spans
     from polymodal.tasks.token_classification import score_spans as score_spans
     from polymodal.training import ModuleSteps as ModuleSteps
     from polymodal.training import Trainable as Trainable

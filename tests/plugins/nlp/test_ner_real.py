@@ -104,6 +104,11 @@ def test_spacy_backend_refuses_bad_input_and_writes_nothing(tmp_path: Path,
     assert trained.returncode == 2 and "pretrained" in trained.stderr
     blank = run_cli("nlp", "ner_spacy", "predict", str(out), "   ")
     assert blank.returncode == 2 and "non-empty" in blank.stderr
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text(json.dumps({"text": "Ana flew.", "entities": [
+        {"start": 0, "end": 40, "label": "PER"}]}) + "\n")
+    scored = run_cli("evaluate", str(out), "--data", str(outside))
+    assert scored.returncode == 2 and "outside the text" in scored.stderr
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
