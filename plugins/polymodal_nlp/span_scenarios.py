@@ -38,7 +38,7 @@ def qa_scenario() -> Scenario:
     from polymodal_nlp.qa import load_reader
     from polymodal_nlp.token_model import TokenSpec
 
-    # Two epochs over the template and the real-text questions (3,481 questions, 5,240
+    # Two epochs over the template and the real-text questions (3,451 questions, 3,744
     # windows; measured in docs/benchmarks.md).
     spec = TokenSpec(name="qa", scenario="nlp.qa",
                      train=TrainSpec(epochs=2, batch_size=16, lr=1.0e-4, warmup=0.1))

@@ -154,8 +154,11 @@ def window_steps(model: TokenHeadModel, encoding: Any, targets: dict[str, torch.
         return (model_inputs(encoding, rows, cpu),
                 {k: v[torch.tensor(rows)] for k, v in targets.items()})
 
+    sizes = encoding["attention_mask"].sum(dim=1).tolist()
     steps = ModuleSteps(model, collate=collate,
                         loss=lambda module, batch: loss_fn(module(batch[0]), batch[1]),
                         identity=spec.model_dump(mode="json", exclude={"train"}),
-                        batch_size=lambda batch: len(batch[0]["input_ids"]))
+                        batch_size=lambda batch: len(batch[0]["input_ids"]),
+                        lengths=(lambda rows: [int(sizes[i]) for i in rows])
+                        if spec.train.bucket_by_length else None)
     return steps, list(range(int(encoding["input_ids"].shape[0])))

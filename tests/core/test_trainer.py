@@ -121,6 +121,36 @@ def test_bucketed_batches_group_similar_lengths() -> None:
     assert sampler.batches() != batches
 
 
+def test_module_steps_with_lengths_train_on_bucketed_batches(tmp_path: Path) -> None:
+    import torch
+
+    from polymodal.spec import TrainSpec
+    from polymodal.training import ModuleSteps, fit_steps
+
+    lengths = [(i * 37) % 100 for i in range(400)]
+    seen: list[list[int]] = []
+
+    def collate(items: list[int]) -> torch.Tensor:
+        seen.append([lengths[i] for i in items])
+        return torch.tensor([[float(lengths[i])] for i in items])
+
+    def steps(bucketed: bool) -> ModuleSteps:
+        return ModuleSteps(torch.nn.Linear(1, 1), collate=collate,
+                           loss=lambda module, batch: module(batch / 100).pow(2).mean(),
+                           identity={}, batch_size=len,
+                           lengths=(lambda items: [lengths[i] for i in items])
+                           if bucketed else None)
+
+    spreads = []
+    for bucketed in (True, False):
+        seen.clear()
+        fit_steps(TrainSpec(epochs=1, batch_size=10), steps(bucketed), list(range(400)), [],
+                  tmp_path / str(bucketed), device="cpu", progress=False)
+        assert sorted(v for batch in seen for v in batch) == sorted(lengths)
+        spreads.append(sum(max(b) - min(b) for b in seen) / len(seen))
+    assert spreads[0] < 10 < 60 < spreads[1]  # shuffled batches of 10 spread ~80
+
+
 def test_grouped_batches_keep_records_that_share_a_value_together() -> None:
     groups = [f"image-{i // 6}" for i in range(600)]  # 100 images, 6 questions each
     sampler = GroupedBatchSampler(groups, 30, seed=0)

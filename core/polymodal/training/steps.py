@@ -164,7 +164,9 @@ class ModuleSteps:
     """The steps of a plain ``nn.Module`` whose batches are tensors of fixed-size items: a
     scenario gives how to collate items and the loss of a batch (computed through
     ``module(...)``); validation is the mean loss unless ``evaluate`` is given (items ->
-    metrics, run on every rank). Enough for a dual encoder, a captioner, a causal LM."""
+    metrics, run on every rank). Enough for a dual encoder, a captioner, a causal LM.
+    ``lengths`` (items -> a size per item) buckets training batches by length, as the spec
+    path does for text: padding to the batch's longest window costs as much as real tokens."""
 
     shard_validation = False
 
@@ -172,8 +174,10 @@ class ModuleSteps:
                  loss: Callable[[nn.Module, Any], torch.Tensor], identity: dict[str, Any],
                  batch_size: Callable[[Any], int],
                  evaluate: Callable[[list[Any]], dict[str, Any]] | None = None,
-                 monitor: str = "loss", minimized: tuple[str, ...] = ("loss",)) -> None:
+                 monitor: str = "loss", minimized: tuple[str, ...] = ("loss",),
+                 lengths: Callable[[list[Any]], list[int]] | None = None) -> None:
         self.module = module
+        self._lengths = lengths
         self._collate, self._loss_fn, self._identity = collate, loss, identity
         self._batch_size, self._evaluate = batch_size, evaluate
         self.monitor, self.minimized = monitor, minimized
@@ -187,7 +191,7 @@ class ModuleSteps:
         return lambda items: (collate(items), items)
 
     def lengths(self, items: list[Any]) -> list[int] | None:
-        return None
+        return None if self._lengths is None else self._lengths(items)
 
     def groups(self, items: list[Any]) -> list[Any] | None:
         return None

@@ -107,13 +107,29 @@ def test_questions_are_generated_from_the_parse_of_real_sentences() -> None:
     (paragraph,) = paragraphs(doc)
     asked = {(q["question"], q["answers"][0]["text"]) for q in questions_for(paragraph)}
     assert asked >= {("How many midwives have been suspended at Wollongong Hospital?", "Six"),
-                     ("Where have Six midwives been suspended?", "Wollongong Hospital"),
+                     ("Where have six midwives been suspended?", "Wollongong Hospital"),
                      ("How many people did the floods kill in Hunan last week?", "108"),
                      ("Where did the floods kill 108 people last week?", "Hunan"),
-                     ("The floods killed 108 people in where last week?", "Hunan")}
+                     ("The floods killed 108 people where last week?", "Hunan")}
     for question in questions_for(paragraph):
         start, text = question["answers"][0]["answer_start"], question["answers"][0]["text"]
         assert paragraph.text[start:start + len(text)] == text
+
+
+def test_questions_ask_who_a_described_person_is_and_of_one_clause_at_a_time() -> None:
+    pytest.importorskip("spacy")
+    from polymodal_nlp.qa_real import load_spacy, paragraphs, questions_for
+
+    doc = load_spacy()("AMP chief executive Paul Batchelor says the result was solid. "
+                       "US forces have captured 15 prisoners, but are not receiving useful "
+                       "information from them. Mr Rudd met a man who knew Richard Reid.")
+    (paragraph,) = paragraphs(doc)
+    generated = questions_for(paragraph)
+    asked = {(q["question"], q["answers"][0]["text"]) for q in generated}
+    assert asked >= {("Who is the AMP chief executive?", "Paul Batchelor"),
+                     ("How many prisoners have US forces captured?", "15")}
+    # a relative clause has no subject of its own to ask about ("Who did who know?")
+    assert not any("who know" in q["question"] for q in generated)
 
 
 def test_the_real_text_training_set_asks_of_other_documents_too() -> None:
@@ -131,3 +147,20 @@ def test_the_real_text_training_set_asks_of_other_documents_too() -> None:
         for answer in record["answers"]:
             start = answer["answer_start"]
             assert record["context"][start:start + len(answer["text"])] == answer["text"]
+
+
+@pytest.mark.slow
+def test_the_default_reads_real_news_paragraphs(tmp_path: Path) -> None:
+    """nlp.qa's default run (the template questions + the questions generated from the Lee
+    corpus, two epochs: about 9 minutes on 2 cores): token F1 >= 0.60 on the hand-written
+    real-text set (0.23 before real text was in the training set) and the template test
+    split kept (0.992 before it)."""
+    pytest.importorskip("spacy")
+    result = run_cli("nlp", "qa", "train", "--out", str(tmp_path / "m"), "--json",
+                     timeout=3600)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)["metrics"]
+    assert metrics["real_text"]["f1"] >= 0.60
+    assert metrics["real_text"]["f1"] > metrics["real_text_baselines"][
+        "sliding-window word overlap"]["f1"] + 0.25
+    assert metrics["test"]["f1"] >= 0.992 - 0.05
