@@ -119,15 +119,22 @@ def bench_infer(model_dir: str, repeats: int) -> None:
 
 
 def _report(what: str, count: int, ours: Any, hand: Any, repeats: int) -> None:
+    import gc
+
     torch.set_num_threads(max(1, torch.get_num_threads()))
     times: dict[str, list[float]] = {"polymodal": [], "by hand": []}
     ours(), hand()  # warm-up, untimed: the first calls of a process pay for kernel set-up
-    for _ in range(repeats):  # interleaved, so machine load hits both alike
-        times["polymodal"].append(ours())
-        times["by hand"].append(hand())
+    runs = {"polymodal": ours, "by hand": hand}
+    for repeat in range(repeats):
+        # interleaved, so machine load hits both alike, and in alternating order (ABBA),
+        # so that neither always runs just after the other has freed its memory
+        for name in (list(runs) if repeat % 2 == 0 else list(runs)[::-1]):
+            gc.collect()
+            times[name].append(runs[name]())
     rates = {k: count / statistics.median(v) for k, v in times.items()}
     print(f"{what}: polymodal {rates['polymodal']:.1f}, by hand {rates['by hand']:.1f}, "
-          f"ratio {rates['polymodal'] / rates['by hand']:.3f} (median of {repeats})")
+          f"ratio {rates['polymodal'] / rates['by hand']:.3f} (median of {repeats}; "
+          + ", ".join(f"{k} {min(v):.2f}-{max(v):.2f} s" for k, v in times.items()) + ")")
 
 
 def main() -> None:
