@@ -108,10 +108,10 @@ def _wh_phrase(ent: Any, rng: random.Random | None) -> str:
     return _choose(WH[ent.label_], rng)
 
 
-def _clause(ent: Any) -> tuple[Any, Any] | None:
-    """(verb, its clause) for the nearest verb above ``ent`` with a subject of its own:
-    the sub-clause a question is made of (a relative or participle clause has none and
-    is passed over for the clause above it)."""
+def _clause_verb(ent: Any) -> Any | None:
+    """The nearest verb above ``ent`` with a subject of its own: its subtree is the clause
+    a question is made of (a participle clause has none and is passed over for the clause
+    above it; a relative clause's subject is a relative pronoun: no question)."""
     token = ent.root
     while token.head.i != token.i:
         token = token.head
@@ -119,7 +119,7 @@ def _clause(ent: Any) -> tuple[Any, Any] | None:
         if token.pos_ == "VERB" and subjects:
             if any(t.tag_ in RELATIVE for t in subjects[0].subtree):
                 return None  # "who knew Richard Reid", "whose electorate": no question
-            return token, ent.doc[token.left_edge.i:token.right_edge.i + 1]
+            return token
     return None
 
 
@@ -136,7 +136,9 @@ def _text(tokens: Any, skip: Any = ()) -> str:
 
 
 def _sentence_case(text: str) -> str:
-    return " ".join(text.split())[:1].upper() + " ".join(text.split())[1:] + "?"
+    """Single spaces, a capital first letter and a question mark."""
+    text = " ".join(text.split())
+    return text[:1].upper() + text[1:] + "?"
 
 
 def _subject(verb: Any) -> Any | None:
@@ -222,7 +224,7 @@ def _cloze_question(verb: Any, ent: Any, rng: random.Random | None) -> str | Non
     return _sentence_case(f"{before} {wh} {after}".replace(" ,", ","))
 
 
-def _identity_question(ent: Any, rng: random.Random | None) -> str | None:
+def _identity_question(ent: Any) -> str | None:
     """"Who is AMP's chief executive?" for a person named with a description: an
     apposition on either side ("Paul Batchelor, AMP's chief executive," / "The Defence
     Minister, Robert Hill,") or a title of two or more words before the name ("Foreign
@@ -286,10 +288,9 @@ def questions_for(paragraph: Any, rng: random.Random | None = None) -> list[dict
             if (ent.label_ not in WH or len(ent.text) > 40
                     or (ent[0].is_stop and not ent[0].like_num)):
                 continue
-            questions = [("identity_question", _identity_question(ent, rng))]
-            found = _clause(ent)
-            if found is not None:
-                verb = found[0]
+            questions = [("identity_question", _identity_question(ent))]
+            verb = _clause_verb(ent)
+            if verb is not None:
                 questions += [(form.__name__.strip("_"), form(verb, ent, rng)) for form in
                               (_subject_question, _predicate_question, _cloze_question)]
             for form_name, question in questions:
