@@ -100,6 +100,12 @@ def _asked_span(ent: Any) -> tuple[int, int]:
     return start, end
 
 
+def _as_adverb(ent: Any, rng: random.Random | None) -> bool:
+    """Whether a place or a time after a preposition is asked as "where" / "when" (the
+    preposition dropped; without a generator always, else half the time)."""
+    return ent.label_ in ADVERB and (rng is None or rng.random() < 0.5)
+
+
 def _wh_phrase(ent: Any, rng: random.Random | None) -> str:
     """The wh-phrase in a noun's place; a count takes its noun along ("how many people")."""
     start, end = _asked_span(ent)
@@ -115,7 +121,7 @@ def _clause_verb(ent: Any) -> Any | None:
     token = ent.root
     while token.head.i != token.i:
         token = token.head
-        subjects = [c for c in token.children if c.dep_ in SUBJECTS]
+        subjects = _subjects(token)
         if token.pos_ == "VERB" and subjects:
             if any(t.tag_ in RELATIVE for t in subjects[0].subtree):
                 return None  # "who knew Richard Reid", "whose electorate": no question
@@ -141,8 +147,13 @@ def _sentence_case(text: str) -> str:
     return text[:1].upper() + text[1:] + "?"
 
 
+def _subjects(verb: Any) -> list[Any]:
+    return [c for c in verb.children if c.dep_ in SUBJECTS]
+
+
 def _subject(verb: Any) -> Any | None:
-    subjects = [c for c in verb.children if c.dep_ in SUBJECTS]
+    """The verb's one subject as a span (None for none or several)."""
+    subjects = _subjects(verb)
     if len(subjects) != 1:
         return None
     return verb.doc[subjects[0].left_edge.i:subjects[0].right_edge.i + 1]
@@ -182,7 +193,7 @@ def _predicate_question(verb: Any, ent: Any, rng: random.Random | None) -> str |
           and head.head.i == start - 1 and head.right_edge.i == end - 1):
         gap = range(start - 1, end)
         wh = f"{head.head.text.lower()} {_wh_phrase(ent, rng)}"
-        if ent.label_ in ADVERB and (rng is None or rng.random() < 0.5):
+        if _as_adverb(ent, rng):
             wh = ADVERB[ent.label_]
     else:
         return None
@@ -214,8 +225,7 @@ def _cloze_question(verb: Any, ent: Any, rng: random.Random | None) -> str | Non
         first += 1
     start, end = _asked_span(ent)
     wh = _wh_phrase(ent, rng)
-    if (ent.label_ in ADVERB and start > first and doc[start - 1].dep_ == "prep"
-            and (rng is None or rng.random() < 0.5)):
+    if start > first and doc[start - 1].dep_ == "prep" and _as_adverb(ent, rng):
         start, wh = start - 1, ADVERB[ent.label_]
     before = _text(doc[first:start])
     after = _text(doc[end:verb.right_edge.i + 1], _coordinated(verb))
