@@ -36,6 +36,10 @@ class AttentionOptions(Options):
     max_tokens: int = Field(default=64, ge=1)
     condition: bool = Field(default=False, description="add the other inputs to each token")
     query: str | None = Field(default=None, description="decode this input's tokens")
+    spatial: bool = Field(default=False, description="decoded tokens also get the grid "
+                                                     "place their attention reads")
+    readout: int = Field(default=0, ge=0, description="pool the summary and this many "
+                                                      "decoded tokens, in order")
 
 
 class LateOptions(Options):

@@ -113,7 +113,8 @@ def _repeat(output: EncoderOutput, index: torch.Tensor) -> EncoderOutput:
         return None if t is None else t.index_select(0, index)
 
     return EncoderOutput(pooled=output.pooled.index_select(0, index),
-                         tokens=pick(output.tokens), token_mask=pick(output.token_mask))
+                         tokens=pick(output.tokens), token_mask=pick(output.token_mask),
+                         token_positions=output.token_positions)
 
 
 def build_encoder(inp: InputSpec, context: BuildContext) -> Encoder:

@@ -68,7 +68,8 @@ EXPORTS: dict[str, tuple[str, str, str]] = {
     "Encoder": ("polymodal.encoders.base", "Encoder",
                 "the encoder contract: processor + forward -> EncoderOutput"),
     "EncoderOutput": ("polymodal.encoders.base", "EncoderOutput",
-                      "an encoder's pooled vector and, where it has them, tokens and mask"),
+                      "an encoder's pooled vector and, where it has them, tokens, their "
+                      "mask and their places on a grid"),
     "Processor": ("polymodal.encoders.base", "Processor",
                   "raw values -> batch tensors, run in the collate step"),
     "BuildContext": ("polymodal.encoders.base", "BuildContext",

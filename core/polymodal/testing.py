@@ -139,6 +139,10 @@ def _check_output_shapes(component: str, output: Any, batch: int, width: int) ->
         shape = None if mask is None else f"{list(mask.shape)} {mask.dtype}"
         _fail(component, f"token_mask is {shape}; tokens need a bool mask [{batch}, "
                          f"{tokens[1]}]")
+    places = getattr(output, "token_positions", None)
+    if places is not None and tuple(places.shape) != (tokens[1], 2):
+        _fail(component, f"token_positions is {list(places.shape)}; {tokens[1]} tokens need "
+                         f"[{tokens[1]}, 2] (x, y)")
 
 
 def _check_batch_independence(component: str, encoder: Any, values: list[Any],

@@ -94,7 +94,14 @@ class ImageProcessor(Processor):
 def _grid_output(features: torch.Tensor, pooled: torch.Tensor) -> EncoderOutput:
     tokens = features.flatten(2).transpose(1, 2)  # [B, h*w, C]
     mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
-    return EncoderOutput(pooled=pooled, tokens=tokens, token_mask=mask)
+    return EncoderOutput(pooled=pooled, tokens=tokens, token_mask=mask,
+                         token_positions=_grid_positions(features))
+
+
+def _grid_positions(maps: torch.Tensor) -> torch.Tensor:
+    """[h*w, 2]: each cell's x and y (-1 to 1) of ``maps`` [B, C, h, w], row by row as the
+    cells are flattened into tokens."""
+    return _with_coordinates(maps[:1, :0]).flatten(2)[0].transpose(0, 1)
 
 
 def _norm_layer(name: str) -> Any:

@@ -26,6 +26,9 @@ class EncoderOutput:
     pooled: torch.Tensor  # [B, D], D = the encoder's output_dim
     tokens: torch.Tensor | None = None  # [B, T, D], same D (words, image grid cells)
     token_mask: torch.Tensor | None = None  # [B, T], True where a token is real
+    # [T, 2]: where each token lies on its grid (x, y from -1 to 1; image grid cells), the
+    # same for every row of the batch; None for tokens without a place (words).
+    token_positions: torch.Tensor | None = None
 
 
 class Processor:

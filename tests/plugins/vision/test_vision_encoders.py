@@ -58,6 +58,16 @@ def test_small_cnn_shapes() -> None:
     encoder = build("small-cnn", image_size=32, output_dim=64)
     out = encoder({"pixels": torch.randn(3, 3, 32, 32)})
     assert out.pooled.shape == (3, 64) and out.tokens.shape == (3, 4, 64)  # 2x2 grid
+    # Each grid token's place (x, y), row by row: what a fusion that compares places reads.
+    assert out.token_positions.tolist() == [[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0],
+                                            [1.0, 1.0]]
+
+
+def test_a_backbone_grid_has_its_places() -> None:
+    encoder = build("resnet18", image_size=96)
+    out = encoder({"pixels": torch.randn(1, 3, 96, 96)})
+    assert out.tokens.shape[1] == 9 and out.token_positions.shape == (9, 2)  # 3x3 grid
+    assert out.token_positions[1].tolist() == [0.0, -1.0]
 
 
 @pytest.mark.parametrize("coords", [True, False])
