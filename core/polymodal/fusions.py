@@ -127,9 +127,9 @@ class AttentionFusion(Fusion):
     also gets (added, through a learned projection) the place its attention reads on the
     other fields' grids: per head, the attention-weighted mean of the tokens'
     ``token_positions`` and the share of attention on tokens that have one (a spatial
-    soft-argmax). ``readout: N``: the pooled output reads the summary and the first N
-    decoded query tokens in their order (flattened, projected), not the summary alone, so
-    that what the first and the second named object's words found stays apart. Together
+    soft-argmax). ``readout: N``: the pooled output is the summary plus a projection of the
+    first N decoded query tokens in their order (flattened), so that what the first and the
+    second named object's words found stays apart. Together
     they let a decoder compare two objects' places; neither alone did (docs/benchmarks.md).
 
     With ``condition: true`` every token also gets (added) a projection of the other
@@ -182,20 +182,20 @@ class AttentionFusion(Fusion):
                                                        norm_first=True)
             self.decoder = nn.TransformerDecoder(decoder_layer, layers)
             self.empty_memory = nn.Parameter(torch.randn(1, 1, hidden) * 0.02)
-            # Per layer: the place read by each head (x, y, share on placed tokens) -> hidden.
-            self.places = nn.ModuleList(nn.Linear(3 * heads, hidden) for _ in range(layers)) \
-                if spatial else None
-            self.readout = readout
-            self.read = nn.Sequential(nn.Linear((1 + readout) * hidden, hidden), nn.GELU()) \
-                if readout else None
-            # The places start at zero: the decoder begins as the plain one and grows the
-            # new path (on the toy of tests/core/test_components.py it then learns the
-            # relation in 300 steps instead of 450; a zero readout does not learn it).
-            for projection in self.places or []:
-                nn.init.zeros_(projection.weight)
-                nn.init.zeros_(projection.bias)
             if tokens:  # the decoded query tokens are a sequence aligned with that input
                 self.token_dim, self.token_field = hidden, query
+        # Per decoder layer: the place read by each head (x, y, share on placed tokens) ->
+        # hidden. They start at zero: the decoder begins as the plain one and grows the new
+        # path (on the toy of tests/core/test_components.py it then learns the relation in
+        # 300 steps instead of 450; a readout started at zero does not learn it).
+        places = [nn.Linear(3 * heads, hidden) for _ in range(layers)] if spatial else []
+        for projection in places:
+            nn.init.zeros_(projection.weight)
+            nn.init.zeros_(projection.bias)
+        self.places = nn.ModuleList(places) if spatial else None
+        self.readout = readout
+        self.read = nn.Sequential(nn.Linear((1 + readout) * hidden, hidden), nn.GELU()) \
+            if readout else None
         self.norm = nn.LayerNorm(hidden)
 
     def _sequence(self, index: int, field: str, output: EncoderOutput,
