@@ -237,7 +237,8 @@ class AttentionFusion(Fusion):
                      for (seq, mask), f in zip(parts, self.fields, strict=True)]
         if self.query is not None:
             places = [self._places(outputs[f], seq.shape[1], seq)
-                      for f, (seq, _) in zip(self.fields, parts, strict=True)]
+                      for f, (seq, _) in zip(self.fields, parts, strict=True)] \
+                if self.places is not None else []
             return self._decode(parts, places)
         tokens = torch.cat([seq for seq, _ in parts], dim=1)
         batch = tokens.shape[0]
