@@ -129,8 +129,9 @@ class AttentionFusion(Fusion):
     ``token_positions`` and the share of attention on tokens that have one (a spatial
     soft-argmax). ``readout: N``: the pooled output is the summary plus a projection of the
     first N decoded query tokens in their order (flattened), so that what the first and the
-    second named object's words found stays apart. Together
-    they let a decoder compare two objects' places; neither alone did (docs/benchmarks.md).
+    second named object's words found stays apart. Together they let a decoder compare two
+    objects' places on a toy, where neither alone did; on vision.vqa's scenes they have not
+    yet (docs/benchmarks.md), so no default sets them.
 
     With ``condition: true`` every token also gets (added) a projection of the other
     modalities' pooled vectors, so the first layer's feed-forward block can already combine
