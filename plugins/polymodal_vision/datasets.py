@@ -108,11 +108,15 @@ def split(records: list[Record], test_fraction: float, seed: int = 0
     return [records[i] for i in order[:cut]], [records[i] for i in order[cut:]]
 
 
-def scenes(kind: str, count: int, seed: int, size: int = 64) -> list[Record]:
-    """Synthetic scene records (``kind``: captions or questions), cached per seed/count."""
+def scenes(kind: str, count: int, seed: int, size: int = 64, max_shapes: int = 3
+           ) -> list[Record]:
+    """Synthetic scene records (``kind``: captions or questions) of 1 to ``max_shapes``
+    shapes, cached per seed/count."""
     from polymodal_vision.scenes import generate
 
-    directory = cache_dir(f"scenes-v4-{size}-{count}-{seed}")
+    upto = "" if max_shapes == 3 else f"-upto{max_shapes}"
+    directory = cache_dir(f"scenes-v4-{size}-{count}-{seed}{upto}")
     manifest = directory / f"{kind}.jsonl"
-    build_once(directory, manifest, lambda: generate(directory, count, size=size, seed=seed))
+    build_once(directory, manifest, lambda: generate(directory, count, size=size, seed=seed,
+                                                     max_shapes=max_shapes))
     return [json.loads(line) for line in manifest.read_text().splitlines()]

@@ -62,6 +62,11 @@ class DiffusionSpec(BaseModel):
     # each timestep's MSE weighted by min(SNR, gamma) / SNR, so the nearly clean timesteps
     # weigh less than the noisy ones that decide the layout. None: plain MSE.
     snr_gamma: float | None = Field(default=None, gt=0)
+    # What the UNet predicts: the added noise (``epsilon``, DDPM's choice) or the velocity
+    # ``alpha * noise - sigma * image`` (``v_prediction``, Salimans & Ho 2022): its target
+    # stays of unit scale at every timestep, so the nearly clean steps that remove the
+    # last grain and the noisy ones that decide the layout are learned alike.
+    prediction: Literal["epsilon", "v_prediction"] = "epsilon"
     validation: float = Field(default=0.0, ge=0, lt=1)
 
 
@@ -104,7 +109,7 @@ def noise_schedule(spec: DiffusionSpec) -> Any:
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(num_train_timesteps=spec.train_timesteps,
-                         beta_schedule=spec.beta_schedule)
+                         beta_schedule=spec.beta_schedule, prediction_type=spec.prediction)
 
 
 def sampler_for(spec: DiffusionSpec, name: str | None = None) -> Any:
@@ -136,21 +141,26 @@ def image_tensor(values: list[Any], size: int, channels: int = 1) -> torch.Tenso
 
 
 def denoising_loss(images: torch.Tensor, schedule: Any,
-                   predict_noise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                   predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                    snr_gamma: float | None = None) -> torch.Tensor:
-    """One training step's loss: noise at a random timestep of the DDPM schedule, the noise
+    """One training step's loss: noise at a random timestep of the DDPM schedule, the
+    schedule's target (the noise, or the velocity with ``prediction_type`` v_prediction)
     predicted from the noisy images, MSE (Min-SNR weighted with ``snr_gamma``)."""
     noise = torch.randn_like(images)
     steps = torch.randint(0, schedule.config.num_train_timesteps, (images.shape[0],),
                           device=images.device)
-    predicted = predict_noise(schedule.add_noise(images, noise, steps), steps)
+    predicted = predict(schedule.add_noise(images, noise, steps), steps)
+    velocity = schedule.config.prediction_type == "v_prediction"
+    target = schedule.get_velocity(images, noise, steps) if velocity else noise
     if snr_gamma is None:
-        return nn.functional.mse_loss(predicted.float(), noise.float())
+        return nn.functional.mse_loss(predicted.float(), target.float())
     from diffusers.training_utils import compute_snr
 
     snr = compute_snr(schedule, steps)
-    weight = torch.clamp(snr, max=snr_gamma) / snr
-    per_item = (predicted.float() - noise.float()).pow(2).flatten(1).mean(1)
+    # Min-SNR-gamma in the target's own units: min(SNR, gamma) / SNR for the noise,
+    # min(SNR, gamma) / (SNR + 1) for the velocity (Hang et al. 2023, section 3.4).
+    weight = torch.clamp(snr, max=snr_gamma) / (snr + 1 if velocity else snr)
+    per_item = (predicted.float() - target.float()).pow(2).flatten(1).mean(1)
     return (per_item * weight).mean()
 
 
@@ -358,9 +368,10 @@ class DiffusionPredictor(PngOutputs, BasePredictor):
             return [noisy, steps, *denoiser.condition(chosen)]
 
         return ExportGraph(module=denoiser.module, inputs=["noisy", "timestep", *denoiser.names],
-                           outputs=["noise"], trace=batch(1), check=batch(3),
+                           outputs=["velocity" if self.spec.prediction == "v_prediction"
+                                    else "noise"], trace=batch(1), check=batch(3),
                            fixed_axes={"noisy": [1, 2, 3], **denoiser.fixed_axes},
-                           sidecar={"task": "denoising", "prediction": "epsilon",
+                           sidecar={"task": "denoising", "prediction": self.spec.prediction,
                                     "train_timesteps": self.spec.train_timesteps,
                                     "beta_schedule": self.spec.beta_schedule,
                                     "image_size": size, "channels": channels,

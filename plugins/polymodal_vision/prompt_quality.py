@@ -10,7 +10,9 @@ generator's image size) in the generator's ``judge/``. For each generated image:
   named objects;
 - **shapes**: the same with the shape words;
 - **recall@5**: the share of prompts whose generated image ranks in the judge's top 5 of
-  all generated images.
+  all generated images;
+- **by_objects**: colour and shape match again for the prompts that name one object and
+  for those that name two (binding two objects' words is the harder part).
 
 The same measures of the real test images against their own captions stand beside them:
 what the judge can tell at all.
@@ -69,10 +71,13 @@ def counterfactuals(prompt: str, vocabulary: tuple[str, ...]) -> list[list[str]]
 
 
 def _named_share(scores: dict[str, torch.Tensor], prompts: list[str],
-                 vocabulary: tuple[str, ...]) -> tuple[float, float]:
-    """(share of images whose every named word wins, share of named words that win)."""
+                 vocabulary: tuple[str, ...], chosen: list[int] | None = None
+                 ) -> tuple[float, float]:
+    """(share of images whose every named word wins, share of named words that win), over
+    the images ``chosen`` (default: all)."""
     images = objects = images_ok = objects_ok = 0
-    for i, prompt in enumerate(prompts):
+    for i in range(len(prompts)) if chosen is None else chosen:
+        prompt = prompts[i]
         groups = [group for group in counterfactuals(prompt, vocabulary) if group]
         if not groups:
             continue
@@ -100,10 +105,25 @@ def prompt_scores(judge: Any, images: list[Any], prompts: list[str]) -> dict[str
     colour, colour_objects = _named_share(scores, prompts, tuple(COLORS))
     shape, shape_objects = _named_share(scores, prompts, SHAPES)
     recall = recall_at_k(image_vectors, text_vectors[[position[p] for p in prompts]])
+    by_objects = {}
+    for count, chosen in sorted(_by_object_count(prompts).items()):
+        by_objects[str(count)] = {
+            "colour_match": _named_share(scores, prompts, tuple(COLORS), chosen)[0],
+            "shape_match": _named_share(scores, prompts, SHAPES, chosen)[0],
+            "n": len(chosen)}
     return {"colour_match": colour, "colour_match_objects": colour_objects,
             "shape_match": shape, "shape_match_objects": shape_objects,
             "recall@1": recall["text_to_image_recall@1"],
-            "recall@5": recall["text_to_image_recall@5"], "n": len(images)}
+            "recall@5": recall["text_to_image_recall@5"], "n": len(images),
+            "by_objects": by_objects}
+
+
+def _by_object_count(prompts: list[str]) -> dict[int, list[int]]:
+    """The prompts' positions by how many shapes each names (one or two objects)."""
+    groups: dict[int, list[int]] = {}
+    for i, prompt in enumerate(prompts):
+        groups.setdefault(sum(word in SHAPES for word in prompt.split()), []).append(i)
+    return groups
 
 
 def judge_prompts(generator: Any, real: list[Record], judge_dir: Path,

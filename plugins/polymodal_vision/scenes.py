@@ -131,14 +131,17 @@ def questions(shapes: list[Shape], rng: random.Random) -> list[tuple[str, str]]:
 
 
 def generate(out_dir: str | Path, count: int, *, size: int = 64, seed: int = 0,
-             prefix: str = "scene") -> dict[str, Path]:
-    """``count`` scenes into ``out_dir``: PNGs, ``captions.jsonl``, ``questions.jsonl``."""
+             prefix: str = "scene", max_shapes: int = 3) -> dict[str, Path]:
+    """``count`` scenes of 1 to ``max_shapes`` shapes into ``out_dir``: PNGs,
+    ``captions.jsonl``, ``questions.jsonl``."""
+    if not 1 <= max_shapes <= len(SHAPES):
+        raise ValueError(f"max_shapes must be from 1 to {len(SHAPES)}")
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     captions, qa = [], []
     for index in range(count):
-        shapes = _place(rng, rng.choice((1, 2, 3)), size)
+        shapes = _place(rng, rng.choice(range(1, max_shapes + 1)), size)
         shade = rng.randint(225, 250)
         path = (out / "images" / f"{prefix}-{index:05d}.png").resolve()
         draw(shapes, size, (shade, shade, shade)).save(path)

@@ -75,13 +75,20 @@ def fit_text2image(request: FitRequest) -> dict[str, Any]:
 
 
 def load_scenes_demo() -> DemoData:
-    from polymodal_vision.pairs import caption_records
+    """The synthetic scenes of one or two shapes, every shape named by the caption (of three
+    shapes a caption names the two leftmost: the third would teach the generator to add
+    shapes no prompt asked for, and the judge to tell a prompt from a scene it describes
+    only in part)."""
+    from polymodal_vision.datasets import scenes
+    from polymodal_vision.pairs import TEST_SCENES, TRAIN_SCENES
 
-    train, test = caption_records()
+    train = scenes("captions", TRAIN_SCENES, seed=0, max_shapes=2)
+    test = scenes("captions", TEST_SCENES, seed=1, max_shapes=2)
     return DemoData(train=train, test=test,
                     examples=[{"prompt": prompt, "seed": i}
                               for i, prompt in enumerate(GRID_PROMPTS[:3])],
-                    source="synthetic scenes and captions (3,000 training, 500 held out)")
+                    source="synthetic scenes of one or two shapes and their captions (3,000 "
+                    "training, 500 held out)")
 
 
 def text2image_scenario() -> Scenario:

@@ -164,3 +164,65 @@ def test_min_snr_weighting_scales_each_timestep_by_min_snr_gamma_over_snr() -> N
     expected = (per_item * torch.clamp(snr, max=5.0) / snr).mean()
     assert torch.isclose(weighted, expected, rtol=1e-4)
     assert weighted < plain  # the clean half of the timesteps weighs less
+
+
+def test_velocity_prediction_learns_the_velocity_with_min_snr_over_snr_plus_one() -> None:
+    """With ``prediction: v_prediction`` the target is alpha * noise - sigma * image and
+    Min-SNR weighs it by min(SNR, gamma) / (SNR + 1)."""
+    import torch
+
+    from polymodal_vision.generate import GenerateSpec, denoising_loss, noise_schedule
+
+    schedule = noise_schedule(GenerateSpec(prediction="v_prediction"))
+    images = torch.linspace(-1, 1, 64 * 16).reshape(64, 1, 4, 4)
+
+    def zeros(noisy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(noisy)
+
+    torch.manual_seed(0)
+    noise = torch.randn_like(images)
+    steps = torch.randint(0, schedule.config.num_train_timesteps, (64,))
+    alphas = schedule.alphas_cumprod[steps][:, None, None, None]
+    velocity = alphas.sqrt() * noise - (1 - alphas).sqrt() * images
+    per_item = velocity.pow(2).flatten(1).mean(1)
+    snr = alphas.flatten() / (1 - alphas.flatten())
+    torch.manual_seed(0)
+    assert torch.isclose(denoising_loss(images, schedule, zeros), per_item.mean(), rtol=1e-4)
+    torch.manual_seed(0)
+    weighted = denoising_loss(images, schedule, zeros, snr_gamma=5.0)
+    expected = (per_item * torch.clamp(snr, max=5.0) / (snr + 1)).mean()
+    assert torch.isclose(weighted, expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
+@pytest.mark.parametrize("sampler", ["ddim", "dpm-solver"])
+def test_sampling_with_a_perfect_denoiser_returns_its_image(prediction: str, sampler: str
+                                                           ) -> None:
+    """A denoiser that knows the clean image answers the exact noise (or velocity) at every
+    step; the sampler, told what the UNet predicts, then ends at that image."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from polymodal_vision.generate import GenerateSpec, noise_schedule, sample
+
+    spec = GenerateSpec(image_size=8, prediction=prediction, sampler=sampler)
+    alphas_cumprod = noise_schedule(spec).alphas_cumprod
+    clean = torch.linspace(-0.9, 0.9, 64).reshape(1, 1, 8, 8)
+
+    class Oracle(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(1))
+            self.config = SimpleNamespace(in_channels=1)
+
+        def forward(self, noisy: torch.Tensor, t: torch.Tensor, **_: object
+                    ) -> SimpleNamespace:
+            alpha = alphas_cumprod[int(t)]
+            noise = (noisy - alpha.sqrt() * clean) / (1 - alpha).sqrt()
+            if prediction == "epsilon":
+                return SimpleNamespace(sample=noise)
+            return SimpleNamespace(sample=alpha.sqrt() * noise - (1 - alpha).sqrt() * clean)
+
+    image = sample(Oracle(), spec, {}, [0], steps=10, guidance=1.0)
+    assert torch.allclose(image, (clean + 1) / 2, atol=1e-3)

@@ -29,6 +29,7 @@ def test_a_quick_run_reports_the_judges_measures(quick_model: tuple[Path, dict])
     for measures in (test, test["real"]):
         assert set(measures) >= {"colour_match", "shape_match", "recall@5", "n"}
         assert measures["n"] == 8 and 0 <= measures["colour_match"] <= 1
+        assert sum(group["n"] for group in measures["by_objects"].values()) == 8
     assert "recall@5" in metrics["judge"]
     assert (out / "unet" / "diffusion_pytorch_model.safetensors").is_file()
     assert (out / "prompt-encoder.safetensors").is_file()
@@ -74,7 +75,7 @@ def test_predict_draws_a_png_per_prompt_and_refuses_bad_ones(
 def test_the_judge_compares_each_prompt_with_its_changed_colours_and_shapes() -> None:
     import torch
 
-    from polymodal_vision.prompt_quality import _named_share, counterfactuals
+    from polymodal_vision.prompt_quality import _by_object_count, _named_share, counterfactuals
     from polymodal_vision.scenes import COLORS, SHAPES
 
     prompt = "a large red circle left of a small blue square"
@@ -90,6 +91,9 @@ def test_the_judge_compares_each_prompt_with_its_changed_colours_and_shapes() ->
     texts = [prompt, *(t for group in counterfactuals(prompt, tuple(COLORS)) for t in group)]
     scores = dict(zip(texts, torch.tensor([[0.9], [0.1], [0.2], [0.95], [0.3]]), strict=True))
     assert _named_share(scores, [prompt], tuple(COLORS)) == (0.0, 0.5)
+    # The measures are also reported by how many objects a prompt names.
+    assert _by_object_count(["a small blue square", prompt, "a large red circle"]) == {
+        1: [0, 2], 2: [1]}
 
 
 def test_a_small_model_draws_the_colour_asked_for(tmp_path: Path) -> None:
@@ -125,3 +129,25 @@ def test_a_small_model_draws_the_colour_asked_for(tmp_path: Path) -> None:
         where = darkness >= darkness.flatten().quantile(0.85)
         hits += int(image[:, where].mean(1).argmax()) == channel[colour]
     assert hits / len(asked) > 0.7, hits
+
+
+def test_the_training_scenes_name_every_shape_in_their_caption(tmp_path: Path) -> None:
+    """``max_shapes=2`` draws scenes of one or two shapes, all named by the caption (of
+    three a caption names two); 3, the default, draws scenes of one to three."""
+    from polymodal_vision.scenes import SHAPES, generate
+
+    two = generate(tmp_path / "two", 60, seed=3, max_shapes=2)
+    counts = [int(r["answer"]) for r in map(json.loads, two["questions"].read_text()
+                                             .splitlines())
+              if r["question"] == "how many shapes are there?"]
+    captions = [json.loads(line)["caption"] for line in two["captions"].read_text()
+                .splitlines()]
+    assert set(counts) == {1, 2}
+    for count, caption in zip(counts, captions, strict=True):
+        assert sum(word in SHAPES for word in caption.split()) == count
+    three = generate(tmp_path / "three", 60, seed=3)
+    again = generate(tmp_path / "again", 60, seed=3, max_shapes=3)
+    assert three["captions"].read_text().replace("/three/", "/again/") \
+        == again["captions"].read_text()
+    assert any("how many shapes are there?\", \"answer\": \"3\"" in line
+               for line in three["questions"].read_text().splitlines())
