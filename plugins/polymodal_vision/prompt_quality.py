@@ -11,8 +11,9 @@ generator's image size) in the generator's ``judge/``. For each generated image:
 - **shapes**: the same with the shape words;
 - **recall@5**: the share of prompts whose generated image ranks in the judge's top 5 of
   all generated images;
-- **by_objects**: colour and shape match again for the prompts that name one object and
-  for those that name two (binding two objects' words is the harder part).
+- **colour_match_1_object**, **colour_match_2_objects** and the same for shapes: the
+  matches of the prompts that name one object and of those that name two (binding two
+  objects' words is the harder part).
 
 The same measures of the real test images against their own captions stand beside them:
 what the judge can tell at all.
@@ -105,24 +106,27 @@ def prompt_scores(judge: Any, images: list[Any], prompts: list[str]) -> dict[str
     colour, colour_objects = _named_share(scores, prompts, tuple(COLORS))
     shape, shape_objects = _named_share(scores, prompts, SHAPES)
     recall = recall_at_k(image_vectors, text_vectors[[position[p] for p in prompts]])
-    by_objects = {}
+    measured = {"colour_match": colour, "colour_match_objects": colour_objects,
+                "shape_match": shape, "shape_match_objects": shape_objects,
+                "recall@1": recall["text_to_image_recall@1"],
+                "recall@5": recall["text_to_image_recall@5"], "n": len(images)}
+    # Flat keys, so that the report and the CLI's summary show them beside the rest.
     for count, chosen in sorted(_by_object_count(prompts).items()):
-        by_objects[str(count)] = {
-            "colour_match": _named_share(scores, prompts, tuple(COLORS), chosen)[0],
-            "shape_match": _named_share(scores, prompts, SHAPES, chosen)[0],
-            "n": len(chosen)}
-    return {"colour_match": colour, "colour_match_objects": colour_objects,
-            "shape_match": shape, "shape_match_objects": shape_objects,
-            "recall@1": recall["text_to_image_recall@1"],
-            "recall@5": recall["text_to_image_recall@5"], "n": len(images),
-            "by_objects": by_objects}
+        objects = f"{count}_object" + ("s" if count > 1 else "")
+        measured[f"colour_match_{objects}"] = _named_share(scores, prompts, tuple(COLORS),
+                                                           chosen)[0]
+        measured[f"shape_match_{objects}"] = _named_share(scores, prompts, SHAPES, chosen)[0]
+    return measured
 
 
 def _by_object_count(prompts: list[str]) -> dict[int, list[int]]:
-    """The prompts' positions by how many shapes each names (one or two objects)."""
+    """The prompts' positions by how many shapes each names (prompts naming none are left
+    out: no word of theirs is judged)."""
     groups: dict[int, list[int]] = {}
     for i, prompt in enumerate(prompts):
-        groups.setdefault(sum(word in SHAPES for word in prompt.split()), []).append(i)
+        count = sum(word in SHAPES for word in prompt.split())
+        if count:
+            groups.setdefault(count, []).append(i)
     return groups
 
 
