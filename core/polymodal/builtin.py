@@ -53,6 +53,10 @@ def register_fusions(register: RegisterFusion) -> None:
     register("attention", "polymodal.fusions:AttentionFusion",
              options=f"{OPTIONS}:AttentionOptions",
              description="transformer over one token per modality plus a summary token")
+    register("find", "polymodal.find_fusion:FindFusion",
+             options=f"{OPTIONS}:FindOptions",
+             description="each question word finds its object on an image grid and reads "
+                         "what and where it is; the words' findings in order")
     register("late", "polymodal.fusions:LateFusion",
              options=f"{OPTIONS}:LateOptions",
              description="per-modality heads, logits averaged over present modalities")

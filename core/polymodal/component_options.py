@@ -42,6 +42,18 @@ class AttentionOptions(Options):
                                                       "decoded tokens, in order")
 
 
+class FindOptions(Options):
+    query: str | None = Field(default=None, description="the input whose words find objects")
+    objects: str | None = Field(default=None, description="the input whose tokens are the "
+                                                          "objects (default: the other one)")
+    hidden: int = Field(default=128, ge=1)
+    heads: int = Field(default=1, ge=1)
+    readout: int = Field(default=16, ge=1, description="words read out in order")
+    roles: int = Field(default=2, ge=0, description="learned pointers over the words whose "
+                                                   "places are compared (0: none)")
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+
+
 class LateOptions(Options):
     dropout: float = Field(default=0.1, ge=0, lt=1)
 

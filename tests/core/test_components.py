@@ -162,6 +162,27 @@ def _relation_batch(generator: torch.Generator, count: int
 
 
 STEPS = 500
+PRESENT = {"question": torch.ones(64, dtype=torch.bool), "image": torch.ones(64, dtype=torch.bool)}
+
+
+def _relation_accuracy(fusion: torch.nn.Module, steps: int) -> float:
+    """``fusion`` and a linear head trained ``steps`` steps of 64 on the relation toy;
+    accuracy on 64 held-out questions."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    head = torch.nn.Linear(fusion.output_dim, 2)
+    optimizer = torch.optim.AdamW([*fusion.parameters(), *head.parameters()], lr=3e-3)
+    for _ in range(steps):
+        outputs, answers = _relation_batch(generator, 64)
+        loss = torch.nn.functional.cross_entropy(head(fusion(outputs, PRESENT).pooled),
+                                                 answers)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    outputs, answers = _relation_batch(torch.Generator().manual_seed(1), 64)
+    with torch.no_grad():
+        return float((head(fusion(outputs, PRESENT).pooled).argmax(1) == answers).float()
+                     .mean())
 
 
 @pytest.mark.parametrize(("spatial", "readout", "learns"),
@@ -172,26 +193,53 @@ def test_a_placed_decoder_learns_which_object_is_left(spatial: bool, readout: in
     learns it in a few hundred steps; with the ordered readout but no places it stays at
     chance (and so does ``spatial`` without the readout)."""
     torch.manual_seed(0)
-    generator = torch.Generator().manual_seed(0)
     fusion = AttentionFusion({"question": 8, "image": 8}, hidden=32, heads=2, dropout=0.0,
                              tokens=True, query="question", spatial=spatial, readout=readout)
-    head = torch.nn.Linear(32, 2)
-    optimizer = torch.optim.AdamW([*fusion.parameters(), *head.parameters()], lr=3e-3)
-    present = {"question": torch.ones(64, dtype=torch.bool),
-               "image": torch.ones(64, dtype=torch.bool)}
-    for _ in range(STEPS):
-        outputs, answers = _relation_batch(generator, 64)
-        loss = torch.nn.functional.cross_entropy(head(fusion(outputs, present).pooled),
-                                                 answers)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    outputs, answers = _relation_batch(torch.Generator().manual_seed(1), 64)
-    with torch.no_grad():
-        accuracy = (head(fusion(outputs, present).pooled).argmax(1) == answers).float().mean()
+    accuracy = _relation_accuracy(fusion, STEPS)
     assert (accuracy >= 0.9) if learns else (accuracy <= 0.7)
 
 
+def test_the_find_fusion_learns_which_object_is_left() -> None:
+    """Each word finds its object and reads where it is: the same relation toy is learned
+    within 300 steps (measured: 1.00 on held-out batches from step 200)."""
+    from polymodal.find_fusion import FindFusion
+
+    torch.manual_seed(0)
+    fusion = FindFusion({"image": 8, "question": 8}, query="question", hidden=32, readout=2)
+    assert _relation_accuracy(fusion, 300) >= 0.9
+    outputs, _ = _relation_batch(torch.Generator().manual_seed(1), 64)
+    with torch.no_grad():  # without the image, or without the question: still defined
+        for absent in ("image", "question"):
+            pooled = fusion(outputs, {**PRESENT, absent: torch.zeros(64, dtype=torch.bool)})
+            assert pooled.pooled.isfinite().all()
+
+
+def test_the_find_fusion_refuses_a_spec_it_cannot_read() -> None:
+    from polymodal.errors import SpecError
+    from polymodal.find_fusion import FindFusion
+
+    with pytest.raises(SpecError, match="query 'words' is not an input"):
+        FindFusion({"question": 8, "image": 8}, query="words")
+    with pytest.raises(SpecError, match="objects must name one input"):
+        FindFusion({"question": 8, "image": 8, "age": 1}, query="question")
+    with pytest.raises(SpecError, match="multiple of heads"):
+        FindFusion({"question": 8, "image": 8}, query="question", hidden=30, heads=4)
+    with pytest.raises(SpecError, match="query must name"):
+        FindFusion({"question": 8, "image": 8})
+
+
+def test_the_find_fusion_alone_on_one_input_is_a_model() -> None:
+    """A modality ablation keeps one input: the question's words alone, or the image's
+    pooled vector alone, still give a pooled vector."""
+    from polymodal.find_fusion import FindFusion
+
+    outputs, _ = _relation_batch(torch.Generator().manual_seed(2), 4)
+    present = torch.ones(4, dtype=torch.bool)
+    words_only = FindFusion({"question": 8}, query="question", hidden=16, readout=2)
+    image_only = FindFusion({"image": 8}, hidden=16)
+    assert words_only({"question": outputs["question"]}, {"question": present}).pooled.shape \
+        == (4, 16)
+    assert image_only({"image": outputs["image"]}, {"image": present}).pooled.shape == (4, 16)
 
 def test_classification_metrics_and_decoding() -> None:
     task = ClassificationTask(TaskSpec(name="classification", target="y"))
