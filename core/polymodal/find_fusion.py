@@ -136,20 +136,20 @@ class FindFusion(Fusion):
         summary = torch.cat([found.flatten(1)] + [p.to(found.dtype) for p in pooled], dim=-1)
         fused = self.combine(summary)
         if self.roles:
-            fused = fused + self._compare(words, keep, found[:, : words.shape[1],
-                                                             -2 * self.heads:],
-                                          pooled[self.fields.index(self.query)].to(
-                                              words.dtype), found[..., -2 * self.heads:])
+            question_pooled = pooled[self.fields.index(self.query)].to(words.dtype)
+            fused = fused + self._compare(words, keep, found[..., -2 * self.heads:],
+                                          question_pooled)
         return FusedOutput(pooled=self.norm(fused))
 
     def _compare(self, words: torch.Tensor, keep: torch.Tensor, where: torch.Tensor,
-                 question: torch.Tensor, ordered: torch.Tensor) -> torch.Tensor:
-        """The roles' places (each a softmax over the words) and their differences, with
-        the question's pooled vector, through the compare MLP."""
+                 question: torch.Tensor) -> torch.Tensor:
+        """``where`` [B, readout, 2 * heads]: every word's place in order (zeros for
+        padding). The roles' places (each a softmax over the words), their differences,
+        every word's place and the question's pooled vector, through the compare MLP."""
         scores = self.pick(words).float().masked_fill(~keep.unsqueeze(-1), float("-inf"))
         weights = torch.softmax(scores, dim=1).nan_to_num(0.0).to(where.dtype)  # [B, T, R]
-        places = weights.transpose(1, 2) @ where  # [B, R, 2 * heads]
+        places = weights.transpose(1, 2) @ where[:, : words.shape[1]]  # [B, R, 2 * heads]
         differences = [places[:, i] - places[:, j] for i in range(self.roles)
                        for j in range(i + 1, self.roles)]
-        return self.compare(torch.cat([ordered.flatten(1), places.flatten(1), *differences,
+        return self.compare(torch.cat([where.flatten(1), places.flatten(1), *differences,
                                        question], dim=-1))

@@ -24,6 +24,8 @@ ENCODER_ARGS: dict[str, dict[str, Any]] = {
 # Fusion options to check besides the defaults (the token-sequence modes).
 FUSION_OPTIONS: dict[str, list[dict[str, Any]]] = {
     "attention": [{}, {"tokens": True, "query": "first"}],
+    "find": [{"query": "first", "objects": "second"},
+             {"query": "first", "objects": "second", "heads": 2, "roles": 0}],
 }
 # Targets per task: raw values as a data file holds them.
 TASK_TARGETS: dict[str, list[Any]] = {
