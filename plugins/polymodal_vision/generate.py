@@ -67,6 +67,13 @@ class DiffusionSpec(BaseModel):
     # stays of unit scale at every timestep, so the nearly clean steps that remove the
     # last grain and the noisy ones that decide the layout are learned alike.
     prediction: Literal["epsilon", "v_prediction"] = "epsilon"
+    # How training draws timesteps: uniformly, or ``logit_normal``: t / T is the sigmoid of
+    # a normal draw (``logit_mean``, ``logit_std``), so the middle of the schedule, where
+    # the layout is decided, is trained more often than the nearly clean and the nearly
+    # pure-noise ends (Esser et al. 2024, section 3.1; diffusers' ``--weighting_scheme``).
+    timesteps: Literal["uniform", "logit_normal"] = "uniform"
+    logit_mean: float = 0.0
+    logit_std: float = Field(default=1.0, gt=0)
     validation: float = Field(default=0.0, ge=0, lt=1)
 
 
@@ -140,15 +147,36 @@ def image_tensor(values: list[Any], size: int, channels: int = 1) -> torch.Tenso
     return torch.from_numpy(np.stack(rows)).permute(0, 3, 1, 2).contiguous()
 
 
+TimestepDraw = Callable[[int, torch.device], torch.Tensor]
+
+
+def timestep_draw(spec: DiffusionSpec) -> TimestepDraw:
+    """How a training step draws its batch's timesteps (``spec.timesteps``)."""
+    total = spec.train_timesteps
+
+    def uniform(count: int, device: torch.device) -> torch.Tensor:
+        return torch.randint(0, total, (count,), device=device)
+
+    def logit_normal(count: int, device: torch.device) -> torch.Tensor:
+        logits = spec.logit_mean + spec.logit_std * torch.randn(count, device=device)
+        return (torch.sigmoid(logits) * total).long().clamp(max=total - 1)
+
+    return logit_normal if spec.timesteps == "logit_normal" else uniform
+
+
 def denoising_loss(images: torch.Tensor, schedule: Any,
                    predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                   snr_gamma: float | None = None) -> torch.Tensor:
+                   snr_gamma: float | None = None, draw: TimestepDraw | None = None
+                   ) -> torch.Tensor:
     """One training step's loss: noise at a random timestep of the DDPM schedule, the
     schedule's target (the noise, or the velocity with ``prediction_type`` v_prediction)
     predicted from the noisy images, MSE (Min-SNR weighted with ``snr_gamma``)."""
     noise = torch.randn_like(images)
-    steps = torch.randint(0, schedule.config.num_train_timesteps, (images.shape[0],),
-                          device=images.device)
+    if draw is None:
+        steps = torch.randint(0, schedule.config.num_train_timesteps, (images.shape[0],),
+                              device=images.device)
+    else:
+        steps = draw(images.shape[0], images.device)
     predicted = predict(schedule.add_noise(images, noise, steps), steps)
     velocity = schedule.config.prediction_type == "v_prediction"
     target = schedule.get_velocity(images, noise, steps) if velocity else noise
@@ -175,7 +203,8 @@ def drop_mask(count: int, share: float, module: nn.Module, device: torch.device
 
 def diffusion_loss(module: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
                    schedule: Any, null_label: int, label_dropout: float,
-                   snr_gamma: float | None = None) -> torch.Tensor:
+                   snr_gamma: float | None = None, draw: TimestepDraw | None = None
+                   ) -> torch.Tensor:
     """The class-conditional step: the label dropped (to ``null_label``) in
     ``label_dropout`` of the items."""
     images, labels = batch
@@ -184,7 +213,7 @@ def diffusion_loss(module: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
         labels = torch.where(dropped, torch.full_like(labels, null_label), labels)
     return denoising_loss(images, schedule,
                           lambda noisy, t: module(noisy, t, class_labels=labels).sample,
-                          snr_gamma)
+                          snr_gamma, draw)
 
 
 Condition = dict[str, torch.Tensor]

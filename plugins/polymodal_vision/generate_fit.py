@@ -20,6 +20,7 @@ from polymodal_vision.generate import (
     load_generator,
     noise_schedule,
     save_generator,
+    timestep_draw,
 )
 
 
@@ -98,7 +99,7 @@ def fit_generator(request: FitRequest) -> dict[str, Any]:
     index = {label: i for i, label in enumerate(labels)}
     fit, val = split_validation(train, spec.validation, spec.train.seed)
     unet = build_unet(spec, len(labels)).to(device)
-    schedule = noise_schedule(spec)
+    schedule, draw = noise_schedule(spec), timestep_draw(spec)
     size = spec.image_size
 
     def collate(rows: list[Record]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,7 +109,7 @@ def fit_generator(request: FitRequest) -> dict[str, Any]:
     def loss(module: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
              ) -> torch.Tensor:
         return diffusion_loss(module, batch, schedule, len(labels), spec.label_dropout,
-                              spec.snr_gamma)
+                              spec.snr_gamma, draw)
 
     steps = ModuleSteps(unet, collate=collate, loss=loss,
                         identity={**spec.model_dump(mode="json", exclude={"train"}),

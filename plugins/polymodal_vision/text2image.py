@@ -15,6 +15,7 @@ and shapes its prompt names, and how well the prompts retrieve their images.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,7 @@ from polymodal_vision.generate import (
     DenoiserExport,
     DiffusionPredictor,
     DiffusionSpec,
+    TimestepDraw,
     denoising_loss,
     drop_mask,
 )
@@ -55,6 +57,10 @@ class Text2ImageSpec(DiffusionSpec):
     pooled: bool = True
     guidance: float = Field(default=1.75, ge=0)
     snr_gamma: float | None = Field(default=5.0, gt=0)
+    # Timesteps drawn logit-normal, centred a little toward the noisy end: the steps that
+    # decide which shape goes where are trained more often (docs/benchmarks.md).
+    timesteps: Literal["uniform", "logit_normal"] = "logit_normal"
+    logit_mean: float = 0.5
     caption_dropout: float = Field(default=0.1, ge=0, lt=1)
     # Test prompts evaluation generates an image for, and the epochs of the judge (a
     # vision.retrieve model of the real training scenes at the generator's size).
@@ -92,24 +98,41 @@ def build_conditioned_unet(spec: Text2ImageSpec, context_dim: int) -> nn.Module:
 class PromptConditioner(nn.Module):
     """A text encoder's word states as the UNet's cross-attention context (and, with
     ``pooled``, its pooled vector as the UNet's class embedding input), and the learned
-    "no prompt" context of classifier-free guidance (one token, one pooled vector)."""
+    "no prompt" context of classifier-free guidance (one token, one pooled vector). A
+    ``frozen`` encoder stays in evaluation mode and out of autograd, as a frozen input of a
+    spec model does; a batch may then carry its states already (``PromptStateCache``)."""
 
-    def __init__(self, encoder: Any, pooled: bool = True) -> None:
+    def __init__(self, encoder: Any, pooled: bool = True, frozen: bool = False) -> None:
         super().__init__()
-        self.encoder, self.pooled = encoder, pooled
+        self.encoder, self.pooled, self.frozen = encoder, pooled, frozen
         self.null = nn.Parameter(torch.randn(1, encoder.output_dim) * 0.02)
         self.null_pooled = nn.Parameter(torch.randn(encoder.output_dim) * 0.02)
 
-    def forward(self, batch: dict[str, torch.Tensor], dropped: torch.Tensor | None = None
-                ) -> Condition:
-        out = self.encoder(batch)
+    def train(self, mode: bool = True) -> PromptConditioner:
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()
+        return self
+
+    def encode(self, batch: dict[str, torch.Tensor]
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(word states [B, T, D], their mask [B, T], pooled [B, D]) of a processor batch,
+        or the states a ``PromptStateCache`` put in the batch."""
+        if CACHED_STATES in batch:
+            return batch[CACHED_STATES], batch[CACHED_MASK], batch[CACHED_POOLED]
+        with torch.no_grad() if self.frozen else contextlib.nullcontext():
+            out = self.encoder(batch)
         if out.tokens is None:
             raise DataError(f"the text encoder {type(self.encoder).__name__} gives no word "
                             "states to attend to")
-        tokens = out.tokens
         mask = (out.token_mask if out.token_mask is not None
-                else torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device))
-        pooled = out.pooled
+                else torch.ones(out.tokens.shape[:2], dtype=torch.bool,
+                                device=out.tokens.device))
+        return out.tokens, mask, out.pooled
+
+    def forward(self, batch: dict[str, torch.Tensor], dropped: torch.Tensor | None = None
+                ) -> Condition:
+        tokens, mask, pooled = self.encode(batch)
         if dropped is not None:
             null, null_mask = self._null(tokens.shape[0], tokens.shape[1], tokens)
             tokens = torch.where(dropped[:, None, None], null, tokens)
@@ -138,6 +161,48 @@ class PromptConditioner(nn.Module):
         return condition
 
 
+CACHED_STATES, CACHED_MASK, CACHED_POOLED = "prompt_states", "prompt_mask", "prompt_pooled"
+
+
+class PromptStateCache:
+    """A frozen prompt encoder's outputs, computed once per distinct prompt: the encoder
+    does not train, so every epoch would compute the same states again. Called with a
+    batch's prompts (a training collate), it gives them padded to the batch's longest,
+    under keys ``PromptConditioner.encode`` reads; a prompt not seen yet is encoded then."""
+
+    def __init__(self, conditioner: PromptConditioner, prompts: list[str],
+                 batch_size: int = 256) -> None:
+        if not conditioner.frozen:
+            raise ValueError("only a frozen prompt encoder's states can be cached")
+        self.conditioner, self.batch_size = conditioner, batch_size
+        self.states: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._encode(prompts)
+
+    def _encode(self, prompts: list[str]) -> None:
+        distinct = sorted(set(prompts) - set(self.states))
+        processor = self.conditioner.encoder.processor
+        device = self.conditioner.null.device
+        for start in range(0, len(distinct), self.batch_size):
+            chunk = distinct[start:start + self.batch_size]
+            batch = {k: v.to(device) for k, v in processor(chunk).items()}
+            tokens, mask, pooled = self.conditioner.encode(batch)
+            for i, prompt in enumerate(chunk):
+                length = int(mask[i].nonzero().max()) + 1
+                self.states[prompt] = (tokens[i, :length].float().cpu(),
+                                       mask[i, :length].cpu(), pooled[i].float().cpu())
+
+    def __call__(self, prompts: list[str]) -> dict[str, torch.Tensor]:
+        self._encode(prompts)
+        rows = [self.states[p] for p in prompts]
+        length = max(tokens.shape[0] for tokens, _, _ in rows)
+        states = torch.zeros(len(rows), length, rows[0][0].shape[1])
+        mask = torch.zeros(len(rows), length, dtype=torch.bool)
+        for i, (tokens, real, _) in enumerate(rows):
+            states[i, :tokens.shape[0]], mask[i, :tokens.shape[0]] = tokens, real
+        return {CACHED_STATES: states, CACHED_MASK: mask,
+                CACHED_POOLED: torch.stack([pooled for _, _, pooled in rows])}
+
+
 class Text2ImageNet(nn.Module):
     """The trained pair: the prompt conditioner and the UNet."""
 
@@ -152,12 +217,13 @@ class Text2ImageNet(nn.Module):
 
 def text2image_loss(module: nn.Module, batch: tuple[torch.Tensor, dict[str, torch.Tensor]],
                     schedule: Any, caption_dropout: float,
-                    snr_gamma: float | None = None) -> torch.Tensor:
+                    snr_gamma: float | None = None, draw: TimestepDraw | None = None
+                    ) -> torch.Tensor:
     images, text = batch
     dropped = drop_mask(images.shape[0], caption_dropout, module, images.device)
     condition = module.prompt(text, dropped)  # type: ignore[operator]
     return denoising_loss(images, schedule, lambda noisy, t: module(noisy, t, condition),
-                          snr_gamma)
+                          snr_gamma, draw)
 
 
 class PromptGeneratorModel(DiffusionPredictor):
@@ -290,7 +356,7 @@ def load_text2image(directory: str | Path, device: str | None = None,
         raise ArtifactError(f"{directory}: unreadable generator files: "
                             f"{str(exc).splitlines()[0][:200]}") from None
     prompt = PromptConditioner(build_prompt_encoder(spec, torch_device, state=text_state),
-                               spec.pooled)
+                               spec.pooled, frozen=spec.text.frozen)
     missing, unexpected = prompt.load_state_dict(weights, strict=False)
     if unexpected or any(not (spec.text.frozen and k.startswith("encoder.")) for k in missing):
         raise ArtifactError(f"{directory}: the prompt encoder's weights do not fit this "

@@ -10,10 +10,11 @@ from typing import Any
 import torch
 
 from polymodal.plugin import DataError, DemoData, FitRequest, Record, Scenario
-from polymodal_vision.generate import image_tensor, noise_schedule
+from polymodal_vision.generate import image_tensor, noise_schedule, timestep_draw
 from polymodal_vision.text2image import (
     PromptConditioner,
     PromptGeneratorModel,
+    PromptStateCache,
     Text2ImageNet,
     Text2ImageSpec,
     build_conditioned_unet,
@@ -43,19 +44,21 @@ def fit_text2image(request: FitRequest) -> dict[str, Any]:
     seed_everything(spec.train.seed)
     fit, val = split_validation(train, spec.validation, spec.train.seed)
     encoder = build_prompt_encoder(spec, device, values=[r[target] for r in fit])
-    prompt = PromptConditioner(encoder, spec.pooled)
+    prompt = PromptConditioner(encoder, spec.pooled, frozen=spec.text.frozen)
     net = Text2ImageNet(build_conditioned_unet(spec, encoder.output_dim), prompt).to(device)
-    schedule = noise_schedule(spec)
-    processor = encoder.processor
+    schedule, draw = noise_schedule(spec), timestep_draw(spec)
+    # A frozen encoder's states are computed once per distinct prompt, not every epoch.
+    texts = (PromptStateCache(prompt, [r[target] for r in fit]) if spec.text.frozen
+             else encoder.processor)
 
     def collate(rows: list[Record]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return (image_tensor([r["image"] for r in rows], spec.image_size, channels=3),
-                processor([r[target] for r in rows]))
+                texts([r[target] for r in rows]))
 
     def loss(module: torch.nn.Module, batch: tuple[torch.Tensor, dict[str, torch.Tensor]]
              ) -> torch.Tensor:
         return text2image_loss(module, batch, schedule, spec.caption_dropout,
-                               spec.snr_gamma)
+                               spec.snr_gamma, draw)
 
     steps = ModuleSteps(net, collate=collate, loss=loss,
                         identity=spec.model_dump(mode="json", exclude={"train"}),

@@ -194,6 +194,46 @@ def test_velocity_prediction_learns_the_velocity_with_min_snr_over_snr_plus_one(
     assert torch.isclose(weighted, expected, rtol=1e-4)
 
 
+def test_logit_normal_timesteps_train_the_middle_of_the_schedule_more_often() -> None:
+    """``timesteps: logit_normal`` draws t / T as the sigmoid of a normal draw: the middle
+    half of the schedule gets about 70% of the steps (uniform: 50%), ``logit_mean`` moves
+    them toward the noisy end, and the loss trains on exactly the drawn timesteps."""
+    import torch
+
+    from polymodal_vision.generate import (
+        GenerateSpec,
+        denoising_loss,
+        noise_schedule,
+        timestep_draw,
+    )
+
+    def middle_share(spec: GenerateSpec) -> float:
+        torch.manual_seed(0)
+        steps = timestep_draw(spec)(20_000, torch.device("cpu"))
+        assert 0 <= int(steps.min()) and int(steps.max()) < spec.train_timesteps
+        return float(((steps >= 250) & (steps < 750)).float().mean())
+
+    assert abs(middle_share(GenerateSpec()) - 0.5) < 0.02
+    assert abs(middle_share(GenerateSpec(timesteps="logit_normal")) - 0.71) < 0.02
+    torch.manual_seed(0)
+    shifted = timestep_draw(GenerateSpec(timesteps="logit_normal", logit_mean=1.0))(
+        20_000, torch.device("cpu"))
+    assert float(shifted.float().mean()) > 650  # sigmoid(1) = 0.73 of the way to noise
+
+    spec = GenerateSpec(timesteps="logit_normal")
+    schedule, seen = noise_schedule(spec), []
+
+    def record(noisy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        seen.append(t)
+        return torch.zeros_like(noisy)
+
+    torch.manual_seed(1)
+    denoising_loss(torch.zeros(8, 1, 4, 4), schedule, record, draw=timestep_draw(spec))
+    torch.manual_seed(1)
+    torch.randn(8, 1, 4, 4)  # the loss draws its noise first
+    assert torch.equal(seen[0], timestep_draw(spec)(8, torch.device("cpu")))
+
+
 @pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
 @pytest.mark.parametrize("sampler", ["ddim", "dpm-solver"])
 def test_sampling_with_a_perfect_denoiser_returns_its_image(prediction: str, sampler: str

@@ -151,3 +151,38 @@ def test_the_training_scenes_name_every_shape_in_their_caption(tmp_path: Path) -
         == again["captions"].read_text()
     assert any("how many shapes are there?\", \"answer\": \"3\"" in line
                for line in three["questions"].read_text().splitlines())
+
+
+def test_a_frozen_prompt_encoder_is_encoded_once_per_prompt_and_stays_in_eval_mode() -> None:
+    """With ``text.frozen`` (MiniLM from the hub) the conditioner keeps the encoder in
+    evaluation mode when the generator trains, and the training collate's cached states
+    condition the UNet exactly as the encoder run on the batch does; a trainable encoder
+    cannot be cached."""
+    import torch
+
+    from polymodal_vision.text2image import (
+        PromptConditioner,
+        PromptStateCache,
+        Text2ImageSpec,
+        build_prompt_encoder,
+    )
+
+    spec = Text2ImageSpec.model_validate(
+        {"text": {"name": "prompt", "modality": "text", "encoder": "minilm", "frozen": True}})
+    encoder = build_prompt_encoder(spec, torch.device("cpu"))
+    conditioner = PromptConditioner(encoder, pooled=True, frozen=True).train()
+    assert conditioner.training and not encoder.training
+    prompts = ["a large red circle", "a small blue square left of a large green triangle"]
+    cache = PromptStateCache(conditioner, prompts)
+    asked = [prompts[1], "a small yellow circle", prompts[0]]  # one prompt not cached yet
+    cached = conditioner(cache(asked))
+    live = conditioner(encoder.processor(asked))
+    real = live["encoder_attention_mask"]
+    assert torch.equal(cached["encoder_attention_mask"], real)
+    assert torch.allclose(cached["encoder_hidden_states"][real],
+                          live["encoder_hidden_states"][real], atol=1e-5)
+    assert torch.allclose(cached["class_labels"], live["class_labels"], atol=1e-5)
+    assert len(cache.states) == 3
+    trainable = build_prompt_encoder(Text2ImageSpec(), torch.device("cpu"), values=prompts)
+    with pytest.raises(ValueError, match="frozen"):
+        PromptStateCache(PromptConditioner(trainable), prompts)
