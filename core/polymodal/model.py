@@ -51,12 +51,6 @@ class MultimodalModel(nn.Module):
     def processors(self) -> dict[str, Any]:
         return {name: enc.processor for name, enc in self.encoders.items()}
 
-    def train(self, mode: bool = True) -> MultimodalModel:
-        super().train(mode)
-        for name in self.frozen_fields:
-            self.encoders[name].eval()
-        return self
-
     def forward(self, inputs: dict[str, dict[str, torch.Tensor]],
                 present: dict[str, torch.Tensor],
                 repeat: dict[str, torch.Tensor] | None = None) -> torch.Tensor:

@@ -150,33 +150,33 @@ def image_tensor(values: list[Any], size: int, channels: int = 1) -> torch.Tenso
 TimestepDraw = Callable[[int, torch.device], torch.Tensor]
 
 
+def uniform_draw(total: int) -> TimestepDraw:
+    """DDPM's draw: every one of ``total`` timesteps alike."""
+    return lambda count, device: torch.randint(0, total, (count,), device=device)
+
+
 def timestep_draw(spec: DiffusionSpec) -> TimestepDraw:
     """How a training step draws its batch's timesteps (``spec.timesteps``)."""
     total = spec.train_timesteps
-
-    def uniform(count: int, device: torch.device) -> torch.Tensor:
-        return torch.randint(0, total, (count,), device=device)
 
     def logit_normal(count: int, device: torch.device) -> torch.Tensor:
         logits = spec.logit_mean + spec.logit_std * torch.randn(count, device=device)
         return (torch.sigmoid(logits) * total).long().clamp(max=total - 1)
 
-    return logit_normal if spec.timesteps == "logit_normal" else uniform
+    return logit_normal if spec.timesteps == "logit_normal" else uniform_draw(total)
 
 
 def denoising_loss(images: torch.Tensor, schedule: Any,
                    predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                    snr_gamma: float | None = None, draw: TimestepDraw | None = None
                    ) -> torch.Tensor:
-    """One training step's loss: noise at a random timestep of the DDPM schedule, the
-    schedule's target (the noise, or the velocity with ``prediction_type`` v_prediction)
-    predicted from the noisy images, MSE (Min-SNR weighted with ``snr_gamma``)."""
+    """One training step's loss: noise at a timestep of the DDPM schedule (drawn by
+    ``draw``, uniformly without one), the schedule's target (the noise, or the velocity
+    with ``prediction_type`` v_prediction) predicted from the noisy images, MSE (Min-SNR
+    weighted with ``snr_gamma``)."""
     noise = torch.randn_like(images)
-    if draw is None:
-        steps = torch.randint(0, schedule.config.num_train_timesteps, (images.shape[0],),
-                              device=images.device)
-    else:
-        steps = draw(images.shape[0], images.device)
+    draw = draw or uniform_draw(schedule.config.num_train_timesteps)
+    steps = draw(images.shape[0], images.device)
     predicted = predict(schedule.add_noise(images, noise, steps), steps)
     velocity = schedule.config.prediction_type == "v_prediction"
     target = schedule.get_velocity(images, noise, steps) if velocity else noise

@@ -99,20 +99,14 @@ class PromptConditioner(nn.Module):
     """A text encoder's word states as the UNet's cross-attention context (and, with
     ``pooled``, its pooled vector as the UNet's class embedding input), and the learned
     "no prompt" context of classifier-free guidance (one token, one pooled vector). A
-    ``frozen`` encoder stays in evaluation mode and out of autograd, as a frozen input of a
-    spec model does; a batch may then carry its states already (``PromptStateCache``)."""
+    ``frozen`` encoder (shared through the hub, which keeps it in evaluation mode) runs
+    out of autograd; a batch may then carry its states already (``PromptStateCache``)."""
 
     def __init__(self, encoder: Any, pooled: bool = True, frozen: bool = False) -> None:
         super().__init__()
         self.encoder, self.pooled, self.frozen = encoder, pooled, frozen
         self.null = nn.Parameter(torch.randn(1, encoder.output_dim) * 0.02)
         self.null_pooled = nn.Parameter(torch.randn(encoder.output_dim) * 0.02)
-
-    def train(self, mode: bool = True) -> PromptConditioner:
-        super().train(mode)
-        if self.frozen:
-            self.encoder.eval()
-        return self
 
     def encode(self, batch: dict[str, torch.Tensor]
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

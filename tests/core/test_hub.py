@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+
+import torch
 
 from polymodal.model import build_model, build_task
 from polymodal.spec import parse_spec
@@ -33,9 +36,17 @@ def test_two_models_share_one_frozen_encoder(tiny_bert: Path) -> None:
     assert first.encoders["review"] is second.encoders["review"]
     assert first.encoders["shop"] is not second.encoders["shop"]
     assert not any(p.requires_grad for p in first.encoders["review"].parameters())
-    # Training one model must not switch the shared encoder out of eval mode.
+    # Training one model must not switch the shared encoder out of eval mode: the hub
+    # pins it, for any module that holds it (a scenario's own network as well as a spec
+    # model), down to its dropout layers, and a deep copy (a weight average) keeps the pin.
     first.train()
     assert not second.encoders["review"].training
+    holder = torch.nn.Sequential(second.encoders["review"], torch.nn.Dropout()).train()
+    assert holder[1].training
+    assert not any(m.training for m in second.encoders["review"].modules())
+    copied = copy.deepcopy(holder).train()
+    assert not any(m.training for m in copied[0].modules())
+    assert copied[0] is not second.encoders["review"]
     # Shared weights are left out of each model's own weights file.
     assert not any(k.startswith("encoders.review.") for k in first.trainable_state_dict())
 
